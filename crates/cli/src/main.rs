@@ -2,6 +2,7 @@
 //! Every subcommand lives in `cmd/<name>.rs` and calls into the library crates.
 
 mod cmd;
+mod engines;
 
 use std::process::ExitCode;
 

@@ -51,7 +51,11 @@ pub fn corpus_captures() -> Vec<CorpusCapture> {
             let file = f.next().unwrap_or_default();
             let linktype = f.next().unwrap_or_default().to_string();
             let packets = f.next().and_then(|p| p.trim().parse().ok()).unwrap_or(0);
-            CorpusCapture { path: dir.join("tcpdump-tests").join(file), linktype, packets }
+            CorpusCapture {
+                path: dir.join("tcpdump-tests").join(file),
+                linktype,
+                packets,
+            }
         })
         .collect()
 }

@@ -16,7 +16,12 @@ impl Insn {
     }
     /// A non-jump instruction `code k`.
     pub const fn stmt(code: u16, k: u32) -> Self {
-        Insn { code, jt: 0, jf: 0, k }
+        Insn {
+            code,
+            jt: 0,
+            jf: 0,
+            k,
+        }
     }
     /// A conditional jump `code k, jt, jf`.
     pub const fn jump(code: u16, k: u32, jt: u8, jf: u8) -> Self {

@@ -21,9 +21,9 @@ pub struct Args {
     /// Run this classic BPF program (tcpdump -d/-dd/-ddd text; `-` for stdin) instead of EXPR
     #[arg(long, value_name = "PROG", conflicts_with = "expression")]
     pub cbpf: Option<PathBuf>,
-    /// Execution engine: jit (default), interp, llvm or ebpf
-    #[arg(long, value_name = "ENGINE", default_value = "jit")]
-    pub engine: String,
+    /// How the filter runs
+    #[arg(long, value_name = "ENGINE", value_enum, default_value_t = crate::engines::EngineKind::Jit)]
+    pub engine: crate::engines::EngineKind,
     /// The filter expression (pcap-filter(7) syntax)
     #[arg(value_name = "EXPR", allow_hyphen_values = true)]
     pub expression: Vec<String>,

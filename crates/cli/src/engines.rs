@@ -1,0 +1,32 @@
+//! Picks and builds the engine that runs a classic BPF program over packets (`--engine`).
+//! Each engine lives in a library crate; this file only maps the name to the constructor.
+
+use jitkit_bpf::cbpf::Insn;
+use jitkit_bpf::PacketFilter;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum EngineKind {
+    /// Native x86-64 code from the direct cBPF JIT
+    Jit,
+    /// The cBPF interpreter (libpcap's bpf_filter semantics)
+    Interp,
+    /// cBPF -> LLVM IR -> optimized native code
+    Llvm,
+    /// cBPF -> eBPF, run by jitkit's eBPF JIT
+    Ebpf,
+}
+
+/// Builds the engine for an already validated program.
+pub fn build(kind: EngineKind, program: &[Insn]) -> anyhow::Result<Box<dyn PacketFilter>> {
+    let _ = program;
+    match kind {
+        EngineKind::Jit => Err(crate::cmd::not_built(
+            "the cBPF JIT engine (`--engine jit`)",
+        )),
+        EngineKind::Interp => Err(crate::cmd::not_built(
+            "the cBPF interpreter (`--engine interp`)",
+        )),
+        EngineKind::Llvm => Err(crate::cmd::not_built("the LLVM engine (`--engine llvm`)")),
+        EngineKind::Ebpf => Err(crate::cmd::not_built("the eBPF engine (`--engine ebpf`)")),
+    }
+}
