@@ -4,6 +4,8 @@
 //! - which external oracles (tcpdump, GNU as, ...) are installed,
 //! - a small median-of-runs timer for in-process benchmarks.
 
+pub mod libpcap;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
