@@ -1,0 +1,268 @@
+//! The classic BPF interpreter, with exactly the semantics of libpcap's `bpf_filter()`.
+//!
+//! - A, X and the scratch cells M[0..16] start at 0 (the validator also refuses reads of a cell
+//!   before a store, so M's start value is never observable in a valid program).
+//! - A load of any byte past the captured bytes ends the program with 0 (reject). Offsets are
+//!   computed without wrapping: `ld [x + k]` reads at the mathematical sum `X + k`, so an offset
+//!   that would wrap around 2^32 is out of range, never a small offset.
+//! - `len` (`ld #pktlen`, `ldx len`) loads the packet's wire length, not the captured length.
+//! - Division and modulo by X = 0 end the program with 0. Shifts by X >= 32 give 0 (constant
+//!   shifts are below 32 in a valid program). All comparisons are unsigned.
+//!
+//! The program is decoded once, at construction, into [`Step`]s with absolute jump targets, so a
+//! run is one match per instruction and no allocation.
+
+use super::insn::{op, Insn};
+use super::validate::{validate, ValidateError};
+use crate::PacketFilter;
+
+/// A validated classic BPF program, decoded for fast interpretation.
+#[derive(Clone, Debug)]
+pub struct Interpreter {
+    steps: Box<[Step]>,
+}
+
+/// One decoded instruction. Jump targets are absolute instruction indices; memory indices are
+/// already known to be below 16.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Step {
+    LdAbsW(u32),
+    LdAbsH(u32),
+    LdAbsB(u32),
+    LdIndW(u32),
+    LdIndH(u32),
+    LdIndB(u32),
+    LdLen,
+    LdImm(u32),
+    LdMem(u8),
+    LdxLen,
+    LdxImm(u32),
+    LdxMem(u8),
+    LdxMsh(u32),
+    St(u8),
+    Stx(u8),
+    AddK(u32),
+    SubK(u32),
+    MulK(u32),
+    DivK(u32),
+    ModK(u32),
+    AndK(u32),
+    OrK(u32),
+    XorK(u32),
+    LshK(u32),
+    RshK(u32),
+    AddX,
+    SubX,
+    MulX,
+    DivX,
+    ModX,
+    AndX,
+    OrX,
+    XorX,
+    LshX,
+    RshX,
+    Neg,
+    Ja(u16),
+    JeqK { k: u32, jt: u16, jf: u16 },
+    JgtK { k: u32, jt: u16, jf: u16 },
+    JgeK { k: u32, jt: u16, jf: u16 },
+    JsetK { k: u32, jt: u16, jf: u16 },
+    JeqX { jt: u16, jf: u16 },
+    JgtX { jt: u16, jf: u16 },
+    JgeX { jt: u16, jf: u16 },
+    JsetX { jt: u16, jf: u16 },
+    RetK(u32),
+    RetA,
+    Tax,
+    Txa,
+}
+
+impl Interpreter {
+    /// Validates `program` (the kernel's rules, [`validate`]) and decodes it.
+    pub fn new(program: &[Insn]) -> Result<Self, ValidateError> {
+        validate(program)?;
+        let steps = program
+            .iter()
+            .enumerate()
+            .map(|(index, &insn)| decode(index, insn))
+            .collect();
+        Ok(Interpreter { steps })
+    }
+
+    /// The number of instructions.
+    pub fn len(&self) -> usize {
+        self.steps.len()
+    }
+
+    /// Always false: a valid program has at least one instruction.
+    pub fn is_empty(&self) -> bool {
+        self.steps.is_empty()
+    }
+}
+
+/// Decodes one instruction of a validated program.
+fn decode(index: usize, insn: Insn) -> Step {
+    let k = insn.k;
+    // Targets fit in u16: a valid program has at most 4096 instructions.
+    let target = |offset: u32| (index as u32 + 1).wrapping_add(offset) as u16;
+    let jt = target(u32::from(insn.jt));
+    let jf = target(u32::from(insn.jf));
+    let cell = (k & 0xf) as u8;
+    use op::*;
+    match insn.code {
+        c if c == LD | W | ABS => Step::LdAbsW(k),
+        c if c == LD | H | ABS => Step::LdAbsH(k),
+        c if c == LD | B | ABS => Step::LdAbsB(k),
+        c if c == LD | W | IND => Step::LdIndW(k),
+        c if c == LD | H | IND => Step::LdIndH(k),
+        c if c == LD | B | IND => Step::LdIndB(k),
+        c if c == LD | W | LEN => Step::LdLen,
+        c if c == LD | W | IMM => Step::LdImm(k),
+        c if c == LD | W | MEM => Step::LdMem(cell),
+        c if c == LDX | W | LEN => Step::LdxLen,
+        c if c == LDX | W | IMM => Step::LdxImm(k),
+        c if c == LDX | W | MEM => Step::LdxMem(cell),
+        c if c == LDX | B | MSH => Step::LdxMsh(k),
+        ST => Step::St(cell),
+        STX => Step::Stx(cell),
+        c if c == ALU | ADD | K => Step::AddK(k),
+        c if c == ALU | SUB | K => Step::SubK(k),
+        c if c == ALU | MUL | K => Step::MulK(k),
+        c if c == ALU | DIV | K => Step::DivK(k),
+        c if c == ALU | MOD | K => Step::ModK(k),
+        c if c == ALU | AND | K => Step::AndK(k),
+        c if c == ALU | OR | K => Step::OrK(k),
+        c if c == ALU | XOR | K => Step::XorK(k),
+        c if c == ALU | LSH | K => Step::LshK(k),
+        c if c == ALU | RSH | K => Step::RshK(k),
+        c if c == ALU | ADD | X => Step::AddX,
+        c if c == ALU | SUB | X => Step::SubX,
+        c if c == ALU | MUL | X => Step::MulX,
+        c if c == ALU | DIV | X => Step::DivX,
+        c if c == ALU | MOD | X => Step::ModX,
+        c if c == ALU | AND | X => Step::AndX,
+        c if c == ALU | OR | X => Step::OrX,
+        c if c == ALU | XOR | X => Step::XorX,
+        c if c == ALU | LSH | X => Step::LshX,
+        c if c == ALU | RSH | X => Step::RshX,
+        c if c == ALU | NEG => Step::Neg,
+        c if c == JMP | JA => Step::Ja(target(k)),
+        c if c == JMP | JEQ | K => Step::JeqK { k, jt, jf },
+        c if c == JMP | JGT | K => Step::JgtK { k, jt, jf },
+        c if c == JMP | JGE | K => Step::JgeK { k, jt, jf },
+        c if c == JMP | JSET | K => Step::JsetK { k, jt, jf },
+        c if c == JMP | JEQ | X => Step::JeqX { jt, jf },
+        c if c == JMP | JGT | X => Step::JgtX { jt, jf },
+        c if c == JMP | JGE | X => Step::JgeX { jt, jf },
+        c if c == JMP | JSET | X => Step::JsetX { jt, jf },
+        c if c == RET | K => Step::RetK(k),
+        c if c == RET | A => Step::RetA,
+        c if c == MISC | TAX => Step::Tax,
+        c if c == MISC | TXA => Step::Txa,
+        // The validator admits only the opcodes above.
+        _ => Step::RetK(0),
+    }
+}
+
+/// `N` packet bytes at `offset + extra` (mathematical sum, no wrapping), or None past the end.
+#[inline(always)]
+fn bytes_at<const N: usize>(packet: &[u8], offset: u32, extra: u32) -> Option<&[u8; N]> {
+    let start = usize::try_from(u64::from(offset) + u64::from(extra)).ok()?;
+    packet.get(start..)?.first_chunk::<N>()
+}
+
+impl PacketFilter for Interpreter {
+    fn run(&self, packet: &[u8], wire_len: u32) -> u32 {
+        let mut a: u32 = 0;
+        let mut x: u32 = 0;
+        let mut mem = [0u32; op::MEMWORDS];
+        let mut pc = 0usize;
+        // `?`-style early exits: every out-of-range load rejects the packet.
+        macro_rules! load {
+            ($n:literal, $offset:expr, $extra:expr, $conv:expr) => {
+                match bytes_at::<$n>(packet, $offset, $extra) {
+                    Some(bytes) => $conv(*bytes),
+                    None => return 0,
+                }
+            };
+        }
+        loop {
+            // A valid program ends in `ret` and jumps only inside itself, so `pc` never runs
+            // past the end; returning 0 there keeps the interpreter total anyway.
+            let Some(&step) = self.steps.get(pc) else {
+                return 0;
+            };
+            pc += 1;
+            match step {
+                Step::LdAbsW(k) => a = load!(4, k, 0, u32::from_be_bytes),
+                Step::LdAbsH(k) => a = load!(2, k, 0, |b| u32::from(u16::from_be_bytes(b))),
+                Step::LdAbsB(k) => a = load!(1, k, 0, |b: [u8; 1]| u32::from(b[0])),
+                Step::LdIndW(k) => a = load!(4, k, x, u32::from_be_bytes),
+                Step::LdIndH(k) => a = load!(2, k, x, |b| u32::from(u16::from_be_bytes(b))),
+                Step::LdIndB(k) => a = load!(1, k, x, |b: [u8; 1]| u32::from(b[0])),
+                Step::LdLen => a = wire_len,
+                Step::LdImm(k) => a = k,
+                Step::LdMem(cell) => a = mem[usize::from(cell & 0xf)],
+                Step::LdxLen => x = wire_len,
+                Step::LdxImm(k) => x = k,
+                Step::LdxMem(cell) => x = mem[usize::from(cell & 0xf)],
+                Step::LdxMsh(k) => x = load!(1, k, 0, |b: [u8; 1]| u32::from(b[0] & 0xf) << 2),
+                Step::St(cell) => mem[usize::from(cell & 0xf)] = a,
+                Step::Stx(cell) => mem[usize::from(cell & 0xf)] = x,
+                Step::AddK(k) => a = a.wrapping_add(k),
+                Step::SubK(k) => a = a.wrapping_sub(k),
+                Step::MulK(k) => a = a.wrapping_mul(k),
+                // Constant divisors are non-zero in a valid program.
+                Step::DivK(k) => a = a.checked_div(k).unwrap_or(0),
+                Step::ModK(k) => a = a.checked_rem(k).unwrap_or(0),
+                Step::AndK(k) => a &= k,
+                Step::OrK(k) => a |= k,
+                Step::XorK(k) => a ^= k,
+                // Constant shifts are below 32 in a valid program.
+                Step::LshK(k) => a = a.wrapping_shl(k),
+                Step::RshK(k) => a = a.wrapping_shr(k),
+                Step::AddX => a = a.wrapping_add(x),
+                Step::SubX => a = a.wrapping_sub(x),
+                Step::MulX => a = a.wrapping_mul(x),
+                Step::DivX => match a.checked_div(x) {
+                    Some(q) => a = q,
+                    None => return 0,
+                },
+                Step::ModX => match a.checked_rem(x) {
+                    Some(r) => a = r,
+                    None => return 0,
+                },
+                Step::AndX => a &= x,
+                Step::OrX => a |= x,
+                Step::XorX => a ^= x,
+                Step::LshX => a = a.checked_shl(x).unwrap_or(0),
+                Step::RshX => a = a.checked_shr(x).unwrap_or(0),
+                Step::Neg => a = a.wrapping_neg(),
+                Step::Ja(target) => pc = usize::from(target),
+                Step::JeqK { k, jt, jf } => pc = usize::from(if a == k { jt } else { jf }),
+                Step::JgtK { k, jt, jf } => pc = usize::from(if a > k { jt } else { jf }),
+                Step::JgeK { k, jt, jf } => pc = usize::from(if a >= k { jt } else { jf }),
+                Step::JsetK { k, jt, jf } => pc = usize::from(if a & k != 0 { jt } else { jf }),
+                Step::JeqX { jt, jf } => pc = usize::from(if a == x { jt } else { jf }),
+                Step::JgtX { jt, jf } => pc = usize::from(if a > x { jt } else { jf }),
+                Step::JgeX { jt, jf } => pc = usize::from(if a >= x { jt } else { jf }),
+                Step::JsetX { jt, jf } => pc = usize::from(if a & x != 0 { jt } else { jf }),
+                Step::RetK(k) => return k,
+                Step::RetA => return a,
+                Step::Tax => x = a,
+                Step::Txa => a = x,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_stay_small() {
+        // One cache line holds five decoded instructions.
+        assert!(std::mem::size_of::<Step>() <= 12);
+    }
+}
