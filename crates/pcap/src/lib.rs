@@ -1,3 +1,29 @@
 //! pcap and pcapng capture files: reading over mmap without copying packets, and writing.
 //!
-//! This crate never prints and never exits; every failure is a typed error.
+//! - [`MappedFile`] maps a file read-only (`mapped.rs` holds the crate's only `unsafe`).
+//! - [`CaptureReader`] recognizes pcap or pcapng and iterates [`Record`]s that borrow from the
+//!   file's bytes: timestamp, captured bytes, wire length, link type and the raw stored record.
+//!   [`pcap`] and [`pcapng`] are the two formats; both byte orders, microsecond and nanosecond
+//!   pcap, Kuznetsov's modified pcap, pcapng with several sections and interfaces.
+//! - [`PcapWriter`] writes pcap, copying records unchanged.
+//! - [`select`] runs a predicate over every record (pcap files split among threads, output kept in
+//!   order) and writes the records it keeps.
+//!
+//! Bad bytes give a [`FormatError`] saying where (byte offset, record number) and what; every
+//! complete record before it has been delivered. This crate never prints and never exits.
+
+mod capture;
+mod error;
+pub mod linktype;
+mod mapped;
+pub mod pcap;
+pub mod pcapng;
+mod record;
+pub mod select;
+mod writer;
+
+pub use capture::{CaptureReader, Records};
+pub use error::{Error, FormatError, FormatErrorKind};
+pub use mapped::MappedFile;
+pub use record::{Precision, Record, Timestamp};
+pub use writer::{native_header, PcapWriter};

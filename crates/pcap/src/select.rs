@@ -1,0 +1,322 @@
+//! Running a predicate (a packet filter) over every record of a capture and writing the records
+//! it keeps, in their original order, using several threads when that helps.
+//!
+//! How pcap files are split: pcap has no sync markers, so the file is cut into windows of about
+//! [`WINDOW`] bytes at *guessed* record boundaries (an offset whose record header, and the next
+//! [`CONFIRM`] ones, look plausible). Threads take windows in any order, each with its own
+//! matcher (engines need not be `Sync`), and record which byte ranges to keep. The calling
+//! thread writes windows strictly in order and checks that each window's last record ends
+//! exactly where the next window was guessed to start; if a guess was wrong it throws away the
+//! results from there on and reads the rest of the file itself. The output is therefore always
+//! what a sequential pass gives. pcapng files and small files are read in one sequential pass.
+
+use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex};
+
+use crate::capture::CaptureReader;
+use crate::error::FormatError;
+use crate::pcap::{PcapReader, FILE_HEADER_LEN};
+use crate::record::Record;
+use crate::writer::PcapWriter;
+
+/// Bytes of input per unit of parallel work.
+pub const WINDOW: usize = 8 << 20;
+/// Files smaller than this are read by one thread (starting threads would cost more).
+pub const PARALLEL_MIN: usize = 4 * WINDOW;
+/// Records after a guessed boundary that must look plausible too.
+pub const CONFIRM: usize = 32;
+/// How far past a window's nominal start to look for a plausible record.
+const SEARCH: usize = 1 << 20;
+
+/// What a run saw.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Selection {
+    /// Records read (complete records before any error).
+    pub read: u64,
+    /// Records the predicate kept.
+    pub matched: u64,
+    /// The format problem that ended the run early, if any: every complete record before it
+    /// was filtered and, when kept, written.
+    pub error: Option<FormatError>,
+}
+
+/// Runs `matcher` over every record of `capture` and writes the records it keeps to `writer`
+/// (if any). `helper` builds a matcher for each additional thread (`None`: that thread does not
+/// help); at most `threads` threads work, the calling thread included. `progress` counts input
+/// bytes done, for a progress display.
+pub fn select<'a, W, M, H, F>(
+    capture: &CaptureReader<'a>,
+    mut writer: Option<&mut PcapWriter<'a, W>>,
+    mut matcher: M,
+    helper: F,
+    threads: usize,
+    progress: &AtomicU64,
+) -> io::Result<Selection>
+where
+    W: Write,
+    M: FnMut(&Record<'a>) -> bool,
+    H: FnMut(&Record<'a>) -> bool,
+    F: Fn() -> Option<H> + Sync,
+{
+    match capture {
+        CaptureReader::Pcap(reader) if threads > 1 && reader.bytes().len() >= PARALLEL_MIN => {
+            select_pcap_parallel(reader, writer, matcher, helper, threads, progress)
+        }
+        _ => {
+            let mut selection = Selection::default();
+            let mut since_report = 0usize;
+            for record in capture.records() {
+                let record = match record {
+                    Ok(record) => record,
+                    Err(err) => {
+                        selection.error = Some(err);
+                        break;
+                    }
+                };
+                selection.read += 1;
+                since_report += record.raw.len();
+                if matcher(&record) {
+                    selection.matched += 1;
+                    if let Some(writer) = writer.as_deref_mut() {
+                        writer.write(&record)?;
+                    }
+                }
+                if since_report >= 1 << 20 {
+                    progress.fetch_add(since_report as u64, Ordering::Relaxed);
+                    since_report = 0;
+                }
+            }
+            progress.fetch_add(since_report as u64, Ordering::Relaxed);
+            Ok(selection)
+        }
+    }
+}
+
+/// The outcome of one window.
+struct Window {
+    /// Where its first record starts.
+    start: usize,
+    /// Where reading stopped: after the last record that starts before the window's end, or at
+    /// the record or header that is bad.
+    stop: usize,
+    read: u64,
+    matched: u64,
+    /// Byte ranges of kept records, adjacent records merged.
+    keep: Vec<(usize, usize)>,
+    error: Option<FormatError>,
+}
+
+/// Reads the records starting at `start` up to the first one starting at or after `end`.
+fn run_window<'a>(
+    reader: &PcapReader<'a>,
+    start: usize,
+    end: usize,
+    keep_ranges: bool,
+    matcher: &mut impl FnMut(&Record<'a>) -> bool,
+) -> Window {
+    let mut records = reader.records_at(start, 0);
+    let mut window = Window {
+        start,
+        stop: start,
+        read: 0,
+        matched: 0,
+        keep: Vec::new(),
+        error: None,
+    };
+    let (mut run_start, mut run_end) = (0usize, 0usize);
+    while records.offset() < end {
+        match records.next() {
+            None => break,
+            Some(Err(err)) => {
+                window.error = Some(err);
+                break;
+            }
+            Some(Ok(record)) => {
+                window.read += 1;
+                if matcher(&record) {
+                    window.matched += 1;
+                    if keep_ranges {
+                        let (s, e) = (
+                            record.offset as usize,
+                            record.offset as usize + record.raw.len(),
+                        );
+                        if s == run_end && run_start != run_end {
+                            run_end = e;
+                        } else {
+                            if run_start != run_end {
+                                window.keep.push((run_start, run_end));
+                            }
+                            (run_start, run_end) = (s, e);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if run_start != run_end {
+        window.keep.push((run_start, run_end));
+    }
+    window.stop = records.offset();
+    window
+}
+
+/// Window boundaries: the first at the first record, then guessed record starts about
+/// `WINDOW` bytes apart, then the end of the file.
+fn window_starts(reader: &PcapReader<'_>) -> Vec<usize> {
+    let len = reader.bytes().len();
+    let mut starts = vec![FILE_HEADER_LEN];
+    let mut nominal = FILE_HEADER_LEN + WINDOW;
+    while nominal + WINDOW / 2 < len {
+        let limit = (nominal + SEARCH).min(len);
+        if let Some(guess) = (nominal..limit).find(|&at| reader.plausible_record_at(at, CONFIRM)) {
+            starts.push(guess);
+            nominal = guess + WINDOW;
+        } else {
+            nominal = limit + WINDOW;
+        }
+    }
+    starts.push(len);
+    starts
+}
+
+fn select_pcap_parallel<'a, W, M, H, F>(
+    reader: &PcapReader<'a>,
+    mut writer: Option<&mut PcapWriter<'a, W>>,
+    mut matcher: M,
+    helper: F,
+    threads: usize,
+    progress: &AtomicU64,
+) -> io::Result<Selection>
+where
+    W: Write,
+    M: FnMut(&Record<'a>) -> bool,
+    H: FnMut(&Record<'a>) -> bool,
+    F: Fn() -> Option<H> + Sync,
+{
+    let bounds = window_starts(reader);
+    let windows = bounds.len() - 1;
+    let keep_ranges = writer.is_some();
+    let next = AtomicUsize::new(0);
+    let abandon = AtomicBool::new(false);
+    // Slot w: None while window w is not done; Some(Err(())) if its thread panicked.
+    let done: Mutex<Vec<Option<Result<Window, ()>>>> =
+        Mutex::new((0..windows).map(|_| None).collect());
+    let ready = Condvar::new();
+
+    /// Marks a window as failed if its thread unwinds, so the writer never waits for it forever.
+    struct PanicGuard<'s> {
+        window: usize,
+        done: &'s Mutex<Vec<Option<Result<Window, ()>>>>,
+        ready: &'s Condvar,
+    }
+    impl Drop for PanicGuard<'_> {
+        fn drop(&mut self) {
+            if std::thread::panicking() {
+                self.done.lock().unwrap_or_else(|e| e.into_inner())[self.window] = Some(Err(()));
+                self.ready.notify_all();
+            }
+        }
+    }
+
+    // Takes the next window nobody has started; false when there is none left.
+    let work = |matcher: &mut dyn FnMut(&Record<'a>) -> bool| -> bool {
+        if abandon.load(Ordering::Relaxed) {
+            return false;
+        }
+        let w = next.fetch_add(1, Ordering::Relaxed);
+        if w >= windows {
+            return false;
+        }
+        let guard = PanicGuard {
+            window: w,
+            done: &done,
+            ready: &ready,
+        };
+        let result = run_window(reader, bounds[w], bounds[w + 1], keep_ranges, &mut |r| {
+            matcher(r)
+        });
+        std::mem::forget(guard);
+        progress.fetch_add((bounds[w + 1] - bounds[w]) as u64, Ordering::Relaxed);
+        done.lock().unwrap_or_else(|e| e.into_inner())[w] = Some(Ok(result));
+        ready.notify_all();
+        true
+    };
+
+    std::thread::scope(|scope| {
+        for _ in 1..threads.min(windows) {
+            scope.spawn(|| {
+                if let Some(mut matcher) = helper() {
+                    while work(&mut matcher) {}
+                }
+            });
+        }
+
+        let mut selection = Selection::default();
+        let mut w = 0;
+        let result = (|| -> io::Result<()> {
+            while w < windows {
+                // Write window w if it is done; otherwise help, or wait for whoever has it.
+                let taken = done.lock().unwrap_or_else(|e| e.into_inner())[w].take();
+                let window = match taken {
+                    Some(Ok(window)) => window,
+                    // Its thread panicked (the panic resurfaces when the scope ends): redo it.
+                    Some(Err(())) => {
+                        run_window(reader, bounds[w], bounds[w + 1], keep_ranges, &mut matcher)
+                    }
+                    None => {
+                        if !work(&mut matcher) {
+                            let mut slots = done.lock().unwrap_or_else(|e| e.into_inner());
+                            while slots[w].is_none() {
+                                slots = ready.wait(slots).unwrap_or_else(|e| e.into_inner());
+                            }
+                        }
+                        continue;
+                    }
+                };
+                debug_assert_eq!(window.start, bounds[w]);
+                if let Some(writer) = writer.as_deref_mut() {
+                    for &(s, e) in &window.keep {
+                        writer.write_range(s, e)?;
+                    }
+                }
+                if let Some(mut err) = window.error {
+                    err.records_before += selection.read;
+                    selection.error = Some(err);
+                }
+                selection.read += window.read;
+                selection.matched += window.matched;
+                if selection.error.is_some() {
+                    break;
+                }
+                w += 1;
+                if w < windows && window.stop != bounds[w] {
+                    // A wrong guess: from here on, read sequentially from where we really are.
+                    abandon.store(true, Ordering::Relaxed);
+                    let rest = run_window(
+                        reader,
+                        window.stop,
+                        reader.bytes().len(),
+                        keep_ranges,
+                        &mut matcher,
+                    );
+                    if let Some(writer) = writer.as_deref_mut() {
+                        for &(s, e) in &rest.keep {
+                            writer.write_range(s, e)?;
+                        }
+                    }
+                    if let Some(mut err) = rest.error {
+                        err.records_before += selection.read;
+                        selection.error = Some(err);
+                    }
+                    selection.read += rest.read;
+                    selection.matched += rest.matched;
+                    break;
+                }
+            }
+            Ok(())
+        })();
+        abandon.store(true, Ordering::Relaxed);
+        result.map(|()| selection)
+    })
+}
