@@ -2,8 +2,12 @@
 //! programs over all 49 opcodes on random and truncated packets, and the programs libpcap compiles
 //! for many expressions on every packet of the tcpdump test corpus. Zero disagreements allowed.
 
+mod cbpf_common;
+
+use std::collections::{BTreeMap, BTreeSet};
+
 use jitkit_bpf::cbpf::testgen::{self, Entropy, Shape, SplitMix64, Words};
-use jitkit_bpf::cbpf::{validate, Insn, Interpreter};
+use jitkit_bpf::cbpf::{validate, Insn, Interpreter, ValidateError};
 use jitkit_bpf::PacketFilter;
 use jitkit_testkit::libpcap::{self, RawInsn};
 use proptest::prelude::*;
@@ -92,4 +96,113 @@ fn generator_covers_all_opcodes() {
     }
     let all: std::collections::BTreeSet<u16> = jitkit_bpf::cbpf::op::ALL.into_iter().collect();
     assert_eq!(seen, all);
+}
+
+fn from_raw(program: &[RawInsn]) -> Vec<Insn> {
+    program
+        .iter()
+        .map(|r| Insn::new(r.code, r.jt, r.jf, r.k))
+        .collect()
+}
+
+/// A libpcap-compiled program, in both interpreters.
+struct Compiled {
+    expression: &'static str,
+    raw: Vec<RawInsn>,
+    ours: Interpreter,
+}
+
+/// libpcap's programs for every expression that compiles for `linktype`, optimized and not
+/// (tcpdump's default and `-O`: different code shapes, the unoptimized ones use more scratch
+/// memory). Programs our validator refuses are recorded in `refused`.
+fn compile_all(linktype: i32, refused: &mut BTreeMap<String, ValidateError>) -> Vec<Compiled> {
+    let mut out = Vec::new();
+    for &expression in cbpf_common::EXPRESSIONS {
+        for optimize in [true, false] {
+            let Ok(raw) = libpcap::compile(expression, linktype, 262144, optimize) else {
+                continue;
+            };
+            match Interpreter::new(&from_raw(&raw)) {
+                Ok(ours) => out.push(Compiled {
+                    expression,
+                    raw,
+                    ours,
+                }),
+                Err(e) => {
+                    refused.insert(format!("{expression} (linktype {linktype})"), e);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The programs libpcap compiles, on every packet of the tcpdump test corpus, against libpcap's
+/// `bpf_filter()`: identical return values on every packet.
+#[test]
+fn libpcap_programs_agree_with_libpcap_on_the_corpus() {
+    let mut by_linktype: BTreeMap<String, Vec<Compiled>> = BTreeMap::new();
+    let mut refused = BTreeMap::new();
+    let (mut packets, mut runs, mut matched) = (0u64, 0u64, 0u64);
+    let mut expressions_seen = BTreeSet::new();
+    for capture in jitkit_testkit::corpus_captures() {
+        let Some(linktype) = libpcap::linktype_from_name(&capture.linktype)
+            .or_else(|| capture.linktype.parse().ok())
+        else {
+            continue;
+        };
+        let programs = by_linktype
+            .entry(capture.linktype.clone())
+            .or_insert_with(|| compile_all(linktype, &mut refused));
+        let bytes = std::fs::read(&capture.path)
+            .unwrap_or_else(|e| panic!("{}: {e}", capture.path.display()));
+        for packet in cbpf_common::packets(&bytes) {
+            packets += 1;
+            for program in programs.iter() {
+                let ours = program.ours.run(packet.data, packet.wire_len);
+                let theirs = libpcap::bpf_filter(&program.raw, packet.data, packet.wire_len);
+                assert_eq!(
+                    ours,
+                    theirs,
+                    "`{}` on a packet of {} ({} of {} bytes captured)",
+                    program.expression,
+                    capture.path.display(),
+                    packet.data.len(),
+                    packet.wire_len
+                );
+                runs += 1;
+                if ours != 0 {
+                    matched += 1;
+                    expressions_seen.insert(program.expression);
+                }
+            }
+        }
+    }
+    let programs: usize = by_linktype.values().map(Vec::len).sum();
+    eprintln!(
+        "{packets} packets, {programs} programs over {} link types, {runs} comparisons, \
+         {matched} matches, {} programs refused",
+        by_linktype.len(),
+        refused.len()
+    );
+    // The corpus is what it claims to be, and the comparison was not vacuous.
+    assert!(
+        packets > 10_000,
+        "only {packets} packets read from the corpus"
+    );
+    assert!(runs > 1_000_000, "only {runs} comparisons");
+    assert!(matched > 10_000, "only {matched} matches");
+    assert!(
+        expressions_seen.len() > cbpf_common::EXPRESSIONS.len() / 2,
+        "only {} expressions ever matched",
+        expressions_seen.len()
+    );
+    // The only programs the kernel's rules refuse are libpcap's protochain loops (backward
+    // jumps), which the kernel refuses too.
+    for (what, error) in &refused {
+        assert!(
+            matches!(error, ValidateError::BackwardJump { .. }),
+            "{what}: refused: {error}"
+        );
+    }
 }

@@ -203,16 +203,14 @@ fn instruction(e: &mut impl Entropy, shape: &Shape, index: usize, len: usize, va
     use op::*;
     let code = op::ALL[e.below(op::ALL.len() as u32) as usize];
     let k = match code {
-        c if c == LD | W | ABS || c == LD | H | ABS || c == LD | B | ABS => {
-            // At or above SKF_AD_OFF is a Linux ancillary load, which the validator refuses.
-            let k = offset(e, shape);
-            if k >= SKF_AD_OFF {
-                k - SKF_AD_OFF
-            } else {
-                k
-            }
-        }
-        c if c == LD | W | IND || c == LD | H | IND || c == LD | B | IND || c == LDX | B | MSH => {
+        c if c == LD | W | ABS
+            || c == LD | H | ABS
+            || c == LD | B | ABS
+            || c == LD | W | IND
+            || c == LD | H | IND
+            || c == LD | B | IND
+            || c == LDX | B | MSH =>
+        {
             offset(e, shape)
         }
         c if c == LD | MEM || c == LDX | MEM => {

@@ -11,13 +11,19 @@
 //!   reads an uninitialized stack array); the kernel refuses it, and so do we.
 //! - constant shifts by 32 or more are undefined in libpcap's C code (x86 masks the count to
 //!   5 bits); the kernel refuses them, libpcap's compiler never emits them, and so do we.
-//! - absolute loads at `k >= SKF_AD_OFF` (0xfffff000) are Linux "ancillary" loads of socket-buffer
-//!   metadata. The kernel accepts the ones it knows; libpcap's interpreter treats every one as a
-//!   load past the packet (reject). We have no socket buffer, so we refuse them.
+//!
+//! and where the kernel refuses or reinterprets what libpcap runs, we follow libpcap:
+//! - absolute loads at `k >= SKF_AD_OFF` (0xfffff000, "negative" offsets) are Linux ancillary
+//!   loads of socket-buffer metadata (or `SKF_NET_OFF`/`SKF_LL_OFF`-relative loads); the kernel
+//!   refuses the ones it does not know. libpcap treats every one as a load past the end of the
+//!   packet (reject), and its compiler does emit some (`ldb [-2]` for `ip[0] = 1` on
+//!   `JUNIPER_ES`), so we accept them with libpcap's meaning. Likewise `ld [x + k]` with a
+//!   "negative" sum is a load past the end here, where the kernel would read relative to the
+//!   network or link header.
 //!
 //! The kernel checks in this order, and so do we: per instruction in program order (opcode,
-//! division, shift, memory index, jump range, ancillary load), then the final `ret`, then memory
-//! reads before writes. The first failure is reported.
+//! division, shift, memory index, jump range), then the final `ret`, then memory reads before
+//! writes. The first failure is reported.
 
 use super::insn::{op, Insn};
 
@@ -51,11 +57,6 @@ pub enum ValidateError {
     },
     #[error("instruction {index}: backward jump (ja {offset}); classic BPF only jumps forward")]
     BackwardJump { index: usize, offset: i32 },
-    #[error(
-        "instruction {index}: absolute load at {k:#x} is a Linux ancillary (metadata) load, \
-         which needs a kernel socket buffer"
-    )]
-    AncillaryLoad { index: usize, k: u32 },
     #[error("instruction {index}: the last instruction must be `ret`, found opcode {code:#x}")]
     NoFinalReturn { index: usize, code: u16 },
     #[error(
@@ -75,7 +76,6 @@ impl ValidateError {
             | ValidateError::MemIndexOutOfRange { index, .. }
             | ValidateError::JumpOutOfRange { index, .. }
             | ValidateError::BackwardJump { index, .. }
-            | ValidateError::AncillaryLoad { index, .. }
             | ValidateError::NoFinalReturn { index, .. }
             | ValidateError::UninitializedMemory { index, .. } => Some(index),
         }
@@ -118,9 +118,6 @@ fn check_instruction(program: &[Insn], index: usize, insn: Insn) -> Result<(), V
     const LD_MEM: u16 = op::LD | op::MEM;
     const LDX_MEM: u16 = op::LDX | op::MEM;
     const JA: u16 = op::JMP | op::JA;
-    const LD_W_ABS: u16 = op::LD | op::W | op::ABS;
-    const LD_H_ABS: u16 = op::LD | op::H | op::ABS;
-    const LD_B_ABS: u16 = op::LD | op::B | op::ABS;
     match code {
         DIV_K | MOD_K if k == 0 => {
             let what = if code == DIV_K { "division" } else { "modulo" };
@@ -161,9 +158,6 @@ fn check_instruction(program: &[Insn], index: usize, insn: Insn) -> Result<(), V
                 }
             }
             Ok(())
-        }
-        LD_W_ABS | LD_H_ABS | LD_B_ABS if k >= op::SKF_AD_OFF => {
-            Err(ValidateError::AncillaryLoad { index, k })
         }
         _ => Ok(()),
     }
