@@ -1,4 +1,174 @@
 //! Classic BPF -> LLVM IR -> optimized native code, or eBPF objects through LLVM's BPF backend.
-//! Everything that needs LLVM sits behind the cargo feature `llvm` (LLVM 14, linked dynamically).
+//! Everything that needs LLVM sits behind the cargo feature `llvm` (LLVM 14, linked dynamically);
+//! without it every entry point returns [`Error::Disabled`].
+//!
+//! Semantics are libpcap's `bpf_filter()`, not the source document's (see `translate`).
+//!
+//! Entry points, one per output form:
+//! - [`compile_filter`]: native code through MCJIT, a [`jitkit_bpf::PacketFilter`]
+//!   (`jitkit filter --engine llvm`).
+//! - [`llvm_ir`]: the module as text (`jitkit compile --emit llvm-ir`).
+//! - [`cfg_dot`]: the control-flow graph in DOT (`--emit dot`).
+//! - [`ebpf_object`]: an ELF object with a tc classifier program (`--emit ebpf-elf`).
+//! - [`ebpf_listing`]: that object's instructions, `llvm-objdump -d` style (`--emit ebpf`).
+//!
+//! Module map: `translate` (cBPF -> IR), `pipeline` (targets, verification, -O2), `jit`
+//! (MCJIT), `ebpf` (BPF objects and listings) with `elf` (a small ELF reader) and `disasm`
+//! (LLVM's BPF disassembler), `dot` (CFG rendering).
 //!
 //! This crate never prints and never exits; every failure is a typed error.
+
+mod error;
+
+#[cfg(feature = "llvm")]
+mod disasm;
+#[cfg(feature = "llvm")]
+mod dot;
+#[cfg(feature = "llvm")]
+mod ebpf;
+#[cfg(feature = "llvm")]
+pub mod elf;
+#[cfg(feature = "llvm")]
+mod jit;
+#[cfg(feature = "llvm")]
+mod pipeline;
+#[cfg(feature = "llvm")]
+mod translate;
+
+pub use error::Error;
+use jitkit_bpf::cbpf::Insn;
+
+#[cfg(feature = "llvm")]
+pub use jit::LlvmFilter;
+#[cfg(feature = "llvm")]
+pub use translate::{EBPF_LICENSE, EBPF_SECTION, FUNCTION_NAME};
+
+/// How far LLVM optimizes.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Run the `-O2` pipeline (the default); false keeps the IR as translated (`-O0`).
+    pub optimize: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { optimize: true }
+    }
+}
+
+/// Whether this build has LLVM (the cargo feature `llvm`).
+pub const fn available() -> bool {
+    cfg!(feature = "llvm")
+}
+
+/// Compiles `program` to native code for this machine (translate, verify, `-O2`, MCJIT).
+pub fn compile_filter(program: &[Insn], options: &Options) -> Result<LlvmFilter, Error> {
+    #[cfg(feature = "llvm")]
+    {
+        LlvmFilter::compile(program, options)
+    }
+    #[cfg(not(feature = "llvm"))]
+    {
+        let _ = (program, options);
+        Err(Error::Disabled)
+    }
+}
+
+/// Without LLVM there is no compiled filter: this type has no values.
+#[cfg(not(feature = "llvm"))]
+#[derive(Debug)]
+pub enum LlvmFilter {}
+
+#[cfg(not(feature = "llvm"))]
+impl jitkit_bpf::PacketFilter for LlvmFilter {
+    fn run(&self, _packet: &[u8], _wire_len: u32) -> u32 {
+        match *self {}
+    }
+}
+
+/// The LLVM IR of the native function `u32 filter(const u8 *packet, u32 caplen, u32 wirelen)`,
+/// optimized unless `options.optimize` is false.
+pub fn llvm_ir(program: &[Insn], options: &Options) -> Result<String, Error> {
+    #[cfg(feature = "llvm")]
+    {
+        with_native_module(program, options, |module| {
+            module.print_to_string().to_string()
+        })
+    }
+    #[cfg(not(feature = "llvm"))]
+    {
+        let _ = (program, options);
+        Err(Error::Disabled)
+    }
+}
+
+/// The control-flow graph of the native function in Graphviz DOT.
+pub fn cfg_dot(program: &[Insn], options: &Options) -> Result<String, Error> {
+    #[cfg(feature = "llvm")]
+    {
+        with_native_module(program, options, |module| {
+            let function = module
+                .get_function(FUNCTION_NAME)
+                .expect("the translator defines the filter function");
+            dot::render(function)
+        })
+    }
+    #[cfg(not(feature = "llvm"))]
+    {
+        let _ = (program, options);
+        Err(Error::Disabled)
+    }
+}
+
+/// An ELF object (LLVM's BPF backend) whose `classifier` section the kernel loads as a tc
+/// classifier: it sees packets from the link header and returns the cBPF result (0 = reject).
+pub fn ebpf_object(program: &[Insn], options: &Options) -> Result<Vec<u8>, Error> {
+    #[cfg(feature = "llvm")]
+    {
+        ebpf::object(program, options)
+    }
+    #[cfg(not(feature = "llvm"))]
+    {
+        let _ = (program, options);
+        Err(Error::Disabled)
+    }
+}
+
+/// The instructions of [`ebpf_object`]'s program, as `llvm-objdump -d --mcpu=v3` lists them.
+pub fn ebpf_listing(program: &[Insn], options: &Options) -> Result<String, Error> {
+    #[cfg(feature = "llvm")]
+    {
+        ebpf::listing(program, options)
+    }
+    #[cfg(not(feature = "llvm"))]
+    {
+        let _ = (program, options);
+        Err(Error::Disabled)
+    }
+}
+
+/// Lists the `classifier` section of an eBPF ELF object, `llvm-objdump -d` style.
+pub fn disassemble_ebpf_object(object: &[u8]) -> Result<String, Error> {
+    #[cfg(feature = "llvm")]
+    {
+        ebpf::disassemble(object)
+    }
+    #[cfg(not(feature = "llvm"))]
+    {
+        let _ = object;
+        Err(Error::Disabled)
+    }
+}
+
+#[cfg(feature = "llvm")]
+fn with_native_module<T>(
+    program: &[Insn],
+    options: &Options,
+    f: impl FnOnce(&inkwell::module::Module<'_>) -> T,
+) -> Result<T, Error> {
+    let machine = pipeline::target_machine(translate::Flavor::Native)?;
+    let context = inkwell::context::Context::create();
+    let module = translate::translate(&context, program, translate::Flavor::Native)?;
+    pipeline::finish(&module, &machine, options.optimize)?;
+    Ok(f(&module))
+}

@@ -1,0 +1,87 @@
+//! Target machines, module verification and the optimization pipeline.
+//!
+//! Every module is verified after it is built and again after it is optimized. `-O2` is LLVM's
+//! new pass manager pipeline `default<O2>` (what `opt -O2` and clang run), with the target
+//! machine attached so the target's cost model and IR passes take part (for BPF this includes
+//! the passes that keep code acceptable to the kernel verifier).
+
+use std::sync::Once;
+
+use inkwell::module::Module;
+use inkwell::passes::PassBuilderOptions;
+use inkwell::targets::{
+    CodeModel, InitializationConfig, RelocMode, Target, TargetMachine, TargetTriple,
+};
+use inkwell::OptimizationLevel;
+
+use crate::translate::Flavor;
+use crate::Error;
+
+/// The BPF instruction set version: v3 adds 32-bit registers and jumps (kernel 5.1 and later),
+/// which suit cBPF's 32-bit A and X.
+pub const BPF_CPU: &str = "v3";
+
+/// The triple of the eBPF objects: little-endian BPF (the kernel's byte order on x86-64).
+pub const BPF_TRIPLE: &str = "bpfel";
+
+static INIT: Once = Once::new();
+
+/// Registers the host target (for MCJIT) and the BPF target (code, assembly and disassembly).
+pub fn init_targets() -> Result<(), Error> {
+    let mut native = Ok(());
+    INIT.call_once(|| {
+        let config = InitializationConfig {
+            asm_parser: true,
+            asm_printer: true,
+            base: true,
+            disassembler: true,
+            info: true,
+            machine_code: true,
+        };
+        native = Target::initialize_native(&config);
+        Target::initialize_bpf(&config);
+    });
+    native.map_err(Error::Target)
+}
+
+/// A target machine for the flavor: the host CPU for native code, BPF [`BPF_CPU`] for eBPF.
+pub fn target_machine(flavor: Flavor) -> Result<TargetMachine, Error> {
+    init_targets()?;
+    let (triple, cpu, features) = match flavor {
+        Flavor::Native => (
+            TargetMachine::get_default_triple(),
+            TargetMachine::get_host_cpu_name().to_string(),
+            TargetMachine::get_host_cpu_features().to_string(),
+        ),
+        Flavor::Ebpf => (
+            TargetTriple::create(BPF_TRIPLE),
+            BPF_CPU.to_string(),
+            String::new(),
+        ),
+    };
+    let target = Target::from_triple(&triple).map_err(|e| Error::Target(e.to_string()))?;
+    target
+        .create_target_machine(
+            &triple,
+            &cpu,
+            &features,
+            OptimizationLevel::Default,
+            RelocMode::PIC,
+            CodeModel::Default,
+        )
+        .ok_or_else(|| Error::Target(format!("no target machine for {triple}")))
+}
+
+/// Verifies `module`, optimizes it at -O2 when asked, and verifies it again.
+pub fn finish(module: &Module<'_>, machine: &TargetMachine, optimize: bool) -> Result<(), Error> {
+    module.set_triple(&machine.get_triple());
+    module.set_data_layout(&machine.get_target_data().get_data_layout());
+    module.verify().map_err(|e| Error::Verify(e.to_string()))?;
+    if optimize {
+        module
+            .run_passes("default<O2>", machine, PassBuilderOptions::create())
+            .map_err(|e| Error::Optimize(e.to_string()))?;
+        module.verify().map_err(|e| Error::Verify(e.to_string()))?;
+    }
+    Ok(())
+}

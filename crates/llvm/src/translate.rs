@@ -1,0 +1,849 @@
+//! Classic BPF -> LLVM IR, one basic block per cBPF instruction (the source document's scheme),
+//! with libpcap's `bpf_filter()` semantics rather than the document's:
+//!
+//! - A, X and M[0..16] are `alloca`s initialised to 0; `-O2` (SROA/mem2reg) turns them into SSA.
+//! - Packet loads are bounds-checked (`offset + size <= captured length`, computed in 64 bits so
+//!   `X + k` cannot wrap) and big-endian (`llvm.bswap`); a failed check returns 0 (reject).
+//! - `jgt`/`jge` compare unsigned, `div`/`mod` are unsigned and a zero divisor rejects the packet,
+//!   `rsh` is a logical shift, and a shift by 32 or more gives 0.
+//!
+//! The same translation serves two targets ([`Flavor`]): native code called from Rust with
+//! `(packet, captured length, wire length)`, and an eBPF tc classifier that gets a
+//! `struct __sk_buff *` and reads the packet directly between `data` and `data_end` (the kernel
+//! verifier's rules), falling back to the `bpf_skb_load_bytes` helper for bytes outside the
+//! linear part.
+
+use inkwell::attributes::{Attribute, AttributeLoc};
+use inkwell::basic_block::BasicBlock;
+use inkwell::builder::{Builder, BuilderError};
+use inkwell::context::Context;
+use inkwell::intrinsics::Intrinsic;
+use inkwell::module::{Linkage, Module};
+use inkwell::types::{BasicType, IntType};
+use inkwell::values::{BasicValue, CallableValue, FunctionValue, IntValue, PointerValue};
+use inkwell::{AddressSpace, IntPredicate};
+use jitkit_bpf::cbpf::{op, Insn};
+
+use crate::Error;
+
+/// The name of the generated function, in both flavors.
+pub const FUNCTION_NAME: &str = "filter";
+
+/// The ELF section of the eBPF program: tc's default section for `cls_bpf` objects, which
+/// `bpftool prog load ... type classifier` and `tc filter add ... bpf obj prog.o` both accept.
+pub const EBPF_SECTION: &str = "classifier";
+
+/// The license the eBPF object declares (its `license` section). The helpers used are not GPL-only;
+/// a GPL-compatible license keeps the object loadable wherever it is attached.
+pub const EBPF_LICENSE: &str = "Dual BSD/GPL";
+
+/// What the generated function looks like and how it reaches the packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flavor {
+    /// `u32 filter(const u8 *packet, u32 captured_len, u32 wire_len)` for the host.
+    Native,
+    /// `int filter(struct __sk_buff *skb)` in section [`EBPF_SECTION`] for the BPF target.
+    Ebpf,
+}
+
+/// Offsets of the `struct __sk_buff` fields the eBPF flavor reads (`<linux/bpf.h>`, stable ABI).
+mod skb {
+    pub const LEN: u64 = 0;
+    pub const DATA: u64 = 76;
+    pub const DATA_END: u64 = 80;
+}
+
+/// `long bpf_skb_load_bytes(const void *skb, u32 offset, void *to, u32 len)` (helper number 26).
+const BPF_FUNC_SKB_LOAD_BYTES: u64 = 26;
+
+/// The largest packet offset the eBPF verifier lets a program reach through a packet pointer
+/// (`MAX_PACKET_OFF`); bytes beyond it are read with `bpf_skb_load_bytes`.
+const EBPF_MAX_DIRECT_END: u64 = 0xffff;
+
+/// Builds the module for `program`. The module is not verified or optimized yet (see
+/// `pipeline`). Checks the program's structure first, so a bad program is an error, not a panic
+/// or an invalid module.
+pub fn translate<'ctx>(
+    context: &'ctx Context,
+    program: &[Insn],
+    flavor: Flavor,
+) -> Result<Module<'ctx>, Error> {
+    check_structure(program)?;
+    let module = context.create_module("cbpf");
+    Translator::new(context, &module, program, flavor)
+        .and_then(|t| t.run())
+        .map_err(|e| Error::Verify(format!("IR builder: {e}")))?;
+    Ok(module)
+}
+
+/// The structural rules the translation needs: a known opcode everywhere, jumps that land inside
+/// the program, `M[]` indexes below 16, and no path that runs off the end.
+fn check_structure(program: &[Insn]) -> Result<(), Error> {
+    if program.is_empty() {
+        return Err(Error::invalid(0, "the program is empty"));
+    }
+    if program.len() > op::MAXINSNS {
+        return Err(Error::invalid(
+            op::MAXINSNS,
+            format!(
+                "the program has {} instructions, more than {}",
+                program.len(),
+                op::MAXINSNS
+            ),
+        ));
+    }
+    let len = program.len() as u64;
+    for (index, insn) in program.iter().enumerate() {
+        let next = index as u64 + 1;
+        let kind = classify(insn)
+            .ok_or_else(|| Error::invalid(index, format!("unknown opcode {:#06x}", insn.code)))?;
+        match kind {
+            Kind::Jump => {
+                if insn.code == op::JMP | op::JA {
+                    if next + u64::from(insn.k) >= len {
+                        return Err(Error::invalid(index, "jump target past the end"));
+                    }
+                } else if next + u64::from(insn.jt.max(insn.jf)) >= len {
+                    return Err(Error::invalid(index, "jump target past the end"));
+                }
+            }
+            Kind::Ret => {}
+            Kind::Mem if insn.k as usize >= op::MEMWORDS => {
+                return Err(Error::invalid(
+                    index,
+                    format!("scratch memory index {} out of range 0..16", insn.k),
+                ));
+            }
+            _ if next == len => {
+                return Err(Error::invalid(
+                    index,
+                    "the last instruction is not a return or a jump",
+                ));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Jump,
+    Ret,
+    /// Reads or writes `M[k]`.
+    Mem,
+    Other,
+}
+
+/// Which of the opcodes libpcap's `bpf_filter()` runs this is; `None` for anything else.
+fn classify(insn: &Insn) -> Option<Kind> {
+    use op::*;
+    let code = insn.code;
+    let kind = match code {
+        c if c == LD | W | IMM || c == LDX | W | IMM => Kind::Other,
+        c if c == LD | W | ABS || c == LD | H | ABS || c == LD | B | ABS => Kind::Other,
+        c if c == LD | W | IND || c == LD | H | IND || c == LD | B | IND => Kind::Other,
+        c if c == LD | W | LEN || c == LDX | W | LEN || c == LDX | B | MSH => Kind::Other,
+        c if c == LD | W | MEM || c == LDX | W | MEM || c == ST || c == STX => Kind::Mem,
+        c if c == MISC | TAX || c == MISC | TXA => Kind::Other,
+        c if c == RET | K || c == RET | A => Kind::Ret,
+        c if c == ALU | NEG => Kind::Other,
+        c if c & 0x07 == ALU => {
+            let operation = c & 0xf0;
+            let known = [ADD, SUB, MUL, DIV, MOD, OR, AND, XOR, LSH, RSH].contains(&operation);
+            if !known || c & !0xf8 != ALU {
+                return None;
+            }
+            Kind::Other
+        }
+        c if c == JMP | JA => Kind::Jump,
+        c if c & 0x07 == JMP => {
+            let operation = c & 0xf0;
+            let known = [JEQ, JGT, JGE, JSET].contains(&operation);
+            if !known || c & !0xf8 != JMP {
+                return None;
+            }
+            Kind::Jump
+        }
+        _ => return None,
+    };
+    Some(kind)
+}
+
+/// How the function reaches the packet.
+enum Packet<'ctx> {
+    Native {
+        data: PointerValue<'ctx>,
+        /// Captured length, zero-extended to 64 bits.
+        caplen: IntValue<'ctx>,
+        wirelen: IntValue<'ctx>,
+    },
+    Ebpf {
+        skb: PointerValue<'ctx>,
+        data: PointerValue<'ctx>,
+        data_end: PointerValue<'ctx>,
+        /// `skb->len`: the whole packet, linear part and fragments (cBPF's `len`).
+        len: IntValue<'ctx>,
+        /// A 4-byte stack buffer for `bpf_skb_load_bytes`.
+        scratch: PointerValue<'ctx>,
+    },
+}
+
+type Built<T> = Result<T, BuilderError>;
+
+struct Translator<'ctx, 'm, 'p> {
+    context: &'ctx Context,
+    module: &'m Module<'ctx>,
+    builder: Builder<'ctx>,
+    function: FunctionValue<'ctx>,
+    program: &'p [Insn],
+    i8t: IntType<'ctx>,
+    i32t: IntType<'ctx>,
+    i64t: IntType<'ctx>,
+    a: PointerValue<'ctx>,
+    x: PointerValue<'ctx>,
+    mem: PointerValue<'ctx>,
+    /// `blocks[i]` is where instruction `i` starts.
+    blocks: Vec<BasicBlock<'ctx>>,
+    /// Returns 0: a load outside the packet or a division by zero.
+    reject: BasicBlock<'ctx>,
+    packet: Packet<'ctx>,
+}
+
+impl<'ctx, 'm, 'p> Translator<'ctx, 'm, 'p> {
+    fn new(
+        context: &'ctx Context,
+        module: &'m Module<'ctx>,
+        program: &'p [Insn],
+        flavor: Flavor,
+    ) -> Built<Self> {
+        let i8t = context.i8_type();
+        let i32t = context.i32_type();
+        let i64t = context.i64_type();
+        let byte_ptr = i8t.ptr_type(AddressSpace::default());
+        let builder = context.create_builder();
+
+        let (function, entry) = match flavor {
+            Flavor::Native => {
+                let fn_type = i32t.fn_type(&[byte_ptr.into(), i32t.into(), i32t.into()], false);
+                let function = module.add_function(FUNCTION_NAME, fn_type, None);
+                for (name, param) in [("noalias", 0), ("nocapture", 0), ("readonly", 0)] {
+                    let kind = Attribute::get_named_enum_kind_id(name);
+                    function.add_attribute(
+                        AttributeLoc::Param(param),
+                        context.create_enum_attribute(kind, 0),
+                    );
+                }
+                (function, context.append_basic_block(function, "entry"))
+            }
+            Flavor::Ebpf => {
+                let fn_type = i32t.fn_type(&[byte_ptr.into()], false);
+                let function = module.add_function(FUNCTION_NAME, fn_type, Some(Linkage::External));
+                function.set_section(Some(EBPF_SECTION));
+                add_license(context, module);
+                (function, context.append_basic_block(function, "entry"))
+            }
+        };
+        let nounwind = Attribute::get_named_enum_kind_id("nounwind");
+        function.add_attribute(
+            AttributeLoc::Function,
+            context.create_enum_attribute(nounwind, 0),
+        );
+
+        builder.position_at_end(entry);
+        let a = builder.build_alloca(i32t, "A")?;
+        let x = builder.build_alloca(i32t, "X")?;
+        let mem_type = i32t.array_type(op::MEMWORDS as u32);
+        let mem = builder.build_alloca(mem_type, "M")?;
+        builder.build_store(a, i32t.const_zero())?;
+        builder.build_store(x, i32t.const_zero())?;
+        builder.build_store(mem, mem_type.const_zero())?;
+
+        let packet = match flavor {
+            Flavor::Native => {
+                let data = param_ptr(function, 0);
+                data.set_name("packet");
+                let caplen32 = function.get_nth_param(1).expect("param 1").into_int_value();
+                caplen32.set_name("caplen");
+                let wirelen = function.get_nth_param(2).expect("param 2").into_int_value();
+                wirelen.set_name("wirelen");
+                let caplen = builder.build_int_z_extend(caplen32, i64t, "caplen64")?;
+                Packet::Native {
+                    data,
+                    caplen,
+                    wirelen,
+                }
+            }
+            Flavor::Ebpf => {
+                let skb = param_ptr(function, 0);
+                skb.set_name("skb");
+                let scratch = builder.build_alloca(i32t, "scratch")?;
+                let field = |offset: u64, name: &str| -> Built<IntValue<'ctx>> {
+                    // SAFETY (of the IR): the offsets are fields of struct __sk_buff.
+                    let ptr = unsafe {
+                        builder.build_in_bounds_gep(
+                            skb,
+                            &[i64t.const_int(offset, false)],
+                            &format!("{name}.ptr"),
+                        )?
+                    };
+                    let ptr = builder.build_pointer_cast(
+                        ptr,
+                        i32t.ptr_type(AddressSpace::default()),
+                        &format!("{name}.ptr32"),
+                    )?;
+                    Ok(builder.build_load(ptr, name)?.into_int_value())
+                };
+                let len = field(skb::LEN, "len")?;
+                let data32 = field(skb::DATA, "data")?;
+                let data_end32 = field(skb::DATA_END, "data_end")?;
+                let to_ptr = |v: IntValue<'ctx>, name: &str| -> Built<PointerValue<'ctx>> {
+                    let wide = builder.build_int_z_extend(v, i64t, &format!("{name}.64"))?;
+                    builder.build_int_to_ptr(wide, byte_ptr, name)
+                };
+                let data = to_ptr(data32, "pkt")?;
+                let data_end = to_ptr(data_end32, "pkt_end")?;
+                Packet::Ebpf {
+                    skb,
+                    data,
+                    data_end,
+                    len,
+                    scratch,
+                }
+            }
+        };
+
+        let blocks = (0..program.len())
+            .map(|i| context.append_basic_block(function, &format!("insn.{i}")))
+            .collect::<Vec<_>>();
+        let reject = context.append_basic_block(function, "reject");
+        builder.build_unconditional_branch(blocks[0])?;
+        builder.position_at_end(reject);
+        builder.build_return(Some(&i32t.const_zero()))?;
+
+        Ok(Translator {
+            context,
+            module,
+            builder,
+            function,
+            program,
+            i8t,
+            i32t,
+            i64t,
+            a,
+            x,
+            mem,
+            blocks,
+            reject,
+            packet,
+        })
+    }
+
+    fn run(self) -> Built<()> {
+        for index in 0..self.program.len() {
+            self.builder.position_at_end(self.blocks[index]);
+            self.instruction(index)?;
+        }
+        Ok(())
+    }
+
+    fn get(&self, reg: PointerValue<'ctx>, name: &str) -> Built<IntValue<'ctx>> {
+        Ok(self.builder.build_load(reg, name)?.into_int_value())
+    }
+
+    fn set(&self, reg: PointerValue<'ctx>, value: IntValue<'ctx>) -> Built<()> {
+        self.builder.build_store(reg, value).map(|_| ())
+    }
+
+    fn k(&self, insn: &Insn) -> IntValue<'ctx> {
+        self.i32t.const_int(u64::from(insn.k), false)
+    }
+
+    fn mem_slot(&self, k: u32) -> Built<PointerValue<'ctx>> {
+        let zero = self.i32t.const_zero();
+        let index = self.i32t.const_int(u64::from(k), false);
+        // SAFETY (of the IR): check_structure ensured k < 16.
+        unsafe {
+            self.builder
+                .build_in_bounds_gep(self.mem, &[zero, index], &format!("M{k}"))
+        }
+    }
+
+    fn fallthrough(&self, index: usize) -> Built<()> {
+        self.builder
+            .build_unconditional_branch(self.blocks[index + 1])
+            .map(|_| ())
+    }
+
+    fn instruction(&self, index: usize) -> Built<()> {
+        use op::*;
+        let insn = &self.program[index];
+        let code = insn.code;
+        match insn.class() {
+            LD | LDX => {
+                let target = if insn.class() == LD { self.a } else { self.x };
+                let value = match code & 0xe0 {
+                    IMM => self.k(insn),
+                    LEN => self.wire_len(),
+                    MEM => self.get(self.mem_slot(insn.k)?, "m")?,
+                    ABS | IND => {
+                        let size = match code & 0x18 {
+                            W => 4,
+                            H => 2,
+                            _ => 1,
+                        };
+                        let k = self.i64t.const_int(u64::from(insn.k), false);
+                        let offset = if code & 0xe0 == IND {
+                            let x = self.get(self.x, "x")?;
+                            let x = self.builder.build_int_z_extend(x, self.i64t, "x64")?;
+                            self.builder.build_int_add(x, k, "off")?
+                        } else {
+                            k
+                        };
+                        self.load_packet(index, offset, size)?
+                    }
+                    _ => {
+                        // MSH: X = (P[k] & 0xf) << 2
+                        let k = self.i64t.const_int(u64::from(insn.k), false);
+                        let byte = self.load_packet(index, k, 1)?;
+                        let low =
+                            self.builder
+                                .build_and(byte, self.i32t.const_int(0xf, false), "ihl")?;
+                        self.builder.build_left_shift(
+                            low,
+                            self.i32t.const_int(2, false),
+                            "hdrlen",
+                        )?
+                    }
+                };
+                self.set(target, value)?;
+                self.fallthrough(index)
+            }
+            ST | STX => {
+                let source = if insn.class() == ST { self.a } else { self.x };
+                let value = self.get(source, "v")?;
+                self.set(self.mem_slot(insn.k)?, value)?;
+                self.fallthrough(index)
+            }
+            ALU => {
+                self.alu(index, insn)?;
+                self.fallthrough(index)
+            }
+            JMP => self.jump(index, insn),
+            RET => {
+                let value = if code & 0x18 == A {
+                    self.get(self.a, "a")?
+                } else {
+                    self.k(insn)
+                };
+                self.builder.build_return(Some(&value)).map(|_| ())
+            }
+            _ => {
+                // MISC
+                if code == MISC | TAX {
+                    let a = self.get(self.a, "a")?;
+                    self.set(self.x, a)?;
+                } else {
+                    let x = self.get(self.x, "x")?;
+                    self.set(self.a, x)?;
+                }
+                self.fallthrough(index)
+            }
+        }
+    }
+
+    fn wire_len(&self) -> IntValue<'ctx> {
+        match &self.packet {
+            Packet::Native { wirelen, .. } => *wirelen,
+            Packet::Ebpf { len, .. } => *len,
+        }
+    }
+
+    fn alu(&self, index: usize, insn: &Insn) -> Built<()> {
+        use op::*;
+        let b = &self.builder;
+        let a = self.get(self.a, "a")?;
+        if insn.code == ALU | NEG {
+            let r = b.build_int_neg(a, "neg")?;
+            return self.set(self.a, r);
+        }
+        let (operand, constant) = if insn.code & X != 0 {
+            (self.get(self.x, "x")?, None)
+        } else {
+            (self.k(insn), Some(insn.k))
+        };
+        let zero = self.i32t.const_zero();
+        let result = match insn.code & 0xf0 {
+            ADD => b.build_int_add(a, operand, "add")?,
+            SUB => b.build_int_sub(a, operand, "sub")?,
+            MUL => b.build_int_mul(a, operand, "mul")?,
+            OR => b.build_or(a, operand, "or")?,
+            AND => b.build_and(a, operand, "and")?,
+            XOR => b.build_xor(a, operand, "xor")?,
+            operation @ (DIV | MOD) => {
+                match constant {
+                    // A constant zero divisor: the validator refuses it; libpcap would reject.
+                    Some(0) => {
+                        b.build_unconditional_branch(self.reject)?;
+                        // Keep the rest of the block well-formed for the fallthrough branch.
+                        let dead = self
+                            .context
+                            .append_basic_block(self.function, &format!("insn.{index}.dead"));
+                        b.position_at_end(dead);
+                        zero
+                    }
+                    Some(_) => {
+                        if operation == DIV {
+                            b.build_int_unsigned_div(a, operand, "div")?
+                        } else {
+                            b.build_int_unsigned_rem(a, operand, "mod")?
+                        }
+                    }
+                    None => {
+                        let nonzero = self
+                            .context
+                            .append_basic_block(self.function, &format!("insn.{index}.divide"));
+                        let is_zero =
+                            b.build_int_compare(IntPredicate::EQ, operand, zero, "x_is_zero")?;
+                        b.build_conditional_branch(is_zero, self.reject, nonzero)?;
+                        b.position_at_end(nonzero);
+                        if operation == DIV {
+                            b.build_int_unsigned_div(a, operand, "div")?
+                        } else {
+                            b.build_int_unsigned_rem(a, operand, "mod")?
+                        }
+                    }
+                }
+            }
+            operation => {
+                // LSH / RSH: libpcap gives 0 for shift counts of 32 or more (LLVM would give
+                // poison), and RSH is logical.
+                let shift = |amount: IntValue<'ctx>, name: &str| -> Built<IntValue<'ctx>> {
+                    if operation == LSH {
+                        b.build_left_shift(a, amount, name)
+                    } else {
+                        b.build_right_shift(a, amount, false, name)
+                    }
+                };
+                match constant {
+                    Some(k) if k >= 32 => zero,
+                    Some(_) => shift(operand, "shift")?,
+                    None => {
+                        let masked =
+                            b.build_and(operand, self.i32t.const_int(31, false), "count")?;
+                        let shifted = shift(masked, "shift")?;
+                        let in_range = b.build_int_compare(
+                            IntPredicate::ULT,
+                            operand,
+                            self.i32t.const_int(32, false),
+                            "count_ok",
+                        )?;
+                        b.build_select(in_range, shifted, zero, "shifted")?
+                            .into_int_value()
+                    }
+                }
+            }
+        };
+        self.set(self.a, result)
+    }
+
+    fn jump(&self, index: usize, insn: &Insn) -> Built<()> {
+        use op::*;
+        let b = &self.builder;
+        if insn.code == JMP | JA {
+            let target = index + 1 + insn.k as usize;
+            return b
+                .build_unconditional_branch(self.blocks[target])
+                .map(|_| ());
+        }
+        let a = self.get(self.a, "a")?;
+        let operand = if insn.code & X != 0 {
+            self.get(self.x, "x")?
+        } else {
+            self.k(insn)
+        };
+        let condition = match insn.code & 0xf0 {
+            JEQ => b.build_int_compare(IntPredicate::EQ, a, operand, "eq")?,
+            JGT => b.build_int_compare(IntPredicate::UGT, a, operand, "gt")?,
+            JGE => b.build_int_compare(IntPredicate::UGE, a, operand, "ge")?,
+            _ => {
+                let bits = b.build_and(a, operand, "bits")?;
+                b.build_int_compare(IntPredicate::NE, bits, self.i32t.const_zero(), "set")?
+            }
+        };
+        let taken = self.blocks[index + 1 + insn.jt as usize];
+        let not_taken = self.blocks[index + 1 + insn.jf as usize];
+        b.build_conditional_branch(condition, taken, not_taken)
+            .map(|_| ())
+    }
+
+    /// Loads `size` (1, 2 or 4) bytes at the 64-bit `offset`, big-endian, zero-extended to 32
+    /// bits; branches to `reject` when they are not all inside the packet. Leaves the builder in
+    /// the block where the value is available.
+    fn load_packet(
+        &self,
+        index: usize,
+        offset: IntValue<'ctx>,
+        size: u32,
+    ) -> Built<IntValue<'ctx>> {
+        let raw = match &self.packet {
+            Packet::Native { data, caplen, .. } => {
+                self.load_native(index, *data, *caplen, offset, size)?
+            }
+            Packet::Ebpf {
+                skb,
+                data,
+                data_end,
+                scratch,
+                ..
+            } => self.load_ebpf(index, *skb, *data, *data_end, *scratch, offset, size)?,
+        };
+        self.big_endian(raw, size)
+    }
+
+    fn new_block(&self, index: usize, what: &str) -> BasicBlock<'ctx> {
+        self.context
+            .append_basic_block(self.function, &format!("insn.{index}.{what}"))
+    }
+
+    fn load_type(&self, size: u32) -> IntType<'ctx> {
+        self.context.custom_width_int_type(size * 8)
+    }
+
+    fn load_native(
+        &self,
+        index: usize,
+        data: PointerValue<'ctx>,
+        caplen: IntValue<'ctx>,
+        offset: IntValue<'ctx>,
+        size: u32,
+    ) -> Built<IntValue<'ctx>> {
+        let b = &self.builder;
+        let end = b.build_int_add(offset, self.i64t.const_int(u64::from(size), false), "end")?;
+        let outside = b.build_int_compare(IntPredicate::UGT, end, caplen, "outside")?;
+        let inside = self.new_block(index, "load");
+        b.build_conditional_branch(outside, self.reject, inside)?;
+        b.position_at_end(inside);
+        // SAFETY (of the IR): offset + size <= captured length was just checked.
+        let ptr = unsafe { b.build_in_bounds_gep(data, &[offset], "p")? };
+        self.load_unaligned(ptr, size)
+    }
+
+    fn load_unaligned(&self, ptr: PointerValue<'ctx>, size: u32) -> Built<IntValue<'ctx>> {
+        let b = &self.builder;
+        let ty = self.load_type(size);
+        let ptr = b.build_pointer_cast(ptr, ty.ptr_type(AddressSpace::default()), "pw")?;
+        let value = b.build_load(ptr, "raw")?;
+        if let Some(load) = value.as_instruction_value() {
+            load.set_alignment(1)
+                .map_err(|_| BuilderError::AlignmentError("alignment 1"))?;
+        }
+        Ok(value.into_int_value())
+    }
+
+    /// The eBPF load: straight from the packet when the bytes lie between `data` and `data_end`
+    /// (the comparison the verifier understands), else through `bpf_skb_load_bytes`, which also
+    /// reaches the non-linear part of the skb. Both fail only when the packet is shorter than
+    /// `offset + size`, as libpcap's check does.
+    #[allow(clippy::too_many_arguments)]
+    fn load_ebpf(
+        &self,
+        index: usize,
+        skb: PointerValue<'ctx>,
+        data: PointerValue<'ctx>,
+        data_end: PointerValue<'ctx>,
+        scratch: PointerValue<'ctx>,
+        offset: IntValue<'ctx>,
+        size: u32,
+    ) -> Built<IntValue<'ctx>> {
+        let b = &self.builder;
+        let size64 = self.i64t.const_int(u64::from(size), false);
+        let max_start = EBPF_MAX_DIRECT_END - u64::from(size);
+        let slow = self.new_block(index, "helper");
+        let join = self.new_block(index, "loaded");
+        let ty = self.load_type(size);
+
+        // Fast path: direct packet access.
+        let constant = offset.get_zero_extended_constant();
+        let fast_value = match constant {
+            Some(k) if k > max_start => None,
+            _ => {
+                if constant.is_none() {
+                    let check = self.new_block(index, "check");
+                    let small = b.build_int_compare(
+                        IntPredicate::ULE,
+                        offset,
+                        self.i64t.const_int(max_start, false),
+                        "direct",
+                    )?;
+                    b.build_conditional_branch(small, check, slow)?;
+                    b.position_at_end(check);
+                }
+                // SAFETY (of the IR): the pointer is compared with data_end before any load.
+                let ptr = unsafe { b.build_in_bounds_gep(data, &[offset], "p")? };
+                let end = unsafe { b.build_in_bounds_gep(ptr, &[size64], "p_end")? };
+                let inside = b.build_int_compare(IntPredicate::ULE, end, data_end, "inside")?;
+                let fast = self.new_block(index, "direct");
+                b.build_conditional_branch(inside, fast, slow)?;
+                b.position_at_end(fast);
+                let value = self.load_unaligned(ptr, size)?;
+                let from = b.get_insert_block().expect("positioned");
+                b.build_unconditional_branch(join)?;
+                Some((value, from))
+            }
+        };
+        if fast_value.is_none() {
+            b.build_unconditional_branch(slow)?;
+        }
+
+        // Slow path: the helper, for offsets that fit its u32 argument.
+        b.position_at_end(slow);
+        let call_block = self.new_block(index, "call");
+        let fits = b.build_int_compare(
+            IntPredicate::ULE,
+            offset,
+            self.i64t.const_int(u64::from(u32::MAX), false),
+            "fits_u32",
+        )?;
+        b.build_conditional_branch(fits, call_block, self.reject)?;
+        b.position_at_end(call_block);
+        let byte_ptr = self.i8t.ptr_type(AddressSpace::default());
+        let helper_type = self.i64t.fn_type(
+            &[
+                byte_ptr.into(),
+                self.i32t.into(),
+                byte_ptr.into(),
+                self.i32t.into(),
+            ],
+            false,
+        );
+        let helper = b.build_int_to_ptr(
+            self.i64t.const_int(BPF_FUNC_SKB_LOAD_BYTES, false),
+            helper_type.ptr_type(AddressSpace::default()),
+            "bpf_skb_load_bytes",
+        )?;
+        let offset32 = b.build_int_truncate(offset, self.i32t, "off32")?;
+        let scratch_bytes = b.build_pointer_cast(scratch, byte_ptr, "buf")?;
+        let status = b
+            .build_call(
+                CallableValue::try_from(helper).expect("a function pointer"),
+                &[
+                    skb.into(),
+                    offset32.into(),
+                    scratch_bytes.into(),
+                    self.i32t.const_int(u64::from(size), false).into(),
+                ],
+                "status",
+            )?
+            .try_as_basic_value()
+            .left()
+            .expect("the helper returns a value")
+            .into_int_value();
+        let ok = b.build_int_compare(IntPredicate::EQ, status, self.i64t.const_zero(), "ok")?;
+        let copied = self.new_block(index, "copied");
+        b.build_conditional_branch(ok, copied, self.reject)?;
+        b.position_at_end(copied);
+        let buffered =
+            b.build_pointer_cast(scratch, ty.ptr_type(AddressSpace::default()), "buf_value")?;
+        let slow_value = b.build_load(buffered, "buffered")?.into_int_value();
+        b.build_unconditional_branch(join)?;
+
+        b.position_at_end(join);
+        let phi = b.build_phi(ty, "bytes")?;
+        if let Some((value, from)) = fast_value {
+            phi.add_incoming(&[(&value, from)]);
+        }
+        phi.add_incoming(&[(&slow_value, copied)]);
+        Ok(phi.as_basic_value().into_int_value())
+    }
+
+    /// Network byte order to host order (both targets are little-endian), widened to 32 bits.
+    fn big_endian(&self, raw: IntValue<'ctx>, size: u32) -> Built<IntValue<'ctx>> {
+        let b = &self.builder;
+        let swapped = if size > 1 {
+            let bswap = Intrinsic::find("llvm.bswap")
+                .and_then(|i| {
+                    i.get_declaration(self.module, &[raw.get_type().as_basic_type_enum()])
+                })
+                .expect("llvm.bswap exists for i16 and i32");
+            b.build_call(bswap, &[raw.into()], "swapped")?
+                .try_as_basic_value()
+                .left()
+                .expect("bswap returns a value")
+                .into_int_value()
+        } else {
+            raw
+        };
+        if size == 4 {
+            Ok(swapped)
+        } else {
+            b.build_int_z_extend(swapped, self.i32t, "value")
+        }
+    }
+}
+
+fn param_ptr(function: FunctionValue<'_>, n: u32) -> PointerValue<'_> {
+    function
+        .get_nth_param(n)
+        .expect("the function type has this parameter")
+        .into_pointer_value()
+}
+
+/// `char _license[] SEC("license") = "...";`
+fn add_license<'ctx>(context: &'ctx Context, module: &Module<'ctx>) {
+    let text = context.const_string(EBPF_LICENSE.as_bytes(), true);
+    let global = module.add_global(text.get_type(), None, "_license");
+    global.set_initializer(&text);
+    global.set_section(Some("license"));
+    global.set_linkage(Linkage::External);
+    global.set_alignment(1);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error_of(program: &[Insn]) -> String {
+        check_structure(program).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn structural_errors_name_the_instruction() {
+        use op::*;
+        let ret = Insn::stmt(RET | K, 0);
+        let cases: &[(&[Insn], &str)] = &[
+            (&[], "instruction 0: the program is empty"),
+            (
+                &[Insn::stmt(0xffff, 0), ret],
+                "instruction 0: unknown opcode 0xffff",
+            ),
+            (
+                &[Insn::jump(JMP | JEQ | K, 1, 5, 0), ret],
+                "instruction 0: jump target past the end",
+            ),
+            (
+                &[Insn::stmt(JMP | JA, 1), ret],
+                "instruction 0: jump target past the end",
+            ),
+            (
+                &[Insn::stmt(ST, 16), ret],
+                "instruction 0: scratch memory index 16 out of range 0..16",
+            ),
+            (
+                &[ret, Insn::stmt(LD | W | IMM, 1)],
+                "instruction 1: the last instruction is not a return or a jump",
+            ),
+            (
+                &[Insn::stmt(RET | X, 0)],
+                "instruction 0: unknown opcode 0x000e",
+            ),
+            (
+                &[Insn::stmt(ALU | NEG | X, 0), ret],
+                "instruction 0: unknown opcode 0x008c",
+            ),
+        ];
+        for (program, expected) in cases {
+            assert_eq!(error_of(program), *expected, "{program:?}");
+        }
+    }
+}
