@@ -17,8 +17,15 @@ fn stderr(out: &Output) -> String {
 fn assert_one_line_error(out: &Output, code: i32) {
     let err = stderr(out);
     assert_eq!(out.status.code(), Some(code), "exit code for error {err:?}");
-    assert!(err.starts_with("jitkit: "), "error does not start with `jitkit: `: {err:?}");
-    assert_eq!(err.trim_end().lines().count(), 1, "error is not one line: {err:?}");
+    assert!(
+        err.starts_with("jitkit: "),
+        "error does not start with `jitkit: `: {err:?}"
+    );
+    assert_eq!(
+        err.trim_end().lines().count(),
+        1,
+        "error is not one line: {err:?}"
+    );
     assert!(!err.contains("panicked"), "panic: {err:?}");
 }
 
@@ -58,7 +65,12 @@ fn version_prints_the_package_version() {
 
 #[test]
 fn usage_errors_exit_with_2() {
-    for args in [&["frobnicate"][..], &["filter", "--no-such-option"], &["bpf"], &[]] {
+    for args in [
+        &["frobnicate"][..],
+        &["filter", "--no-such-option"],
+        &["bpf"],
+        &[],
+    ] {
         let out = jitkit(args);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
         assert!(!stderr(&out).contains("panicked"));
@@ -69,7 +81,14 @@ fn usage_errors_exit_with_2() {
 fn missing_input_files_are_one_line_errors() {
     let missing = "/nonexistent/jitkit-test/input";
     let cases: &[&[&str]] = &[
-        &["filter", "-r", missing, "-w", "/tmp/jitkit-cli-test-out.pcap", "tcp"],
+        &[
+            "filter",
+            "-r",
+            missing,
+            "-w",
+            "/tmp/jitkit-cli-test-out.pcap",
+            "tcp",
+        ],
         &["filter", "--cbpf", missing, "-r", missing],
         &["asm", missing],
         &["run", missing],
