@@ -14,9 +14,10 @@ use crate::{elf, pipeline, Error, Options};
 /// The ELF relocatable object for `program`: a `classifier` section holding the function
 /// `filter(struct __sk_buff *)` and a `license` section.
 pub fn object(program: &[Insn], options: &Options) -> Result<Vec<u8>, Error> {
-    let machine = pipeline::target_machine(Flavor::Ebpf)?;
+    let flavor = Flavor::Ebpf(options.ebpf_access);
+    let machine = pipeline::target_machine(flavor)?;
     let context = Context::create();
-    let module = translate::translate(&context, program, Flavor::Ebpf)?;
+    let module = translate::translate(&context, program, flavor)?;
     pipeline::finish(&module, &machine, options.optimize)?;
     let buffer = machine
         .write_to_memory_buffer(&module, FileType::Object)

@@ -43,17 +43,33 @@ pub use jit::LlvmFilter;
 #[cfg(feature = "llvm")]
 pub use translate::{EBPF_LICENSE, EBPF_SECTION, FUNCTION_NAME};
 
-/// How far LLVM optimizes.
+/// How far LLVM optimizes, and how eBPF programs read packets.
 #[derive(Clone, Debug)]
 pub struct Options {
     /// Run the `-O2` pipeline (the default); false keeps the IR as translated (`-O0`).
     pub optimize: bool,
+    /// eBPF only: direct packet access (default) or the `bpf_skb_load_bytes` helper for all loads.
+    pub ebpf_access: PacketAccess,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { optimize: true }
+        Options {
+            optimize: true,
+            ebpf_access: PacketAccess::Direct,
+        }
     }
+}
+
+/// How the eBPF program reads packet bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PacketAccess {
+    /// Directly between `skb->data` and `skb->data_end` (checked as the verifier requires),
+    /// with `bpf_skb_load_bytes` for bytes outside the linear part. The fast default.
+    #[default]
+    Direct,
+    /// Every load through `bpf_skb_load_bytes`: simpler code, no packet pointers at all.
+    Helper,
 }
 
 /// Whether this build has LLVM (the cargo feature `llvm`).

@@ -53,7 +53,7 @@ pub fn target_machine(flavor: Flavor) -> Result<TargetMachine, Error> {
             TargetMachine::get_host_cpu_name().to_string(),
             TargetMachine::get_host_cpu_features().to_string(),
         ),
-        Flavor::Ebpf => (
+        Flavor::Ebpf(_) => (
             TargetTriple::create(BPF_TRIPLE),
             BPF_CPU.to_string(),
             String::new(),

@@ -24,7 +24,7 @@ use inkwell::values::{BasicValue, CallableValue, FunctionValue, IntValue, Pointe
 use inkwell::{AddressSpace, IntPredicate};
 use jitkit_bpf::cbpf::{op, Insn};
 
-use crate::Error;
+use crate::{Error, PacketAccess};
 
 /// The name of the generated function, in both flavors.
 pub const FUNCTION_NAME: &str = "filter";
@@ -43,7 +43,7 @@ pub enum Flavor {
     /// `u32 filter(const u8 *packet, u32 captured_len, u32 wire_len)` for the host.
     Native,
     /// `int filter(struct __sk_buff *skb)` in section [`EBPF_SECTION`] for the BPF target.
-    Ebpf,
+    Ebpf(PacketAccess),
 }
 
 /// Offsets of the `struct __sk_buff` fields the eBPF flavor reads (`<linux/bpf.h>`, stable ABI).
@@ -186,6 +186,7 @@ enum Packet<'ctx> {
         len: IntValue<'ctx>,
         /// A 4-byte stack buffer for `bpf_skb_load_bytes`.
         scratch: PointerValue<'ctx>,
+        access: PacketAccess,
     },
 }
 
@@ -236,7 +237,7 @@ impl<'ctx, 'm, 'p> Translator<'ctx, 'm, 'p> {
                 }
                 (function, context.append_basic_block(function, "entry"))
             }
-            Flavor::Ebpf => {
+            Flavor::Ebpf(_) => {
                 let fn_type = i32t.fn_type(&[byte_ptr.into()], false);
                 let function = module.add_function(FUNCTION_NAME, fn_type, Some(Linkage::External));
                 function.set_section(Some(EBPF_SECTION));
@@ -274,7 +275,7 @@ impl<'ctx, 'm, 'p> Translator<'ctx, 'm, 'p> {
                     wirelen,
                 }
             }
-            Flavor::Ebpf => {
+            Flavor::Ebpf(access) => {
                 let skb = param_ptr(function, 0);
                 skb.set_name("skb");
                 let scratch = builder.build_alloca(i32t, "scratch")?;
@@ -309,6 +310,7 @@ impl<'ctx, 'm, 'p> Translator<'ctx, 'm, 'p> {
                     data_end,
                     len,
                     scratch,
+                    access,
                 }
             }
         };
@@ -595,8 +597,12 @@ impl<'ctx, 'm, 'p> Translator<'ctx, 'm, 'p> {
                 data,
                 data_end,
                 scratch,
+                access,
                 ..
-            } => self.load_ebpf(index, *skb, *data, *data_end, *scratch, offset, size)?,
+            } => {
+                let direct = (*access == PacketAccess::Direct).then_some((*data, *data_end));
+                self.load_ebpf(index, *skb, direct, *scratch, offset, size)?
+            }
         };
         self.big_endian(raw, size)
     }
@@ -650,8 +656,7 @@ impl<'ctx, 'm, 'p> Translator<'ctx, 'm, 'p> {
         &self,
         index: usize,
         skb: PointerValue<'ctx>,
-        data: PointerValue<'ctx>,
-        data_end: PointerValue<'ctx>,
+        direct: Option<(PointerValue<'ctx>, PointerValue<'ctx>)>,
         scratch: PointerValue<'ctx>,
         offset: IntValue<'ctx>,
         size: u32,
@@ -665,9 +670,10 @@ impl<'ctx, 'm, 'p> Translator<'ctx, 'm, 'p> {
 
         // Fast path: direct packet access.
         let constant = offset.get_zero_extended_constant();
-        let fast_value = match constant {
-            Some(k) if k > max_start => None,
-            _ => {
+        let fast_value = match (direct, constant) {
+            (None, _) => None,
+            (Some(_), Some(k)) if k > max_start => None,
+            (Some((data, data_end)), _) => {
                 if constant.is_none() {
                     let check = self.new_block(index, "check");
                     let small = b.build_int_compare(

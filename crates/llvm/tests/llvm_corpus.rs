@@ -56,8 +56,14 @@ fn selects_exactly_libpcaps_packets_on_the_corpus() {
                 &[true]
             };
             for &optimize in levels {
-                let filter = compile_filter(&program, &Options { optimize })
-                    .unwrap_or_else(|e| panic!("{expr:?} on {linktype}: {e}"));
+                let filter = compile_filter(
+                    &program,
+                    &Options {
+                        optimize,
+                        ..Options::default()
+                    },
+                )
+                .unwrap_or_else(|e| panic!("{expr:?} on {linktype}: {e}"));
                 programs += 1;
                 for (n, packet) in packets.iter().enumerate() {
                     let want = bpf_filter(&raw, &packet.data, packet.wire_len);

@@ -31,8 +31,14 @@ fn random_programs_match_libpcap() {
             .map(|_| testgen::packet(&mut rng, &shape))
             .collect();
         let optimize = seed % 4 != 3; // every fourth program unoptimized
-        let filter = compile_filter(&program, &Options { optimize })
-            .unwrap_or_else(|e| panic!("seed {seed}: {e}\n{program:?}"));
+        let filter = compile_filter(
+            &program,
+            &Options {
+                optimize,
+                ..Options::default()
+            },
+        )
+        .unwrap_or_else(|e| panic!("seed {seed}: {e}\n{program:?}"));
         for (bytes, wire_len) in &packets {
             let want = bpf_filter(&raw, bytes, *wire_len);
             let got = filter.run(bytes, *wire_len);

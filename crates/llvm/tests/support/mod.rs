@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod capture;
+pub mod kernel;
 
 use jitkit_bpf::cbpf::Insn;
 use jitkit_testkit::libpcap::{self, RawInsn};
