@@ -1,7 +1,7 @@
 //! The classic BPF interpreter, with exactly the semantics of libpcap's `bpf_filter()`.
 //!
-//! - A, X and the scratch cells M[0..16] start at 0 (the validator also refuses reads of a cell
-//!   before a store, so M's start value is never observable in a valid program).
+//! - A, X and the scratch cells M[0..16] start at 0 (the kernel's rules also refuse reads of a
+//!   cell before a store, so M's start value is only observable under [`Rules::Libpcap`]).
 //! - A load of any byte past the captured bytes ends the program with 0 (reject). Offsets are
 //!   computed without wrapping: `ld [x + k]` reads at the mathematical sum `X + k`, so an offset
 //!   that would wrap around 2^32 is out of range, never a small offset.
@@ -13,7 +13,7 @@
 //! run is one match per instruction and no allocation.
 
 use super::insn::{op, Insn};
-use super::validate::{validate, ValidateError};
+use super::validate::{validate_with, Rules, ValidateError};
 use crate::PacketFilter;
 
 /// A validated classic BPF program, decoded for fast interpretation.
@@ -78,9 +78,15 @@ enum Step {
 }
 
 impl Interpreter {
-    /// Validates `program` (the kernel's rules, [`validate`]) and decodes it.
+    /// Validates `program` with the kernel's rules (`validate`) and decodes it.
     pub fn new(program: &[Insn]) -> Result<Self, ValidateError> {
-        validate(program)?;
+        Self::with_rules(program, Rules::Kernel)
+    }
+
+    /// Validates `program` with the given rules and decodes it. Any rule set keeps the
+    /// interpreter safe; [`Rules::Libpcap`] admits reads of scratch cells never stored (read as 0).
+    pub fn with_rules(program: &[Insn], rules: Rules) -> Result<Self, ValidateError> {
+        validate_with(program, rules)?;
         let steps = program
             .iter()
             .enumerate()

@@ -15,4 +15,4 @@ mod validate;
 
 pub use insn::{op, Insn};
 pub use interp::Interpreter;
-pub use validate::{validate, ValidateError};
+pub use validate::{validate, validate_with, Rules, ValidateError};

@@ -82,8 +82,27 @@ impl ValidateError {
     }
 }
 
+/// Which rule set [`validate_with`] applies.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Rules {
+    /// The Linux kernel's classic checker, including "no read of `M[k]` before a store to it on
+    /// every path" (the default).
+    #[default]
+    Kernel,
+    /// The kernel's rules without the store-before-load check, for programs libpcap compiles and
+    /// runs although the kernel would refuse them (libpcap 1.10's `pppoes` on 802.11 link types
+    /// reads `M[0]` before storing it). Scratch cells then read as 0 in every jitkit engine
+    /// (libpcap itself reads an uninitialized stack array there).
+    Libpcap,
+}
+
 /// Checks `program` with the kernel's classic BPF rules (see the module documentation).
 pub fn validate(program: &[Insn]) -> Result<(), ValidateError> {
+    validate_with(program, Rules::Kernel)
+}
+
+/// Checks `program` with the given rule set.
+pub fn validate_with(program: &[Insn], rules: Rules) -> Result<(), ValidateError> {
     let len = program.len();
     if len == 0 {
         return Err(ValidateError::Empty);
@@ -101,7 +120,10 @@ pub fn validate(program: &[Insn]) -> Result<(), ValidateError> {
             code: last.code,
         });
     }
-    check_loads_after_stores(program)
+    match rules {
+        Rules::Kernel => check_loads_after_stores(program),
+        Rules::Libpcap => Ok(()),
+    }
 }
 
 /// The per-instruction rules of `bpf_check_classic`.
@@ -169,7 +191,8 @@ fn check_instruction(program: &[Insn], index: usize, insn: Insn) -> Result<(), V
 /// states its mask already holds). Jumps are validated to be forward and in range before this.
 fn check_loads_after_stores(program: &[Insn]) -> Result<(), ValidateError> {
     let mut masks = vec![u16::MAX; program.len()];
-    let mut valid = u16::MAX;
+    let mut valid: u16 = 0; // nothing is stored at the start
+
     for (index, insn) in program.iter().enumerate() {
         valid &= masks[index];
         let cell = insn.k & 0xf;

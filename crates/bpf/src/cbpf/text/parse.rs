@@ -312,8 +312,8 @@ fn parse_listing_line(l: &str, index: usize) -> Result<Insn, ParseErrorKind> {
         .unwrap_or((rest, ""));
     // Conditional jumps end in "jt T jf F".
     let (operand_text, targets) = match rest.find("jt") {
-        Some(at) if name.starts_with('j') && name != "ja" => (&rest[..at], Some(&rest[at..])),
-        _ => (rest, None),
+        Some(at) => (&rest[..at], Some(&rest[at..])),
+        None => (rest, None),
     };
     let operand: String = operand_text
         .chars()
@@ -349,6 +349,9 @@ fn parse_listing_line(l: &str, index: usize) -> Result<Insn, ParseErrorKind> {
         })
         .ok_or_else(unknown)?;
     let mut insn = Insn::stmt(mnemonic.code, 0);
+    if targets.is_some() && !insn.is_conditional_jump() {
+        return Err(unknown());
+    }
     match shape {
         Shape::Imm(v) | Shape::Abs(v) | Shape::Ind(v) | Shape::Msh(v) | Shape::Mem(v) => {
             insn.k = parse_k(v)?;
@@ -374,8 +377,6 @@ fn parse_listing_line(l: &str, index: usize) -> Result<Insn, ParseErrorKind> {
         };
         insn.jt = jump_offset(index, parse_int(jt, "jump target")?)?;
         insn.jf = jump_offset(index, parse_int(jf, "jump target")?)?;
-    } else if targets.is_some() {
-        return Err(unknown());
     }
     Ok(insn)
 }
