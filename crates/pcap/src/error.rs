@@ -92,6 +92,15 @@ pub enum FormatErrorKind {
     UnknownInterface { id: u32, count: usize },
     #[error("bad interface option: {0}")]
     BadInterfaceOption(&'static str),
+    #[error(
+        "packet on interface {interface} has link type {link_type}, but the capture's first \
+         interface has {first}: one pcap file (and one filter program) holds one link type"
+    )]
+    MixedLinkTypes {
+        interface: u32,
+        link_type: u32,
+        first: u32,
+    },
     #[error("packet data ({caplen} bytes) runs past the end of its pcapng block")]
     PacketOverrunsBlock { caplen: u32 },
 }

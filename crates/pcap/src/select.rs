@@ -9,13 +9,17 @@
 //! exactly where the next window was guessed to start; if a guess was wrong it throws away the
 //! results from there on and reads the rest of the file itself. The output is therefore always
 //! what a sequential pass gives. pcapng files and small files are read in one sequential pass.
+//!
+//! Every record must have the capture's link type (a pcapng file can describe interfaces of
+//! several): a record of another link type ends the run with
+//! [`FormatErrorKind::MixedLinkTypes`], as libpcap refuses such files.
 
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
 
 use crate::capture::CaptureReader;
-use crate::error::FormatError;
+use crate::error::{FormatError, FormatErrorKind};
 use crate::pcap::{PcapReader, FILE_HEADER_LEN};
 use crate::record::Record;
 use crate::writer::PcapWriter;
@@ -66,8 +70,21 @@ where
         _ => {
             let mut selection = Selection::default();
             let mut since_report = 0usize;
+            let link_type = capture.link_type();
             for record in capture.records() {
                 let record = match record {
+                    Ok(record) if record.link_type != link_type => {
+                        selection.error = Some(FormatError::record(
+                            record.offset as usize,
+                            record.index,
+                            FormatErrorKind::MixedLinkTypes {
+                                interface: record.interface,
+                                link_type: record.link_type,
+                                first: link_type,
+                            },
+                        ));
+                        break;
+                    }
                     Ok(record) => record,
                     Err(err) => {
                         selection.error = Some(err);
@@ -161,9 +178,9 @@ fn run_window<'a>(
     window
 }
 
-/// Window boundaries: the first at the first record, then guessed record starts about
-/// `WINDOW` bytes apart, then the end of the file.
-fn window_starts(reader: &PcapReader<'_>) -> Vec<usize> {
+/// Window boundaries (public so tests can see the guesses): the first record, then guessed
+/// record starts about [`WINDOW`] bytes apart, then the end of the file.
+pub fn window_starts(reader: &PcapReader<'_>) -> Vec<usize> {
     let len = reader.bytes().len();
     let mut starts = vec![FILE_HEADER_LEN];
     let mut nominal = FILE_HEADER_LEN + WINDOW;

@@ -1,0 +1,197 @@
+//! The parallel selector must give exactly what one sequential pass gives: the same records
+//! written in the same order, the same counts, the same error at the same place. Files are made
+//! big enough to be split, and some are made to fool the split guesses.
+
+mod build;
+
+use std::sync::atomic::AtomicU64;
+
+use jitkit_pcap::select::{select, window_starts, Selection, PARALLEL_MIN};
+use jitkit_pcap::{CaptureReader, FormatErrorKind, PcapWriter, Record};
+
+/// A small deterministic generator (xorshift64*).
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// A little-endian microsecond pcap of at least `size` bytes; `payload` makes each packet.
+fn big_capture(size: usize, mut payload: impl FnMut(&mut Rng, u64) -> Vec<u8>) -> Vec<u8> {
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut file = build::pcap(false, 0xa1b2c3d4, 65535, 1, &[]);
+    let mut n = 0u64;
+    while file.len() < size {
+        let data = payload(&mut rng, n);
+        let wire = data.len() as u32 + rng.below(2) as u32 * 100;
+        for v in [
+            1_600_000_000 + n as u32,
+            (n % 1_000_000) as u32,
+            data.len() as u32,
+            wire,
+        ] {
+            file.extend_from_slice(&v.to_le_bytes());
+        }
+        file.extend_from_slice(&data);
+        n += 1;
+    }
+    file
+}
+
+fn random_payload(rng: &mut Rng, _n: u64) -> Vec<u8> {
+    let len = 14 + rng.below(1500) as usize;
+    (0..len).map(|_| rng.next() as u8).collect()
+}
+
+/// Keeps about a third of the packets.
+fn keep(record: &Record) -> bool {
+    record.data[13] % 3 == 0
+}
+
+fn run(file: &[u8], threads: usize) -> (Vec<u8>, Selection) {
+    let capture = CaptureReader::new(file).unwrap();
+    let mut writer = PcapWriter::for_capture(Vec::new(), &capture).unwrap();
+    let progress = AtomicU64::new(0);
+    let selection = select(
+        &capture,
+        Some(&mut writer),
+        keep,
+        || Some(keep),
+        threads,
+        &progress,
+    )
+    .unwrap();
+    (writer.finish().unwrap(), selection)
+}
+
+/// The expected output, written record by record without the selector.
+fn expected(file: &[u8]) -> (Vec<u8>, u64, u64, Option<(u64, u64)>) {
+    let capture = CaptureReader::new(file).unwrap();
+    let mut out = file[..24].to_vec();
+    let (mut read, mut matched, mut error) = (0, 0, None);
+    for record in capture.records() {
+        match record {
+            Ok(r) => {
+                read += 1;
+                if keep(&r) {
+                    matched += 1;
+                    out.extend_from_slice(r.raw);
+                }
+            }
+            Err(e) => error = Some((e.offset, e.records_before)),
+        }
+    }
+    (out, read, matched, error)
+}
+
+fn check(file: &[u8]) {
+    assert!(
+        file.len() >= PARALLEL_MIN,
+        "the file must be big enough to be split"
+    );
+    let (want, read, matched, error) = expected(file);
+    for threads in [1, 2, 4] {
+        let (got, selection) = run(file, threads);
+        assert_eq!(selection.read, read, "threads {threads}");
+        assert_eq!(selection.matched, matched, "threads {threads}");
+        assert_eq!(
+            selection
+                .error
+                .as_ref()
+                .map(|e| (e.offset, e.records_before)),
+            error,
+            "threads {threads}"
+        );
+        assert!(got == want, "threads {threads}: output differs");
+    }
+}
+
+/// Offsets where records really start.
+fn record_starts(file: &[u8]) -> Vec<usize> {
+    let capture = CaptureReader::new(file).unwrap();
+    capture
+        .records()
+        .map_while(Result::ok)
+        .map(|r| r.offset as usize)
+        .collect()
+}
+
+#[test]
+fn parallel_output_equals_sequential_output() {
+    let file = big_capture(PARALLEL_MIN + PARALLEL_MIN / 2, random_payload);
+    let CaptureReader::Pcap(reader) = CaptureReader::new(&file).unwrap() else {
+        unreachable!()
+    };
+    let starts = window_starts(&reader);
+    assert!(starts.len() > 4, "{starts:?}");
+    let real = record_starts(&file);
+    assert!(
+        starts[..starts.len() - 1]
+            .iter()
+            .all(|s| real.binary_search(s).is_ok()),
+        "random data fooled a guess"
+    );
+    check(&file);
+}
+
+/// Packets whose payloads are themselves runs of valid-looking pcap records: the guesses land
+/// inside payloads, the writer must notice and redo the rest sequentially.
+#[test]
+fn wrong_split_guesses_are_caught() {
+    let fake_records = |rng: &mut Rng, n: u64| {
+        let mut payload = vec![0u8; 14];
+        payload[13] = n as u8;
+        while payload.len() < 60_000 {
+            let len = 20 + rng.below(40) as u32;
+            for v in [1u32, 2, len, len] {
+                payload.extend_from_slice(&v.to_le_bytes());
+            }
+            payload.extend((0..len).map(|_| rng.next() as u8));
+        }
+        payload
+    };
+    let file = big_capture(PARALLEL_MIN + PARALLEL_MIN / 2, fake_records);
+    let CaptureReader::Pcap(reader) = CaptureReader::new(&file).unwrap() else {
+        unreachable!()
+    };
+    let starts = window_starts(&reader);
+    let real = record_starts(&file);
+    assert!(
+        starts
+            .iter()
+            .any(|s| real.binary_search(s).is_err() && *s != file.len()),
+        "no guess was wrong, so this test proves nothing: {starts:?}"
+    );
+    check(&file);
+}
+
+#[test]
+fn errors_are_reported_where_a_sequential_pass_reports_them() {
+    let file = big_capture(PARALLEL_MIN + PARALLEL_MIN / 2, random_payload);
+    let real = record_starts(&file);
+
+    // Cut in the middle of the last record.
+    let mut truncated = file.clone();
+    truncated.truncate(real[real.len() - 1] + 20);
+    check(&truncated);
+
+    // A record in the middle claims a captured length no link type allows.
+    let mut corrupt = file.clone();
+    let bad = real[real.len() / 2];
+    corrupt[bad + 8..bad + 12].copy_from_slice(&0x7fff_0000u32.to_le_bytes());
+    check(&corrupt);
+    let (_, selection) = run(&corrupt, 2);
+    let err = selection.error.unwrap();
+    assert_eq!(err.records_before, (real.len() / 2) as u64);
+    assert!(
+        matches!(err.kind, FormatErrorKind::CapturedLengthTooLarge { .. }),
+        "{err}"
+    );
+}
