@@ -23,10 +23,11 @@ pub fn build(kind: EngineKind, program: &[Insn]) -> anyhow::Result<Box<dyn Packe
         EngineKind::Jit => Err(crate::cmd::not_built(
             "the cBPF JIT engine (`--engine jit`)",
         )),
-        EngineKind::Interp => Err(crate::cmd::not_built(
-            "the cBPF interpreter (`--engine interp`)",
-        )),
-        EngineKind::Llvm => Err(crate::cmd::not_built("the LLVM engine (`--engine llvm`)")),
+        EngineKind::Interp => Ok(Box::new(jitkit_bpf::cbpf::Interpreter::new(program)?)),
+        EngineKind::Llvm => {
+            let filter = jitkit_llvm::compile_filter(program, &jitkit_llvm::Options::default())?;
+            Ok(Box::new(filter))
+        }
         EngineKind::Ebpf => Err(crate::cmd::not_built("the eBPF engine (`--engine ebpf`)")),
     }
 }
