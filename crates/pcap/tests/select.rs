@@ -52,7 +52,7 @@ fn random_payload(rng: &mut Rng, _n: u64) -> Vec<u8> {
 
 /// Keeps about a third of the packets.
 fn keep(record: &Record) -> bool {
-    record.data[13] % 3 == 0
+    record.data[13].is_multiple_of(3)
 }
 
 fn run(file: &[u8], threads: usize) -> (Vec<u8>, Selection) {
