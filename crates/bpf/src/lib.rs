@@ -6,6 +6,7 @@
 //! This crate never prints and never exits; every failure is a typed error.
 
 pub mod cbpf;
+pub mod ebpf;
 
 /// An engine that runs a compiled filter over one packet: the interpreter, the JITs, LLVM code.
 ///

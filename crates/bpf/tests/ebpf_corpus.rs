@@ -1,0 +1,72 @@
+//! `--engine ebpf` against libpcap: every corpus capture, a set of filters per link type, and each
+//! packet's return value from libpcap's `bpf_filter` compared with the converted program run by
+//! our eBPF interpreter and our eBPF JIT. Zero mismatches.
+
+mod ebpf_support;
+
+use ebpf_support::{read_packets, to_cbpf, FILTERS};
+use jitkit_bpf::ebpf::EbpfFilter;
+use jitkit_bpf::PacketFilter;
+use jitkit_testkit::libpcap;
+use std::collections::BTreeMap;
+
+/// One filter for one link type: its expression, libpcap's program, and our two engines.
+type Compiled = (&'static str, Vec<libpcap::RawInsn>, Vec<EbpfFilter>);
+
+#[test]
+fn converted_filters_select_exactly_libpcaps_packets_on_the_corpus() {
+    let captures = jitkit_testkit::corpus_captures();
+    assert!(
+        captures.len() > 800,
+        "corpus incomplete: {}",
+        captures.len()
+    );
+    // Compile each filter once per link type.
+    let mut programs: BTreeMap<String, Vec<Compiled>> = BTreeMap::new();
+    let mut compared = 0u64;
+    let mut accepted = 0u64;
+    let mut mismatches = Vec::new();
+    for capture in &captures {
+        let Some(linktype) = libpcap::linktype_from_name(&capture.linktype)
+            .or_else(|| capture.linktype.parse().ok())
+        else {
+            panic!("unknown link type {}", capture.linktype)
+        };
+        let progs = programs.entry(capture.linktype.clone()).or_insert_with(|| {
+            FILTERS
+                .iter()
+                .filter_map(|expr| {
+                    let raw = libpcap::compile(expr, linktype, 262144, true).ok()?;
+                    let cbpf = to_cbpf(&raw);
+                    let engines = vec![
+                        EbpfFilter::interpreted(&cbpf).unwrap_or_else(|e| panic!("{expr}: {e}")),
+                        EbpfFilter::jit(&cbpf).unwrap_or_else(|e| panic!("{expr}: {e}")),
+                    ];
+                    Some((*expr, raw, engines))
+                })
+                .collect()
+        });
+        for packet in read_packets(&capture.path) {
+            for (expr, raw, engines) in progs.iter() {
+                let want = libpcap::bpf_filter(raw, &packet.data, packet.wire_len);
+                accepted += (want != 0) as u64;
+                for (n, engine) in engines.iter().enumerate() {
+                    compared += 1;
+                    let got = engine.run(&packet.data, packet.wire_len);
+                    if got != want && mismatches.len() < 20 {
+                        mismatches.push(format!(
+                            "{} `{expr}` engine {n}: libpcap {want}, ebpf {got}",
+                            capture.path.display()
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+    assert!(compared > 500_000, "only {compared} comparisons");
+    assert!(
+        accepted > 10_000,
+        "only {accepted} accepted: the filters select too little"
+    );
+}
