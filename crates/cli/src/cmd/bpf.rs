@@ -1,7 +1,13 @@
 //! `jitkit bpf`: tools for classic BPF and eBPF programs.
 
-use std::path::PathBuf;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+use anyhow::Context;
+use jitkit_bpf::cbpf::text::{self, TextForm};
+use jitkit_bpf::cbpf::{validate, Insn, Interpreter};
+use jitkit_bpf::PacketFilter;
 
 /// Work with classic BPF programs in tcpdump's -d, -dd or -ddd text forms (detected on input).
 #[derive(clap::Args)]
@@ -44,6 +50,127 @@ pub enum Command {
     },
 }
 
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    Err(super::not_built("the classic BPF tools (`jitkit bpf`)"))
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    match args.command {
+        Command::Disasm {
+            d: _,
+            dd,
+            ddd,
+            prog,
+        } => {
+            let form = if dd {
+                TextForm::CArray
+            } else if ddd {
+                TextForm::Decimal
+            } else {
+                TextForm::Listing
+            };
+            disasm(&prog, form)
+        }
+        Command::Check { prog } => check(&prog),
+        Command::Run {
+            prog,
+            packet,
+            wire_len,
+        } => run_packet(&prog, &packet, wire_len),
+    }
+}
+
+/// `jitkit bpf disasm`: any form in, the chosen form out (no validation: tcpdump prints invalid
+/// programs too, with `unimp` for unknown opcodes).
+fn disasm(prog: &Path, form: TextForm) -> anyhow::Result<ExitCode> {
+    let program = read_program(prog)?;
+    let mut out = std::io::stdout().lock();
+    out.write_all(text::format(&program, form).as_bytes())?;
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `jitkit bpf check`: the kernel's rules; a refusal is an error naming the instruction.
+fn check(prog: &Path) -> anyhow::Result<ExitCode> {
+    let program = read_program(prog)?;
+    validate(&program).with_context(|| display_name(prog))?;
+    println!(
+        "{}: valid ({} instruction{})",
+        display_name(prog),
+        program.len(),
+        if program.len() == 1 { "" } else { "s" }
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `jitkit bpf run`: the interpreter on one packet; prints the return value (0 = reject).
+fn run_packet(prog: &Path, packet_hex: &str, wire_len: Option<u32>) -> anyhow::Result<ExitCode> {
+    let program = read_program(prog)?;
+    let packet = parse_hex(packet_hex).context("--packet")?;
+    let wire_len = match wire_len {
+        Some(len) => len,
+        None => u32::try_from(packet.len()).context("--packet: longer than 4 GiB")?,
+    };
+    let filter = Interpreter::new(&program).with_context(|| display_name(prog))?;
+    println!("{}", filter.run(&packet, wire_len));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn display_name(prog: &Path) -> String {
+    if prog == Path::new("-") {
+        "<stdin>".to_string()
+    } else {
+        prog.display().to_string()
+    }
+}
+
+/// Reads and parses a program file (or stdin for `-`) in any of the three text forms.
+pub fn read_program(prog: &Path) -> anyhow::Result<Vec<Insn>> {
+    let mut text = String::new();
+    if prog == Path::new("-") {
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("reading the program from stdin")?;
+    } else {
+        text = std::fs::read_to_string(prog)
+            .with_context(|| format!("cannot read {}", prog.display()))?;
+    }
+    text::parse(&text).with_context(|| display_name(prog))
+}
+
+/// Hex digits to bytes; spaces, tabs, newlines, colons, `-` and a leading `0x` are ignored.
+fn parse_hex(hex: &str) -> anyhow::Result<Vec<u8>> {
+    let hex = hex.trim();
+    let hex = hex
+        .strip_prefix("0x")
+        .or_else(|| hex.strip_prefix("0X"))
+        .unwrap_or(hex);
+    let digits: Vec<u8> = hex
+        .bytes()
+        .filter(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b':' | b'-'))
+        .collect();
+    if let Some(bad) = digits.iter().find(|b| !b.is_ascii_hexdigit()) {
+        anyhow::bail!("`{}` is not a hex digit", char::from(*bad));
+    }
+    if digits.len() % 2 == 1 {
+        anyhow::bail!("odd number of hex digits ({})", digits.len());
+    }
+    Ok(digits
+        .chunks(2)
+        .map(|pair| {
+            let high = char::from(pair[0]).to_digit(16).unwrap_or(0);
+            let low = char::from(pair[1]).to_digit(16).unwrap_or(0);
+            (high * 16 + low) as u8
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_hex;
+
+    #[test]
+    fn hex_packets() {
+        assert_eq!(parse_hex("0011 22:33").unwrap(), vec![0, 0x11, 0x22, 0x33]);
+        assert_eq!(parse_hex("0xAbCd").unwrap(), vec![0xab, 0xcd]);
+        assert_eq!(parse_hex("").unwrap(), Vec::<u8>::new());
+        assert!(parse_hex("abc").is_err());
+        assert!(parse_hex("zz").is_err());
+    }
 }
