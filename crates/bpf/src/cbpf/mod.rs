@@ -9,6 +9,7 @@
 
 mod insn;
 mod interp;
+pub mod jit;
 pub mod testgen;
 pub mod text;
 mod validate;

@@ -1,0 +1,96 @@
+//! The classic BPF JIT: a validated cBPF program compiled straight to x86-64 machine code, with
+//! exactly the results of libpcap's `bpf_filter()` (see [`Interpreter`](crate::cbpf::Interpreter)
+//! for the semantics).
+//!
+//! - [`plan`]: the analyses done before emitting (reachability, bounds-check placement,
+//!   registers that need zeroing, where scratch cells live).
+//! - [`emit`]: the instruction-by-instruction translation and the register assignment.
+//! - this module: compiling, mapping the code W^X and calling it.
+//!
+//! ```
+//! use jitkit_bpf::cbpf::{jit::JitFilter, op, Insn};
+//! use jitkit_bpf::PacketFilter;
+//! // ldh [12]; jeq #0x800, accept, reject  (tcpdump -d ip)
+//! let program = [
+//!     Insn::stmt(op::LD | op::H | op::ABS, 12),
+//!     Insn::jump(op::JMP | op::JEQ | op::K, 0x800, 0, 1),
+//!     Insn::stmt(op::RET | op::K, 262144),
+//!     Insn::stmt(op::RET | op::K, 0),
+//! ];
+//! let filter = JitFilter::compile(&program).unwrap();
+//! let mut frame = [0u8; 14];
+//! frame[12] = 0x08;
+//! assert_eq!(filter.run(&frame, 60), 262144);
+//! assert_eq!(filter.run(&frame[..13], 60), 0); // truncated: the load fails, reject
+//! ```
+
+mod emit;
+mod plan;
+
+use jitkit_x86::{Code, EncodeError, ExecutableMemory, LoadError};
+
+use super::insn::Insn;
+use super::validate::{validate, ValidateError};
+use crate::PacketFilter;
+
+/// Why a program could not be compiled.
+#[derive(Debug, thiserror::Error)]
+pub enum JitError {
+    /// The program breaks a classic BPF rule; invalid programs are never compiled.
+    #[error(transparent)]
+    Invalid(#[from] ValidateError),
+    /// The x86 encoder refused an instruction (a JIT bug, reported rather than hidden).
+    #[error("x86-64 code generation failed: {0}")]
+    Encode(#[from] EncodeError),
+    /// The code could not be mapped executable.
+    #[error("cannot map the generated code: {0}")]
+    Map(#[from] LoadError),
+}
+
+/// The signature of the generated code: captured bytes, their count, the wire length.
+type FilterFn = extern "C" fn(*const u8, usize, u32) -> u32;
+
+/// A classic BPF program compiled to native code, ready to run on packets.
+///
+/// Compiling maps one small read+execute region; running is one indirect call with no
+/// allocation or system call.
+#[derive(Debug)]
+pub struct JitFilter {
+    /// Owns the code `entry` points into; never written after mapping.
+    memory: ExecutableMemory,
+    entry: FilterFn,
+}
+
+impl JitFilter {
+    /// Validates `program` (the kernel's rules) and compiles it.
+    pub fn compile(program: &[Insn]) -> Result<JitFilter, JitError> {
+        let code = assemble(program)?;
+        let memory = ExecutableMemory::new(code.bytes())?;
+        // SAFETY: the code at offset 0 is the function `emit` generated, which follows the
+        // System V ABI with exactly `FilterFn`'s signature: it reads rdi/rsi/edx, returns in
+        // eax, writes only caller-saved registers and the red zone, and never calls out.
+        let entry = unsafe { memory.function::<FilterFn>(0)? }.get();
+        Ok(JitFilter { memory, entry })
+    }
+
+    /// The size of the generated code in bytes.
+    pub fn code_len(&self) -> usize {
+        self.memory.len()
+    }
+}
+
+/// Validates and translates `program` to x86-64 without mapping it: the bytes `JitFilter` runs.
+pub fn assemble(program: &[Insn]) -> Result<Code, JitError> {
+    validate(program)?;
+    let plan = plan::Plan::new(program, emit::CELL_REG_COUNTS);
+    Ok(emit::emit(program, &plan).finish()?)
+}
+
+impl PacketFilter for JitFilter {
+    #[inline]
+    fn run(&self, packet: &[u8], wire_len: u32) -> u32 {
+        // The generated code reads only packet[..packet.len()]: every load is bounds-checked
+        // against the length passed here (see emit.rs), and `memory` lives as long as `self`.
+        (self.entry)(packet.as_ptr(), packet.len(), wire_len)
+    }
+}
