@@ -64,6 +64,8 @@ fn converted_filters_select_exactly_libpcaps_packets_on_the_corpus() {
         }
     }
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+    // Every filter is meant to run on Ethernet; none may fall out unnoticed.
+    assert_eq!(programs["EN10MB"].len(), FILTERS.len());
     assert!(compared > 500_000, "only {compared} comparisons");
     assert!(
         accepted > 10_000,
