@@ -5,6 +5,8 @@
 //! machine attached so the target's cost model and IR passes take part (for BPF this includes
 //! the passes that keep code acceptable to the kernel verifier).
 
+use std::cell::RefCell;
+use std::rc::Rc;
 use std::sync::Once;
 
 use inkwell::module::Module;
@@ -44,8 +46,30 @@ pub fn init_targets() -> Result<(), Error> {
     native.map_err(Error::Target)
 }
 
-/// A target machine for the flavor: the host CPU for native code, BPF [`BPF_CPU`] for eBPF.
-pub fn target_machine(flavor: Flavor) -> Result<TargetMachine, Error> {
+thread_local! {
+    /// Target machines are costly to create (the host's feature string is parsed each time) and
+    /// cannot cross threads; each thread keeps one per kind.
+    static MACHINES: RefCell<Vec<(bool, Rc<TargetMachine>)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// This thread's target machine for the flavor: the host CPU for native code, BPF [`BPF_CPU`]
+/// for eBPF.
+pub fn target_machine(flavor: Flavor) -> Result<Rc<TargetMachine>, Error> {
+    let native = flavor == Flavor::Native;
+    if let Some(machine) = MACHINES.with(|m| {
+        m.borrow()
+            .iter()
+            .find(|(kind, _)| *kind == native)
+            .map(|(_, machine)| machine.clone())
+    }) {
+        return Ok(machine);
+    }
+    let machine = Rc::new(create_target_machine(flavor)?);
+    MACHINES.with(|m| m.borrow_mut().push((native, machine.clone())));
+    Ok(machine)
+}
+
+fn create_target_machine(flavor: Flavor) -> Result<TargetMachine, Error> {
     init_targets()?;
     let (triple, cpu, features) = match flavor {
         Flavor::Native => (

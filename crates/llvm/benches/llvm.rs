@@ -1,0 +1,165 @@
+//! LLVM-compiled filters next to libpcap's `bpf_filter()` (the anchor, same process and run):
+//! ns/packet over every Ethernet packet of the corpus, compile time per filter (native through
+//! MCJIT, and the eBPF object), and the kernel's own time per packet for the eBPF object
+//! (BPF_PROG_TEST_RUN `duration` with `repeat`, averaged over the packets).
+//!
+//! ```sh
+//! cargo bench -p jitkit-llvm --bench llvm            # every filter
+//! cargo bench -p jitkit-llvm --bench llvm -- tcp     # filters whose expression contains `tcp`
+//! ```
+//! `JITKIT_BENCH_MS` sets the time budget per measurement (default 300 ms). Every engine's
+//! result is checked against libpcap's on every packet before it is timed.
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use jitkit_bpf::PacketFilter;
+use jitkit_llvm::{compile_filter, ebpf_object, Options};
+use jitkit_testkit::libpcap::{bpf_filter, RawInsn};
+use jitkit_testkit::median_per_call;
+use support::kernel::{self, BpfFs};
+
+fn hosts(n: usize) -> String {
+    (0..n)
+        .map(|i| format!("host 10.{}.{}.{}", i / 200, i % 200, 1 + i % 7))
+        .collect::<Vec<_>>()
+        .join(" or ")
+}
+
+fn filters() -> Vec<(String, String)> {
+    let plain = [
+        "ip",
+        "tcp port 80",
+        "host 10.0.0.1",
+        "udp and dst port 53",
+        "ip and tcp[tcpflags] & tcp-syn != 0",
+        "net 192.168.0.0/16 and not port 22",
+        "vlan and tcp",
+        "ip6 and udp",
+        "icmp or arp",
+        "tcp[((tcp[12:1] & 0xf0) >> 2):4] = 0x47455420",
+        "tcp port 80 and (((ip[2:2] - ((ip[0]&0xf)<<2)) - ((tcp[12]&0xf0)>>2)) != 0)",
+    ];
+    let mut list: Vec<(String, String)> = plain
+        .iter()
+        .map(|e| (e.to_string(), e.to_string()))
+        .collect();
+    list.push((hosts(50), "host A or host B ... (50 hosts)".into()));
+    list
+}
+
+struct Libpcap(Vec<RawInsn>);
+
+impl PacketFilter for Libpcap {
+    fn run(&self, packet: &[u8], wire_len: u32) -> u32 {
+        bpf_filter(&self.0, packet, wire_len)
+    }
+}
+
+fn per_packet(engine: &dyn PacketFilter, packets: &[(Vec<u8>, u32)], budget: Duration) -> f64 {
+    let pass = median_per_call(budget, || {
+        let mut accepted = 0u32;
+        for (packet, wire_len) in packets {
+            accepted += u32::from(engine.run(black_box(packet), *wire_len) != 0);
+        }
+        black_box(accepted);
+    });
+    pass.as_secs_f64() * 1e9 / packets.len() as f64
+}
+
+/// Median of `runs` timings of `f`, in milliseconds.
+fn median_ms(runs: usize, mut f: impl FnMut()) -> f64 {
+    let mut times: Vec<f64> = (0..runs)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
+}
+
+fn main() {
+    let selection: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let budget = Duration::from_millis(
+        std::env::var("JITKIT_BENCH_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(300),
+    );
+    let packets: Vec<(Vec<u8>, u32)> = jitkit_testkit::corpus_captures()
+        .into_iter()
+        .filter(|c| c.linktype == "EN10MB")
+        .flat_map(|c| support::capture::read(&c.path))
+        .map(|p| (p.data, p.wire_len))
+        .collect();
+    // What BPF_PROG_TEST_RUN accepts (see tests/llvm_kernel.rs); the kernel sees caplen as len.
+    let kernel_packets: Vec<&[u8]> = packets
+        .iter()
+        .map(|(p, _)| p.as_slice())
+        .filter(|p| p.len() >= 54 && p.len() <= 3000)
+        .collect();
+    let fs = BpfFs::mount("bench");
+    println!(
+        "LLVM filters: ns/packet over {} Ethernet corpus packets (median, budget {budget:?}); \
+         kernel: BPF_PROG_TEST_RUN duration over {} packets x 100 repeats",
+        packets.len(),
+        kernel_packets.len()
+    );
+    println!(
+        "{:<36} {:>5} {:>9} {:>9} {:>7} | {:>10} {:>10} | {:>9}",
+        "filter", "insns", "libpcap", "llvm", "speedup", "compile", "ebpf obj", "kernel"
+    );
+    for (expression, label) in filters() {
+        if !selection.is_empty() && !selection.iter().any(|s| expression.contains(s.as_str())) {
+            continue;
+        }
+        let raw = support::libpcap_program(&expression, 1).expect("libpcap compiles it");
+        let program = support::to_insns(&raw);
+        let options = Options::default();
+
+        let libpcap = Libpcap(raw.clone());
+        let llvm = compile_filter(&program, &options).expect("LLVM compiles it");
+        for (n, (packet, wire_len)) in packets.iter().enumerate() {
+            let want = bpf_filter(&raw, packet, *wire_len);
+            assert_eq!(llvm.run(packet, *wire_len), want, "{label}: packet {n}");
+        }
+        let t_libpcap = per_packet(&libpcap, &packets, budget);
+        let t_llvm = per_packet(&llvm, &packets, budget);
+
+        let compile = median_ms(9, || {
+            drop(black_box(compile_filter(&program, &options).unwrap()))
+        });
+        let object_time = median_ms(9, || {
+            drop(black_box(ebpf_object(&program, &options).unwrap()))
+        });
+
+        let object = ebpf_object(&program, &options).unwrap();
+        let loaded = kernel::load_classifier(&fs, "bench", &object).expect("the kernel loads it");
+        let mut kernel_ns = 0f64;
+        for packet in &kernel_packets {
+            let run = loaded.test_run(packet, 100).expect("BPF_PROG_TEST_RUN");
+            assert_eq!(
+                run.retval,
+                bpf_filter(&raw, packet, packet.len() as u32),
+                "{label}"
+            );
+            kernel_ns += f64::from(run.duration_ns);
+        }
+        kernel_ns /= kernel_packets.len() as f64;
+        drop(loaded);
+
+        println!(
+            "{label:<36} {:>5} {t_libpcap:>9.2} {t_llvm:>9.2} {:>6.1}x | {compile:>8.2}ms {object_time:>8.2}ms | {kernel_ns:>9.2}",
+            program.len(),
+            t_libpcap / t_llvm
+        );
+    }
+}
