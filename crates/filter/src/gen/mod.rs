@@ -1,0 +1,195 @@
+//! Code generation: the syntax tree -> predicates over packet bytes, for one link type.
+//!
+//! The structure follows libpcap's gencode.c, whose behaviour is the specification: the same
+//! tests in the same order (the order decides which loads run, and a load past the captured
+//! bytes rejects the packet), the same errors for the same expressions.
+//!
+//! - `link.rs`: link-layer headers: where the protocol type field and the payload are, and
+//!   `gen_linktype` (does this frame carry protocol X), Ethernet addresses, broadcast/multicast.
+//! - `net.rs`: hosts, networks, ports, `proto`, protocol names.
+//! - `arith.rs`: `proto[expr:size]`, arithmetic and relations.
+//! - `encap.rs`: vlan, mpls, pppoe, geneve, llc, inbound/outbound, 802.11.
+//!
+//! Some primitives change the offsets used by the primitives after them (`vlan and ip` looks for
+//! IP after the VLAN tag); like libpcap, the generator walks the expression in source order and
+//! keeps that state in [`Gen`].
+
+mod arith;
+mod encap;
+mod link;
+mod net;
+
+use crate::ast::*;
+use crate::pred::Pred;
+use crate::{CompileError, Options};
+
+/// Where the link layer carries its protocol type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkKind {
+    Ethernet,
+    Sll,
+    Sll2,
+    /// No link header: the packet starts with IPv4 or IPv6 (RAW), or only one of them.
+    Raw,
+    Ipv4,
+    Ipv6,
+    /// A 4-byte address family, host byte order (NULL) or network byte order (LOOP).
+    Null,
+    Loop,
+    Ppp,
+}
+
+/// Code-generation state for one expression.
+pub struct Gen {
+    pub kind: LinkKind,
+    pub linktype: u32,
+    /// Offset of the link-layer header (moves after `mpls`/`pppoes`... for encapsulated frames).
+    pub off_linkhdr: u32,
+    /// Offset of the protocol type field, when the link layer has one.
+    pub off_linktype: Option<u32>,
+    /// Offset of the link-layer payload (the network-layer header).
+    pub off_linkpl: u32,
+    /// Offset of the network layer within the payload (after an LLC/SNAP header, if any).
+    pub off_nl: u32,
+    /// The same for frames without SNAP (OSI protocols over 802.2).
+    pub off_nl_nosnap: u32,
+    /// The link type of the encapsulating frame for `pppoes` (its header precedes the PPP one).
+    pub is_pppoes: bool,
+    pub label_stack_depth: u32,
+    pub vlan_stack_depth: u32,
+    pub is_geneve: bool,
+    pub netmask: u32,
+    /// Scratch-register simulation for libpcap's "too many registers" limit.
+    pub regs_in_use: u32,
+}
+
+pub fn err(message: impl Into<String>, offset: usize) -> CompileError {
+    CompileError {
+        message: message.into(),
+        offset: Some(offset),
+    }
+}
+
+impl Gen {
+    pub fn new(linktype: u32, options: &Options) -> Result<Gen, CompileError> {
+        use crate::linktype as lt;
+        let (kind, off_linktype, off_linkpl, off_nl_nosnap) = match lt::normalize(linktype) {
+            lt::EN10MB => (LinkKind::Ethernet, Some(12), 14, 3),
+            lt::LINUX_SLL => (LinkKind::Sll, Some(14), 16, 0),
+            lt::LINUX_SLL2 => (LinkKind::Sll2, Some(0), 20, 0),
+            lt::RAW => (LinkKind::Raw, None, 0, 0),
+            lt::IPV4 => (LinkKind::Ipv4, None, 0, 0),
+            lt::IPV6 => (LinkKind::Ipv6, None, 0, 0),
+            lt::NULL => (LinkKind::Null, Some(0), 4, 0),
+            lt::LOOP => (LinkKind::Loop, Some(0), 4, 0),
+            lt::PPP => (LinkKind::Ppp, Some(2), 4, 0),
+            other => {
+                let name = lt::name(other)
+                    .map(str::to_string)
+                    .unwrap_or_else(|| other.to_string());
+                return Err(CompileError {
+                    message: format!("link type {name} is not supported by the filter compiler"),
+                    offset: None,
+                });
+            }
+        };
+        Ok(Gen {
+            kind,
+            linktype: lt::normalize(linktype),
+            off_linkhdr: 0,
+            off_linktype,
+            off_linkpl,
+            off_nl: 0,
+            off_nl_nosnap,
+            is_pppoes: false,
+            label_stack_depth: 0,
+            vlan_stack_depth: 0,
+            is_geneve: false,
+            netmask: options.netmask,
+            regs_in_use: 0,
+        })
+    }
+
+    /// Offset of the network-layer header from the start of the packet.
+    pub fn nl(&self) -> u32 {
+        self.off_linkpl + self.off_nl
+    }
+
+    /// Generates the predicate for a whole expression, in source order.
+    pub fn expr(&mut self, e: &Expr) -> Result<Pred, CompileError> {
+        Ok(match e {
+            Expr::And(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                for item in items {
+                    out.push(self.expr(item)?);
+                }
+                Pred::And(out)
+            }
+            Expr::Or(items) => self.or_list(items)?,
+            Expr::Not(inner) => self.expr(inner)?.not(),
+            Expr::Id {
+                qual,
+                value,
+                offset,
+            } => self.id(*qual, value, *offset)?,
+            Expr::Proto { proto, offset } => self.proto_abbrev(*proto, *offset)?,
+            Expr::Relation {
+                op,
+                lhs,
+                rhs,
+                offset,
+            } => self.relation(*op, lhs, rhs, *offset)?,
+            Expr::Broadcast { proto, offset } => self.broadcast(*proto, *offset)?,
+            Expr::Multicast { proto, offset } => self.multicast(*proto, *offset)?,
+            Expr::Less(n) => self.len_cmp(jitkit_bpf::cbpf::op::JGT, *n).not(),
+            Expr::Greater(n) => self.len_cmp(jitkit_bpf::cbpf::op::JGE, *n),
+            Expr::Byte { index, op, value } => self.byteop(*op, *index, *value),
+            Expr::Inbound => self.inbound(false)?,
+            Expr::Outbound => self.inbound(true)?,
+            Expr::Ifindex(n) => self.ifindex(*n)?,
+            Expr::Vlan(id) => self.vlan(*id)?,
+            Expr::Mpls(label) => self.mpls(*label)?,
+            Expr::Pppoed => self.pppoed()?,
+            Expr::Pppoes(id) => self.pppoes(*id)?,
+            Expr::Geneve(vni) => self.geneve(*vni)?,
+            Expr::Llc(kind) => self.llc(*kind)?,
+            Expr::WlanType { offset, .. } | Expr::WlanDir { offset, .. } => {
+                return Err(err(
+                    "802.11 link-layer types supported only on 802.11",
+                    *offset,
+                ))
+            }
+            Expr::Unsupported { what, offset } => {
+                return Err(err(
+                    match *what {
+                        "atm" => "'vpi'/'vci'/ATM types supported only on raw ATM",
+                        "mtp2" => "'fisu'/'lssu'/'msu' supported only on MTP2",
+                        "mtp3" => "'sio'/'opc'/'dpc'/'sls' supported only on SS7",
+                        _ => "pf filters supported only on pflog captures",
+                    },
+                    *offset,
+                ))
+            }
+        })
+    }
+
+    /// An `or` chain. Runs of same-qualified IPv4 hosts or ports become one set membership test
+    /// (a balanced comparison tree) instead of one comparison each.
+    fn or_list(&mut self, items: &[Expr]) -> Result<Pred, CompileError> {
+        let mut out = Vec::with_capacity(items.len());
+        let mut i = 0;
+        while i < items.len() {
+            let run = net::set_run(&items[i..]);
+            if run >= net::MIN_SET {
+                if let Some(p) = self.id_set(&items[i..i + run])? {
+                    out.push(p);
+                    i += run;
+                    continue;
+                }
+            }
+            out.push(self.expr(&items[i])?);
+            i += 1;
+        }
+        Ok(Pred::Or(out))
+    }
+}

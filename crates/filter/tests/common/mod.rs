@@ -1,0 +1,162 @@
+//! The differential harness: our compiler against libpcap's, both programs run by libpcap's
+//! own `bpf_filter` on real captures and synthetic packets.
+#![allow(dead_code)]
+
+pub mod capture;
+pub mod synth;
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use capture::Packet;
+use jitkit_bpf::cbpf::Insn;
+use jitkit_filter::{compile, Options};
+use jitkit_testkit::libpcap::{self, RawInsn};
+
+/// The link types the compiler supports, by libpcap's names.
+pub const LINKS: &[&str] = &[
+    "EN10MB",
+    "LINUX_SLL",
+    "LINUX_SLL2",
+    "RAW",
+    "IPV4",
+    "IPV6",
+    "NULL",
+    "LOOP",
+    "PPP",
+];
+
+pub const SNAPLEN: u32 = 262144;
+
+/// Packets to test a link type on: every corpus capture of that type plus synthetic frames.
+pub fn packets(link: &str) -> &'static [Packet] {
+    static CACHE: OnceLock<HashMap<String, Vec<Packet>>> = OnceLock::new();
+    let all = CACHE.get_or_init(|| {
+        let mut map: HashMap<String, Vec<Packet>> = HashMap::new();
+        for c in jitkit_testkit::corpus_captures() {
+            if !LINKS.contains(&c.linktype.as_str()) {
+                continue;
+            }
+            if let Some((_, pkts)) = capture::read(&c.path) {
+                map.entry(c.linktype.clone()).or_default().extend(pkts);
+            }
+        }
+        for link in LINKS {
+            map.entry(link.to_string())
+                .or_default()
+                .extend(synth::packets(link, 3000, 1));
+        }
+        map
+    });
+    all.get(link).map(Vec::as_slice).unwrap_or(&[])
+}
+
+pub fn raw(p: &[Insn]) -> Vec<RawInsn> {
+    p.iter()
+        .map(|i| RawInsn {
+            code: i.code,
+            jt: i.jt,
+            jf: i.jf,
+            k: i.k,
+        })
+        .collect()
+}
+
+pub fn our_linktype(link: &str) -> u32 {
+    jitkit_filter::linktype::from_name(link).expect("known link type")
+}
+
+pub fn pcap_dlt(link: &str) -> i32 {
+    libpcap::linktype_from_name(link).expect("libpcap knows the link type")
+}
+
+fn show(p: &[RawInsn]) -> String {
+    p.iter()
+        .enumerate()
+        .map(|(i, x)| {
+            format!(
+                "({i:03}) code={:#06x} jt={} jf={} k={:#x}\n",
+                x.code, x.jt, x.jf, x.k
+            )
+        })
+        .collect()
+}
+
+/// Compares our compiler with libpcap's for one expression and link type: both accept or both
+/// reject the expression, and when accepted, both programs give every packet the same verdict.
+/// `optimize` selects the optimizer on both sides.
+pub fn check(expr: &str, link: &str, optimize: bool) -> Result<(), String> {
+    let theirs = libpcap::compile(expr, pcap_dlt(link), SNAPLEN as i32, optimize);
+    let options = Options {
+        optimize,
+        ..Options::default()
+    };
+    let ours = compile(expr, our_linktype(link), &options);
+    let (theirs, ours) = match (theirs, ours) {
+        (Err(_), Err(_)) => return Ok(()),
+        (Ok(_), Err(e)) => {
+            return Err(format!(
+                "{link}: `{expr}`: libpcap accepts, we reject: {e}"
+            ))
+        }
+        (Err(e), Ok(_)) => {
+            return Err(format!(
+                "{link}: `{expr}`: libpcap rejects ({e}), we accept"
+            ))
+        }
+        (Ok(t), Ok(o)) => (t, raw(&o)),
+    };
+    if let Err(e) = jitkit_bpf::cbpf::validate(&ours_insns(&ours)) {
+        if ours.len() <= 4096 {
+            return Err(format!("{link}: `{expr}`: our program is invalid: {e}"));
+        }
+    }
+    for p in packets(link) {
+        let want = libpcap::bpf_filter(&theirs, &p.data, p.wire_len);
+        let got = libpcap::bpf_filter(&ours, &p.data, p.wire_len);
+        if want != got {
+            return Err(format!(
+                "{link}: `{expr}`: verdict {got} (ours) != {want} (libpcap) on packet {:02x?} (wire {})\nours:\n{}libpcap:\n{}",
+                &p.data[..p.data.len().min(80)],
+                p.wire_len,
+                show(&ours),
+                show(&theirs)
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn ours_insns(p: &[RawInsn]) -> Vec<Insn> {
+    p.iter().map(|r| Insn::new(r.code, r.jt, r.jf, r.k)).collect()
+}
+
+/// Runs `check` for every expression on every link type (and both optimizer settings when
+/// `both` is set) and fails with every mismatch found.
+pub fn check_all(exprs: &[String], both: bool) {
+    let mut failures = Vec::new();
+    for expr in exprs {
+        for link in LINKS {
+            let settings: &[bool] = if both { &[true, false] } else { &[true] };
+            for &opt in settings {
+                if let Err(e) = check(expr, link, opt) {
+                    failures.push(format!("[-O{}] {e}", if opt { 1 } else { 0 }));
+                }
+            }
+        }
+    }
+    if !failures.is_empty() {
+        let n = failures.len();
+        failures.truncate(30);
+        panic!("{n} mismatches with libpcap:\n{}", failures.join("\n\n"));
+    }
+}
+
+/// The expression list: one per line, `#` comments.
+pub fn expressions(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_string)
+        .collect()
+}
