@@ -1,0 +1,275 @@
+//! The machine (CPU + memory + OS state) and the executor loop that runs decoded blocks.
+
+use std::io::Write;
+use std::time::Instant;
+
+use crate::cpu::Cpu;
+use crate::decode::{block_at, BlockCache};
+use crate::memory::{Fault, Memory};
+use crate::syscall::Os;
+
+/// Why execution of a block stopped before its end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stop {
+    /// A memory access the guest's mappings do not allow (SIGSEGV).
+    Fault(Fault),
+    /// An instruction the emulator does not implement, or an invalid encoding (SIGILL).
+    Illegal,
+    /// Division by zero or quotient overflow (SIGFPE).
+    DivideError,
+    /// The guest is killed by this signal.
+    Signal(i32),
+    /// exit/exit_group with this status.
+    Exit(i32),
+    /// execve replaced the program: decoded blocks are stale.
+    Exec,
+}
+
+impl From<Fault> for Stop {
+    fn from(f: Fault) -> Stop {
+        Stop::Fault(f)
+    }
+}
+
+pub struct Machine {
+    pub cpu: Cpu,
+    pub mem: Memory,
+    pub os: Os,
+    pub start: Instant,
+    pub saved_signal_states: Vec<crate::signal::Saved>,
+}
+
+/// How the guest ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Exited(i32),
+    /// Killed by a signal; `reason` says why in words (fault address, unsupported instruction).
+    Killed {
+        signal: i32,
+        reason: String,
+    },
+}
+
+impl Outcome {
+    /// The shell-style status: the exit code, or 128 + the signal number.
+    pub fn status(&self) -> i32 {
+        match self {
+            Outcome::Exited(c) => *c,
+            Outcome::Killed { signal, .. } => 128 + signal,
+        }
+    }
+}
+
+/// Options for running a program.
+#[derive(Default)]
+pub struct Options {
+    /// Where `--strace` lines go.
+    pub strace: Option<Box<dyn Write>>,
+    /// Where `--trace` lines (one per executed instruction) go.
+    pub trace: Option<Box<dyn Write>>,
+}
+
+/// A loaded guest program and everything needed to run it.
+pub struct Emulator {
+    pub machine: Machine,
+    cache: BlockCache,
+    trace: Option<Box<dyn Write>>,
+    instructions: u64,
+}
+
+impl Emulator {
+    /// Loads `path` with `argv` (argv[0] included) and `env` (`NAME=value` strings).
+    pub fn new(
+        path: &[u8],
+        argv: Vec<Vec<u8>>,
+        env: Vec<Vec<u8>>,
+        options: Options,
+    ) -> Result<Emulator, crate::LoadError> {
+        let program = crate::loader::Program::read(path, argv)?;
+        Emulator::from_program(program, env, options)
+    }
+
+    pub fn from_program(
+        program: crate::loader::Program,
+        env: Vec<Vec<u8>>,
+        options: Options,
+    ) -> Result<Emulator, crate::LoadError> {
+        let mut machine = Machine {
+            cpu: Cpu::default(),
+            mem: Memory::new().map_err(crate::LoadError::Reserve)?,
+            os: Os::new(options.strace),
+            start: Instant::now(),
+            saved_signal_states: Vec::new(),
+        };
+        crate::loader::start(&mut machine, &program, &env)?;
+        Ok(Emulator {
+            machine,
+            cache: BlockCache::default(),
+            trace: options.trace,
+            instructions: 0,
+        })
+    }
+
+    /// Instructions executed so far.
+    pub fn instructions(&self) -> u64 {
+        self.instructions
+    }
+
+    /// Runs until the guest exits or is killed.
+    pub fn run(&mut self) -> Outcome {
+        loop {
+            let stop = if self.trace.is_some() {
+                self.run_traced()
+            } else {
+                self.run_blocks()
+            };
+            match stop {
+                Stop::Exec => {
+                    self.cache.clear();
+                    continue;
+                }
+                Stop::Exit(code) => {
+                    self.flush();
+                    return Outcome::Exited(code);
+                }
+                other => {
+                    let outcome = self.describe(other);
+                    self.flush();
+                    return outcome;
+                }
+            }
+        }
+    }
+
+    fn flush(&mut self) {
+        if let Some(w) = self.machine.os.strace.as_mut() {
+            let _ = w.flush();
+        }
+        if let Some(w) = self.trace.as_mut() {
+            let _ = w.flush();
+        }
+    }
+
+    /// The hot loop: look up (or decode) the block at RIP and run its handlers.
+    fn run_blocks(&mut self) -> Stop {
+        let m = &mut self.machine;
+        loop {
+            if m.mem.code_written {
+                self.cache.clear();
+                m.mem.clear_code_marks();
+            }
+            let rip = m.cpu.rip;
+            let Some(idx) = block_at(&mut self.cache, m, rip) else {
+                return Stop::Fault(Fault {
+                    addr: rip,
+                    write: false,
+                });
+            };
+            let block = self.cache.get(idx);
+            for (n, insn) in block.insns.iter().enumerate() {
+                m.cpu.rip = insn.next_rip;
+                if let Err(stop) = (insn.handler)(m, insn) {
+                    self.instructions += n as u64 + 1;
+                    if !matches!(stop, Stop::Exec | Stop::Exit(_)) {
+                        m.cpu.rip = insn.addr();
+                    }
+                    return stop;
+                }
+            }
+            self.instructions += block.insns.len() as u64;
+        }
+    }
+
+    /// One instruction at a time, printing each before it executes.
+    fn run_traced(&mut self) -> Stop {
+        use iced_x86::{Decoder, DecoderOptions, Formatter, IntelFormatter};
+        let mut fmt = IntelFormatter::new();
+        let mut text = String::new();
+        let m = &mut self.machine;
+        loop {
+            if m.mem.code_written {
+                self.cache.clear();
+                m.mem.clear_code_marks();
+            }
+            let rip = m.cpu.rip;
+            let Some(idx) = block_at(&mut self.cache, m, rip) else {
+                return Stop::Fault(Fault {
+                    addr: rip,
+                    write: false,
+                });
+            };
+            let block = self.cache.get(idx);
+            for insn in block.insns.iter() {
+                let addr = insn.addr();
+                let mut buf = [0u8; 16];
+                let n = m.mem.fetch(addr, &mut buf);
+                let ins = Decoder::with_ip(64, &buf[..n], addr, DecoderOptions::NONE).decode();
+                text.clear();
+                fmt.format(&ins, &mut text);
+                let bytes: String = buf[..insn.len as usize]
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect();
+                if let Some(w) = self.trace.as_mut() {
+                    let _ = writeln!(w, "{addr:016x}  {bytes:<20} {text}");
+                }
+                m.cpu.rip = insn.next_rip;
+                self.instructions += 1;
+                if let Err(stop) = (insn.handler)(m, insn) {
+                    if !matches!(stop, Stop::Exec | Stop::Exit(_)) {
+                        m.cpu.rip = addr;
+                    }
+                    return stop;
+                }
+            }
+        }
+    }
+
+    fn describe(&mut self, stop: Stop) -> Outcome {
+        let rip = self.machine.cpu.rip;
+        let (signal, reason) = match stop {
+            Stop::Fault(f) => (
+                libc::SIGSEGV,
+                format!(
+                    "SIGSEGV: {} address {:#x} at rip {rip:#x}",
+                    if f.write { "write to" } else { "read of" },
+                    f.addr
+                ),
+            ),
+            Stop::Illegal => {
+                let mut buf = [0u8; 16];
+                let n = self.machine.mem.fetch(rip, &mut buf);
+                let ins = iced_x86::Decoder::with_ip(64, &buf[..n], rip, 0).decode();
+                let bytes: Vec<String> = buf[..ins.len().max(1).min(n.max(1))]
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect();
+                let mut text = String::new();
+                if ins.is_invalid() {
+                    text.push_str("(invalid encoding)");
+                } else {
+                    use iced_x86::Formatter;
+                    iced_x86::IntelFormatter::new().format(&ins, &mut text);
+                }
+                (
+                    libc::SIGILL,
+                    format!(
+                        "SIGILL: unsupported instruction at {rip:#x}: {} ({text})",
+                        bytes.join(" ")
+                    ),
+                )
+            }
+            Stop::DivideError => (
+                libc::SIGFPE,
+                format!("SIGFPE: integer divide error at rip {rip:#x}"),
+            ),
+            Stop::Signal(s) => (s, format!("killed by signal {s} at rip {rip:#x}")),
+            Stop::Exit(_) | Stop::Exec => unreachable_outcome(),
+        };
+        Outcome::Killed { signal, reason }
+    }
+}
+
+fn unreachable_outcome() -> (i32, String) {
+    (libc::SIGKILL, "internal: exit handled elsewhere".into())
+}

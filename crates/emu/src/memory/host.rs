@@ -1,0 +1,95 @@
+//! The one host reservation that backs all of guest memory (the only `unsafe` of the memory layer).
+//!
+//! Guest address `a` lives at host address `base + a`; the reservation is `MAP_NORESERVE`, so the
+//! host only commits pages the guest touches. Every method here checks `offset + len <= len` of the
+//! reservation itself, so even a bug in the permission layer above cannot reach host memory
+//! outside this region.
+
+use std::io;
+
+/// A private anonymous host mapping of `len` bytes, zero-filled, readable and writable.
+pub struct HostRegion {
+    base: *mut u8,
+    len: usize,
+}
+
+impl HostRegion {
+    pub fn reserve(len: usize) -> io::Result<HostRegion> {
+        // SAFETY: an anonymous private mapping at an address the kernel chooses; no existing
+        // memory is affected. MAP_NORESERVE: pages are committed lazily on first touch.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(HostRegion {
+            base: ptr.cast(),
+            len,
+        })
+    }
+
+    #[inline(always)]
+    fn check(&self, off: u64, n: usize) -> usize {
+        let off = off as usize;
+        assert!(
+            off <= self.len && n <= self.len - off,
+            "guest access outside the host reservation"
+        );
+        off
+    }
+
+    #[inline(always)]
+    pub fn load<const N: usize>(&self, off: u64) -> [u8; N] {
+        let off = self.check(off, N);
+        // SAFETY: `check` proved [off, off+N) lies inside the live mapping; unaligned read of
+        // plain bytes.
+        unsafe { std::ptr::read_unaligned(self.base.add(off).cast::<[u8; N]>()) }
+    }
+
+    #[inline(always)]
+    pub fn store<const N: usize>(&mut self, off: u64, v: [u8; N]) {
+        let off = self.check(off, N);
+        // SAFETY: `check` proved [off, off+N) lies inside the live mapping, which we own
+        // exclusively (&mut self).
+        unsafe { std::ptr::write_unaligned(self.base.add(off).cast::<[u8; N]>(), v) }
+    }
+
+    pub fn slice(&self, off: u64, n: usize) -> &[u8] {
+        let off = self.check(off, n);
+        // SAFETY: in bounds (checked); the mapping lives as long as `self`.
+        unsafe { std::slice::from_raw_parts(self.base.add(off), n) }
+    }
+
+    pub fn slice_mut(&mut self, off: u64, n: usize) -> &mut [u8] {
+        let off = self.check(off, n);
+        // SAFETY: in bounds (checked); exclusive borrow of `self` means no aliasing slice.
+        unsafe { std::slice::from_raw_parts_mut(self.base.add(off), n) }
+    }
+
+    /// Gives pages back to the host; they read as zero afterwards.
+    pub fn discard(&mut self, off: u64, n: usize) {
+        let off = self.check(off, n);
+        // SAFETY: in-bounds range of our own private anonymous mapping; MADV_DONTNEED only
+        // replaces its contents with zero pages.
+        unsafe {
+            libc::madvise(self.base.add(off).cast(), n, libc::MADV_DONTNEED);
+        }
+    }
+}
+
+impl Drop for HostRegion {
+    fn drop(&mut self) {
+        // SAFETY: unmapping exactly the mapping created in `reserve`; no references outlive self.
+        unsafe {
+            libc::munmap(self.base.cast(), self.len);
+        }
+    }
+}

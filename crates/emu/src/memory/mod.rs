@@ -1,0 +1,360 @@
+//! Guest memory: a linear guest address space `[0, LIMIT)` backed by one host reservation, with
+//! per-page permissions checked on every access. A failed check is a [`Fault`] (which the machine
+//! turns into SIGSEGV with the address), never a host access.
+//!
+//! Pages that hold decoded code carry the `CODE` bit; a write to such a page takes the slow path
+//! and sets `code_written`, so the executor drops its decoded blocks.
+
+mod host;
+
+use host::HostRegion;
+
+pub const PAGE: u64 = 4096;
+/// The guest address space is `[0, LIMIT)` (128 GiB).
+pub const LIMIT: u64 = 1 << 37;
+
+pub const R: u8 = 1;
+pub const W: u8 = 2;
+pub const X: u8 = 4;
+/// The page holds instructions the decoder cache has seen.
+pub const CODE: u8 = 8;
+/// The page is mapped (possibly with no access rights, like PROT_NONE).
+pub const MAPPED: u8 = 16;
+
+/// An access the guest's mappings do not allow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fault {
+    pub addr: u64,
+    pub write: bool,
+}
+
+pub type MemResult<T> = Result<T, Fault>;
+
+pub fn page_down(a: u64) -> u64 {
+    a & !(PAGE - 1)
+}
+pub fn page_up(a: u64) -> Option<u64> {
+    a.checked_add(PAGE - 1).map(page_down)
+}
+
+pub struct Memory {
+    host: HostRegion,
+    perms: Vec<u8>,
+    /// Set when a page with decoded code was written; the executor clears it.
+    pub code_written: bool,
+    /// Where the next `mmap` without an address starts looking (downward).
+    pub mmap_hint: u64,
+    /// Pages carrying the CODE bit (so clearing the marks does not scan the whole table).
+    code_pages: Vec<usize>,
+}
+
+impl Memory {
+    pub fn new() -> std::io::Result<Memory> {
+        Ok(Memory {
+            host: HostRegion::reserve(LIMIT as usize)?,
+            perms: vec![0; (LIMIT / PAGE) as usize],
+            code_written: false,
+            code_pages: Vec::new(),
+            mmap_hint: u64::MAX,
+        })
+    }
+
+    #[inline(always)]
+    pub fn perm(&self, addr: u64) -> u8 {
+        if addr < LIMIT {
+            self.perms[(addr / PAGE) as usize]
+        } else {
+            0
+        }
+    }
+
+    /// Whether every page of `[addr, addr+len)` has all of `need`.
+    pub fn range_ok(&self, addr: u64, len: u64, need: u8) -> bool {
+        if len == 0 {
+            return true;
+        }
+        let Some(end) = addr.checked_add(len) else {
+            return false;
+        };
+        if end > LIMIT {
+            return false;
+        }
+        let mut p = page_down(addr);
+        while p < end {
+            if self.perms[(p / PAGE) as usize] & need != need {
+                return false;
+            }
+            p += PAGE;
+        }
+        true
+    }
+
+    /// Maps `[addr, addr+len)` (page-aligned) zero-filled with permissions `prot` (R/W/X bits).
+    pub fn map(&mut self, addr: u64, len: u64, prot: u8) {
+        debug_assert!(addr.is_multiple_of(PAGE) && len.is_multiple_of(PAGE) && addr + len <= LIMIT);
+        self.host.discard(addr, len as usize);
+        let had_code = self.set_perms(addr, len, prot | MAPPED);
+        self.code_written |= had_code;
+    }
+
+    pub fn unmap(&mut self, addr: u64, len: u64) {
+        let had_code = self.set_perms(addr, len, 0);
+        self.code_written |= had_code;
+        self.host.discard(addr, len as usize);
+    }
+
+    /// Changes permissions of mapped pages; false when part of the range is not mapped.
+    pub fn protect(&mut self, addr: u64, len: u64, prot: u8) -> bool {
+        if !self.range_ok(addr, len, MAPPED) {
+            return false;
+        }
+        let had_code = self.set_perms(addr, len, prot | MAPPED);
+        self.code_written |= had_code;
+        true
+    }
+
+    fn set_perms(&mut self, addr: u64, len: u64, p: u8) -> bool {
+        let first = (addr / PAGE) as usize;
+        let last = (addr + len).div_ceil(PAGE) as usize;
+        let mut had_code = false;
+        for e in &mut self.perms[first..last] {
+            had_code |= *e & CODE != 0;
+            *e = p;
+        }
+        had_code
+    }
+
+    /// Marks the pages of `[addr, addr+len)` as holding decoded code.
+    pub fn mark_code(&mut self, addr: u64, len: u64) {
+        let first = (addr / PAGE) as usize;
+        let last = ((addr + len).div_ceil(PAGE) as usize).min(self.perms.len());
+        for page in first..last {
+            if self.perms[page] & CODE == 0 {
+                self.perms[page] |= CODE;
+                self.code_pages.push(page);
+            }
+        }
+    }
+
+    /// Forgets every CODE mark (after the decoded-block cache was dropped).
+    pub fn clear_code_marks(&mut self) {
+        for page in self.code_pages.drain(..) {
+            self.perms[page] &= !CODE;
+        }
+        self.code_written = false;
+    }
+
+    #[inline(always)]
+    fn fast_ok<const N: usize>(&self, addr: u64, need: u8, deny: u8) -> bool {
+        let end = addr.wrapping_add(N as u64 - 1);
+        if end >= LIMIT || end < addr {
+            return false;
+        }
+        let a = self.perms[(addr / PAGE) as usize];
+        let b = self.perms[(end / PAGE) as usize];
+        (a & b & need) == need && ((a | b) & deny) == 0
+    }
+
+    #[inline(always)]
+    pub fn load<const N: usize>(&self, addr: u64) -> MemResult<[u8; N]> {
+        if self.fast_ok::<N>(addr, R, 0) {
+            Ok(self.host.load::<N>(addr))
+        } else {
+            Err(self.fault_addr(addr, N as u64, R, false))
+        }
+    }
+
+    #[inline(always)]
+    pub fn store<const N: usize>(&mut self, addr: u64, v: [u8; N]) -> MemResult<()> {
+        if self.fast_ok::<N>(addr, W, CODE) {
+            self.host.store::<N>(addr, v);
+            Ok(())
+        } else {
+            self.store_slow(addr, &v)
+        }
+    }
+
+    #[cold]
+    fn store_slow(&mut self, addr: u64, v: &[u8]) -> MemResult<()> {
+        if !self.range_ok(addr, v.len() as u64, W) {
+            return Err(self.fault_addr(addr, v.len() as u64, W, true));
+        }
+        let end = addr + v.len() as u64 - 1;
+        if (self.perm(addr) | self.perm(end)) & CODE != 0 {
+            self.code_written = true;
+        }
+        self.host.slice_mut(addr, v.len()).copy_from_slice(v);
+        Ok(())
+    }
+
+    /// The first byte of `[addr, addr+len)` that lacks `need` (what Linux reports in si_addr).
+    fn fault_addr(&self, addr: u64, len: u64, need: u8, write: bool) -> Fault {
+        let mut a = addr;
+        let end = addr.saturating_add(len);
+        while a < end {
+            if self.perm(a) & need != need {
+                return Fault { addr: a, write };
+            }
+            a = page_down(a) + PAGE;
+        }
+        Fault { addr, write }
+    }
+
+    #[inline(always)]
+    pub fn read_u8(&self, a: u64) -> MemResult<u8> {
+        Ok(self.load::<1>(a)?[0])
+    }
+    #[inline(always)]
+    pub fn read_u16(&self, a: u64) -> MemResult<u16> {
+        Ok(u16::from_le_bytes(self.load(a)?))
+    }
+    #[inline(always)]
+    pub fn read_u32(&self, a: u64) -> MemResult<u32> {
+        Ok(u32::from_le_bytes(self.load(a)?))
+    }
+    #[inline(always)]
+    pub fn read_u64(&self, a: u64) -> MemResult<u64> {
+        Ok(u64::from_le_bytes(self.load(a)?))
+    }
+    #[inline(always)]
+    pub fn read_u128(&self, a: u64) -> MemResult<u128> {
+        Ok(u128::from_le_bytes(self.load(a)?))
+    }
+    /// Reads `size` (1, 2, 4 or 8) bytes, zero-extended.
+    #[inline(always)]
+    pub fn read_sized(&self, a: u64, size: u8) -> MemResult<u64> {
+        match size {
+            1 => self.read_u8(a).map(u64::from),
+            2 => self.read_u16(a).map(u64::from),
+            4 => self.read_u32(a).map(u64::from),
+            _ => self.read_u64(a),
+        }
+    }
+    #[inline(always)]
+    pub fn write_u8(&mut self, a: u64, v: u8) -> MemResult<()> {
+        self.store(a, [v])
+    }
+    #[inline(always)]
+    pub fn write_u16(&mut self, a: u64, v: u16) -> MemResult<()> {
+        self.store(a, v.to_le_bytes())
+    }
+    #[inline(always)]
+    pub fn write_u32(&mut self, a: u64, v: u32) -> MemResult<()> {
+        self.store(a, v.to_le_bytes())
+    }
+    #[inline(always)]
+    pub fn write_u64(&mut self, a: u64, v: u64) -> MemResult<()> {
+        self.store(a, v.to_le_bytes())
+    }
+    #[inline(always)]
+    pub fn write_u128(&mut self, a: u64, v: u128) -> MemResult<()> {
+        self.store(a, v.to_le_bytes())
+    }
+    #[inline(always)]
+    pub fn write_sized(&mut self, a: u64, size: u8, v: u64) -> MemResult<()> {
+        match size {
+            1 => self.write_u8(a, v as u8),
+            2 => self.write_u16(a, v as u16),
+            4 => self.write_u32(a, v as u32),
+            _ => self.write_u64(a, v),
+        }
+    }
+
+    /// A readable guest range as a host slice (for system calls and the decoder).
+    pub fn bytes(&self, addr: u64, len: u64) -> MemResult<&[u8]> {
+        if !self.range_ok(addr, len, R) {
+            return Err(self.fault_addr(addr, len, R, false));
+        }
+        Ok(self.host.slice(addr, len as usize))
+    }
+
+    /// A writable guest range as a host slice.
+    pub fn bytes_mut(&mut self, addr: u64, len: u64) -> MemResult<&mut [u8]> {
+        if !self.range_ok(addr, len, W) {
+            return Err(self.fault_addr(addr, len, W, true));
+        }
+        if len > 0 && self.has_code(addr, len) {
+            self.code_written = true;
+        }
+        Ok(self.host.slice_mut(addr, len as usize))
+    }
+
+    fn has_code(&self, addr: u64, len: u64) -> bool {
+        let mut p = page_down(addr);
+        while p < addr + len {
+            if self.perm(p) & CODE != 0 {
+                return true;
+            }
+            p += PAGE;
+        }
+        false
+    }
+
+    /// Writes bytes ignoring permissions (the loader filling read-only segments).
+    pub fn poke(&mut self, addr: u64, data: &[u8]) -> MemResult<()> {
+        if !self.range_ok(addr, data.len() as u64, MAPPED) {
+            return Err(Fault { addr, write: true });
+        }
+        self.host.slice_mut(addr, data.len()).copy_from_slice(data);
+        Ok(())
+    }
+
+    /// A mapped range as a writable slice regardless of permissions (filling new mappings).
+    pub fn bytes_for_loader(&mut self, addr: u64, len: u64) -> Option<&mut [u8]> {
+        if !self.range_ok(addr, len, MAPPED) {
+            return None;
+        }
+        Some(self.host.slice_mut(addr, len as usize))
+    }
+
+    /// Copies mapped bytes (mremap moving a mapping).
+    pub fn copy_within(&mut self, src: u64, dst: u64, len: u64) {
+        if self.range_ok(src, len, MAPPED) && self.range_ok(dst, len, MAPPED) {
+            let data = self.host.slice(src, len as usize).to_vec();
+            self.host
+                .slice_mut(dst, len as usize)
+                .copy_from_slice(&data);
+        }
+    }
+
+    pub fn write_bytes(&mut self, addr: u64, data: &[u8]) -> MemResult<()> {
+        self.bytes_mut(addr, data.len() as u64)?
+            .copy_from_slice(data);
+        Ok(())
+    }
+
+    /// Reads a NUL-terminated string (at most `max` bytes).
+    pub fn read_cstr(&self, addr: u64, max: usize) -> MemResult<Vec<u8>> {
+        let mut out = Vec::new();
+        let mut a = addr;
+        loop {
+            let page_end = page_down(a) + PAGE;
+            let chunk = self.bytes(a, page_end - a)?;
+            if let Some(n) = chunk.iter().position(|&b| b == 0) {
+                out.extend_from_slice(&chunk[..n]);
+                return Ok(out);
+            }
+            out.extend_from_slice(chunk);
+            if out.len() > max {
+                return Err(Fault { addr, write: false });
+            }
+            a = page_end;
+        }
+    }
+
+    /// Copies up to `max` bytes of executable memory at `addr` (stops at a non-executable page).
+    pub fn fetch(&self, addr: u64, buf: &mut [u8; 16]) -> usize {
+        let mut n = 0;
+        while n < 15 {
+            let a = addr.wrapping_add(n as u64);
+            if self.perm(a) & X == 0 {
+                break;
+            }
+            let page_end = page_down(a) + PAGE;
+            let take = ((page_end - a) as usize).min(15 - n);
+            buf[n..n + take].copy_from_slice(self.host.slice(a, take));
+            n += take;
+        }
+        n
+    }
+}
