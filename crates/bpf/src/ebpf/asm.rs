@@ -93,7 +93,7 @@ fn statement(raw: &str) -> Option<String> {
         return None;
     }
     // Jump annotations "goto +1 <LBB0_2>".
-    let s = match s.find(" <") {
+    let s = match s.rfind(" <") {
         Some(at) if s.ends_with('>') => &s[..at],
         _ => s,
     };
