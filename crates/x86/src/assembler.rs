@@ -159,6 +159,8 @@ pub struct Assembler {
     symbols: Vec<String>,
     symbol_ids: HashMap<String, SymbolId>,
     error: Option<EncodeError>,
+    /// A `lock`/`rep` byte the next instruction writes after its 0x67/0x66 prefixes.
+    pub(crate) pending_prefix: u8,
 }
 
 impl Assembler {
@@ -239,6 +241,12 @@ impl Assembler {
         self.symbols.push(name.to_string());
         self.symbol_ids.insert(name.to_string(), id);
         id
+    }
+
+    /// Inserts a prefix byte at `at` (the start of the last instruction, which has no label
+    /// references: only fixed encodings get here).
+    pub(crate) fn insert_prefix(&mut self, at: usize, byte: u8) {
+        self.buf.insert(at, byte);
     }
 
     /// Appends raw bytes (`.byte`, `.ascii`, a pre-encoded instruction).

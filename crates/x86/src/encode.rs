@@ -161,6 +161,10 @@ impl Assembler {
         if p.o16 {
             self.buf.push(0x66);
         }
+        if self.pending_prefix != 0 {
+            self.buf.push(self.pending_prefix);
+            self.pending_prefix = 0;
+        }
         if p.mandatory != 0 {
             self.buf.push(p.mandatory);
         }

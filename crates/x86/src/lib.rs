@@ -79,10 +79,12 @@ mod error;
 mod exec;
 mod host;
 mod insns;
+pub mod listing;
 mod loader;
 mod mnemonic;
 mod operand;
 mod reg;
+pub mod text;
 
 pub use assembler::{Assembler, Code, Reloc, RelocKind, RelocTarget};
 pub use builder::fixed_encoding;
@@ -96,3 +98,4 @@ pub use operand::{
     byte_ptr, dword_ptr, qword_ptr, word_ptr, Cond, Label, Mem, Operand, SymbolId, Target,
 };
 pub use reg::*;
+pub use text::{assemble, AsmError, AsmErrors, LoadedProgram, ObjSection, Object, SectionKind};
