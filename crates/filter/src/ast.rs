@@ -239,7 +239,10 @@ pub enum Expr {
         offset: usize,
     },
     /// A protocol name alone: `tcp`, `ip6`, `arp`.
-    Proto { proto: Proto, offset: usize },
+    Proto {
+        proto: Proto,
+        offset: usize,
+    },
     /// `arth relop arth`.
     Relation {
         op: RelOp,
@@ -247,11 +250,21 @@ pub enum Expr {
         rhs: Arith,
         offset: usize,
     },
-    Broadcast { proto: Proto, offset: usize },
-    Multicast { proto: Proto, offset: usize },
+    Broadcast {
+        proto: Proto,
+        offset: usize,
+    },
+    Multicast {
+        proto: Proto,
+        offset: usize,
+    },
     Less(u32),
     Greater(u32),
-    Byte { index: u32, op: ByteOp, value: u32 },
+    Byte {
+        index: u32,
+        op: ByteOp,
+        value: u32,
+    },
     Inbound,
     Outbound,
     Ifindex(u32),
@@ -262,9 +275,19 @@ pub enum Expr {
     Geneve(Option<u32>),
     Llc(LlcKind),
     /// `type T [subtype S]`, `subtype S`: frame-control bits of 802.11, `value` under `mask`.
-    WlanType { value: u32, mask: u32, offset: usize },
+    WlanType {
+        value: u32,
+        mask: u32,
+        offset: usize,
+    },
     /// `dir D`: the 802.11 DS bits.
-    WlanDir { value: u32, offset: usize },
+    WlanDir {
+        value: u32,
+        offset: usize,
+    },
     /// A primitive of a link type jitkit does not compile for (ATM, MTP2/3, pflog): always an error.
-    Unsupported { what: &'static str, offset: usize },
+    Unsupported {
+        what: &'static str,
+        offset: usize,
+    },
 }

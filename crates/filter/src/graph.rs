@@ -53,7 +53,11 @@ impl Graph {
     /// The id of `node`, sharing an existing identical node.
     pub fn mk(&mut self, node: Node) -> NodeId {
         if let Node::Branch {
-            stmts, jt, jf, jump, ..
+            stmts,
+            jt,
+            jf,
+            jump,
+            ..
         } = &node
         {
             // A jump without statements whose targets agree is no decision at all.
@@ -184,12 +188,11 @@ impl Graph {
             };
             *child += 1;
             match succ {
-                Some(s) => {
-                    if !seen[s as usize] {
-                        seen[s as usize] = true;
-                        stack.push((s, 0));
-                    }
+                Some(s) if !seen[s as usize] => {
+                    seen[s as usize] = true;
+                    stack.push((s, 0));
                 }
+                Some(_) => {}
                 None if *child > 2 || matches!(self.node(id), Node::Ret(_)) => {
                     post.push(id);
                     stack.pop();
@@ -282,11 +285,7 @@ impl Graph {
                     let after = out.len() + 1;
                     let (tt, tf) = tramp[i];
                     let jt_off = if tt { 0 } else { target(*jt) - after };
-                    let jf_off = if tf {
-                        tt as usize
-                    } else {
-                        target(*jf) - after
-                    };
+                    let jf_off = if tf { tt as usize } else { target(*jf) - after };
                     out.push(Insn::jump(*jump, *k, jt_off as u8, jf_off as u8));
                     if tt {
                         let from = out.len() + 1;

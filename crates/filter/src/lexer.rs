@@ -478,7 +478,7 @@ fn next_token(text: &str, pos: usize) -> Result<(Tok, usize), CompileError> {
         if n > 0 {
             return Ok((Tok::Aid(text[pos..pos + 1 + n].to_string()), 1 + n));
         }
-        return Err(err(format!("illegal character '$'"), pos));
+        return Err(err("illegal character '$'".to_string(), pos));
     }
     if c == b'\\' {
         let n = b[pos + 1..]

@@ -86,7 +86,14 @@ pub fn compile(expr: &str, linktype: u32, options: &Options) -> Result<Vec<Insn>
     let reject = g.ret(0);
     let root = g.build(&pred, accept, reject);
     let root = if options.optimize {
-        opt::optimize(&mut g, root)
+        let root = opt::optimize(&mut g, root);
+        if opt::rejects_all(&g, root) {
+            return Err(CompileError {
+                message: "expression rejects all packets".into(),
+                offset: None,
+            });
+        }
+        root
     } else {
         root
     };

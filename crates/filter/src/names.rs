@@ -41,10 +41,8 @@ pub mod ethertype {
     pub const QINQ: u32 = 0x88a8;
     pub const QINQ_OLD: u32 = 0x9100;
     pub const MPLS: u32 = 0x8847;
-    pub const MPLS_MULTI: u32 = 0x8848;
     pub const PPPOED: u32 = 0x8863;
     pub const PPPOES: u32 = 0x8864;
-    pub const TEB: u32 = 0x6558;
     /// The largest 802.3 length; larger values in the type field are Ethernet types.
     pub const ETHERMTU: u32 = 1500;
     pub const LLCSAP_IP: u32 = 0x06;
@@ -74,7 +72,9 @@ pub fn service(name: &str) -> Option<(u32, ServiceProto)> {
         SERVICES.lines().find_map(|l| {
             let mut f = l.split(' ');
             let (n, p, pr) = (f.next()?, f.next()?, f.next()?);
-            (n == name && pr == proto).then(|| p.parse::<u32>().ok()).flatten()
+            (n == name && pr == proto)
+                .then(|| p.parse::<u32>().ok())
+                .flatten()
         })
     };
     match (find("tcp"), find("udp")) {

@@ -1,7 +1,552 @@
-//! The optimizer (placeholder: returns the graph unchanged).
+//! The optimizer: data-flow over the node DAG, in the spirit of libpcap's optimize.c.
+//!
+//! Values are numbered (value numbering): each register holds a symbolic value such as "the
+//! halfword at 12" or "the constant 6", and two equal numbers mean equal values for every
+//! packet. A jump adds a fact on each outgoing edge ("halfword at 12 == 0x800" is true on one
+//! edge, false on the other). Then, repeated until nothing changes:
+//!
+//! - jump threading: an edge into a node whose test is already decided by the facts on that edge
+//!   (and whose statements only compute values nobody needs) skips the node;
+//! - redundant statements: a statement that puts into a register the value it already holds on
+//!   every incoming path is removed (the second `ldh [12]`, the second `ldxb 4*([14]&0xf)`);
+//! - dead statements: a statement whose result is never used is removed, and a test whose two
+//!   targets are the same becomes a plain jump; like libpcap, this removes loads whose values are
+//!   unused, even though such a load past the captured bytes would have rejected the packet;
+//! - constants fold, so `1 = 1` is no test at all;
+//! - identical nodes are merged (the graph is rebuilt with hash-consing after each round).
+//!
+//! Work per round is linear in the program size times the (capped) number of facts per node;
+//! very large programs (long host lists, which are already compact trees) skip the optimizer.
 
-use crate::graph::{Graph, NodeId};
+use std::collections::HashMap;
 
-pub fn optimize(_g: &mut Graph, root: NodeId) -> NodeId {
+use jitkit_bpf::cbpf::{op, Insn};
+
+use crate::graph::{Graph, Node, NodeId, JA};
+
+/// Rounds of the optimizer; each round runs every pass once.
+const MAX_ROUNDS: usize = 16;
+/// Facts remembered per path (the oldest are forgotten beyond this).
+const MAX_FACTS: usize = 24;
+/// Programs with more nodes than this are left as generated.
+const MAX_NODES: usize = 4000;
+
+type Vn = u32;
+
+/// Symbolic values.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Value {
+    Const(u32),
+    /// A packet load: `code` (size and mode), `k`, and the value of X for indexed loads.
+    Load(u16, u32, Vn),
+    Len,
+    Alu(u16, Vn, Vn),
+    /// The merge of different values at a node's entry: (node, register).
+    Phi(NodeId, u8),
+    /// The value a register holds when the program starts. It is 0, but libpcap's optimizer
+    /// does not assume so (`byte 5 & 1` stays a test), and we follow it.
+    Initial,
+}
+
+#[derive(Default)]
+struct Values {
+    map: HashMap<Value, Vn>,
+    list: Vec<Value>,
+}
+
+impl Values {
+    fn vn(&mut self, v: Value) -> Vn {
+        if let Some(&n) = self.map.get(&v) {
+            return n;
+        }
+        let n = self.list.len() as Vn;
+        self.list.push(v.clone());
+        self.map.insert(v, n);
+        n
+    }
+    fn constant(&self, vn: Vn) -> Option<u32> {
+        match self.list[vn as usize] {
+            Value::Const(k) => Some(k),
+            _ => None,
+        }
+    }
+}
+
+/// A known outcome of a test on a value: `value <jump> k` is `holds`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Fact {
+    vn: Vn,
+    jump: u16,
+    k: u32,
+    holds: bool,
+}
+
+/// Registers: A, X, M[0..16].
+const REGS: usize = 18;
+const A: usize = 0;
+const X: usize = 1;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct State {
+    regs: [Vn; REGS],
+    facts: Vec<Fact>,
+}
+
+fn eval_jump(jump: u16, a: u32, k: u32) -> bool {
+    match jump & 0xf0 {
+        op::JEQ => a == k,
+        op::JGT => a > k,
+        op::JGE => a >= k,
+        _ => a & k != 0,
+    }
+}
+
+fn fold_alu(code: u16, a: u32, b: u32) -> Option<u32> {
+    Some(match code & 0xf0 {
+        op::ADD => a.wrapping_add(b),
+        op::SUB => a.wrapping_sub(b),
+        op::MUL => a.wrapping_mul(b),
+        op::DIV if b != 0 => a / b,
+        op::MOD if b != 0 => a % b,
+        op::AND => a & b,
+        op::OR => a | b,
+        op::XOR => a ^ b,
+        op::LSH if b < 32 => a << b,
+        op::RSH if b < 32 => a >> b,
+        op::NEG => a.wrapping_neg(),
+        _ => return None,
+    })
+}
+
+/// Registers a statement reads and writes, as bit masks over [`REGS`].
+fn uses_defs(s: &Insn) -> (u32, u32) {
+    let m = |k: u32| 1u32 << (2 + (k as usize).min(15));
+    match s.class() {
+        op::LD => match s.code & 0xe0 {
+            op::IND => (1 << X, 1 << A),
+            op::MEM => (m(s.k), 1 << A),
+            _ => (0, 1 << A),
+        },
+        op::LDX => match s.code & 0xe0 {
+            op::MEM => (m(s.k), 1 << X),
+            _ => (0, 1 << X),
+        },
+        op::ST => (1 << A, m(s.k)),
+        op::STX => (1 << X, m(s.k)),
+        op::ALU => {
+            if s.code & 0xf0 == op::NEG || s.code & op::X == 0 {
+                (1 << A, 1 << A)
+            } else {
+                (1 << A | 1 << X, 1 << A)
+            }
+        }
+        op::MISC => {
+            if s.code & 0xf8 == op::TXA {
+                (1 << X, 1 << A)
+            } else {
+                (1 << A, 1 << X)
+            }
+        }
+        _ => (0, 0),
+    }
+}
+
+/// Registers a node's branch reads.
+fn jump_uses(jump: u16, jt: NodeId, jf: NodeId) -> u32 {
+    if jump == JA || jt == jf {
+        0
+    } else if jump & op::X != 0 {
+        1 << A | 1 << X
+    } else {
+        1 << A
+    }
+}
+
+struct Opt<'g> {
+    g: &'g mut Graph,
+    vals: Values,
+}
+
+impl Opt<'_> {
+    /// Runs `s` on `st`; returns the register written and its new value.
+    fn step(&mut self, st: &State, s: &Insn) -> Option<(usize, Vn)> {
+        let a = st.regs[A];
+        let x = st.regs[X];
+        let mem = |k: u32| 2 + (k as usize).min(15);
+        Some(match s.class() {
+            op::LD => {
+                let v = match s.code & 0xe0 {
+                    op::IMM => self.vals.vn(Value::Const(s.k)),
+                    op::MEM => st.regs[mem(s.k)],
+                    op::LEN => self.vals.vn(Value::Len),
+                    op::IND => self.vals.vn(Value::Load(s.code, s.k, x)),
+                    _ => self.vals.vn(Value::Load(s.code, s.k, 0)),
+                };
+                (A, v)
+            }
+            op::LDX => {
+                let v = match s.code & 0xe0 {
+                    op::IMM => self.vals.vn(Value::Const(s.k)),
+                    op::MEM => st.regs[mem(s.k)],
+                    op::LEN => self.vals.vn(Value::Len),
+                    _ => self.vals.vn(Value::Load(s.code, s.k, 0)),
+                };
+                (X, v)
+            }
+            op::ST => (mem(s.k), a),
+            op::STX => (mem(s.k), x),
+            op::ALU => {
+                let rhs = if s.code & 0xf0 == op::NEG {
+                    self.vals.vn(Value::Const(0))
+                } else if s.code & op::X != 0 {
+                    x
+                } else {
+                    self.vals.vn(Value::Const(s.k))
+                };
+                let (ca, cr) = (self.vals.constant(a), self.vals.constant(rhs));
+                let alu = s.code & 0xf0;
+                // libpcap's identities: `and #0`, `mul #0` give 0; `add/or/xor/lsh/rsh #0` are
+                // no-ops (the value keeps its number).
+                if s.code & op::X == 0 && alu != op::NEG && s.k == 0 {
+                    if matches!(alu, op::AND | op::MUL) {
+                        return Some((A, self.vals.vn(Value::Const(0))));
+                    }
+                    if matches!(alu, op::ADD | op::OR | op::XOR | op::LSH | op::RSH) {
+                        return Some((A, a));
+                    }
+                }
+                let folded = match (ca, cr) {
+                    (Some(p), Some(q)) => fold_alu(s.code, p, q),
+                    _ => None,
+                };
+                let v = match folded {
+                    Some(c) => self.vals.vn(Value::Const(c)),
+                    None => self.vals.vn(Value::Alu(s.code, a, rhs)),
+                };
+                (A, v)
+            }
+            op::MISC => {
+                if s.code & 0xf8 == op::TXA {
+                    (A, x)
+                } else {
+                    (X, a)
+                }
+            }
+            _ => return None,
+        })
+    }
+
+    /// Whether `value <jump> k` is known under `st`.
+    fn decide(&self, st: &State, jump: u16, k: u32) -> Option<bool> {
+        if jump & op::X != 0 {
+            let (a, x) = (st.regs[A], st.regs[X]);
+            if let (Some(p), Some(q)) = (self.vals.constant(a), self.vals.constant(x)) {
+                return Some(eval_jump(jump, p, q));
+            }
+            return None;
+        }
+        let vn = st.regs[A];
+        if let Some(c) = self.vals.constant(vn) {
+            return Some(eval_jump(jump, c, k));
+        }
+        for f in &st.facts {
+            if f.vn != vn {
+                continue;
+            }
+            if f.jump == jump & 0xf0 && f.k == k {
+                return Some(f.holds);
+            }
+            if f.jump == op::JEQ && f.holds {
+                return Some(eval_jump(jump, f.k, k));
+            }
+        }
+        None
+    }
+
+    fn with_fact(&self, st: &State, jump: u16, k: u32, holds: bool) -> State {
+        let mut s = st.clone();
+        if jump & op::X == 0 && self.vals.constant(st.regs[A]).is_none() {
+            let f = Fact {
+                vn: st.regs[A],
+                jump: jump & 0xf0,
+                k,
+                holds,
+            };
+            if !s.facts.contains(&f) {
+                if s.facts.len() >= MAX_FACTS {
+                    s.facts.remove(0);
+                }
+                s.facts.push(f);
+            }
+        }
+        s
+    }
+
+    fn meet(&mut self, node: NodeId, states: &[State]) -> State {
+        let mut out = states[0].clone();
+        for s in &states[1..] {
+            for r in 0..REGS {
+                if out.regs[r] != s.regs[r] {
+                    out.regs[r] = self.vals.vn(Value::Phi(node, r as u8));
+                }
+            }
+            out.facts.retain(|f| s.facts.contains(f));
+        }
+        out
+    }
+
+    /// One round; returns the new root and whether anything changed.
+    fn round(&mut self, root: NodeId) -> (NodeId, bool) {
+        let order = self.g.order(root);
+        let mut index: HashMap<NodeId, usize> = HashMap::with_capacity(order.len());
+        for (i, &id) in order.iter().enumerate() {
+            index.insert(id, i);
+        }
+        // Mutable copies of the reachable nodes, edges by position in `order`.
+        let mut nodes: Vec<Node> = order.iter().map(|&id| self.g.node(id).clone()).collect();
+        let n = nodes.len();
+        let pos = |id: NodeId| index[&id];
+        for node in nodes.iter_mut() {
+            if let Node::Branch { jt, jf, .. } = node {
+                *jt = pos(*jt) as NodeId;
+                *jf = pos(*jf) as NodeId;
+            }
+        }
+        // Forward data flow: entry states from the incoming edges' states.
+        let initial = {
+            let v = self.vals.vn(Value::Initial);
+            State {
+                regs: [v; REGS],
+                facts: Vec::new(),
+            }
+        };
+        let mut incoming: Vec<Vec<State>> = vec![Vec::new(); n];
+        incoming[0].push(initial);
+        let mut entry: Vec<Option<State>> = vec![None; n];
+        let mut changed = false;
+        let live = liveness(&nodes);
+        for i in 0..n {
+            if incoming[i].is_empty() {
+                continue;
+            }
+            let states = std::mem::take(&mut incoming[i]);
+            let st = self.meet(i as NodeId, &states);
+            let Node::Branch {
+                stmts,
+                jump,
+                k,
+                jt,
+                jf,
+            } = nodes[i].clone()
+            else {
+                entry[i] = Some(st);
+                continue;
+            };
+            // Redundant statements: the register already holds the value on every path.
+            let mut cur = st.clone();
+            let mut kept = Vec::with_capacity(stmts.len());
+            for s in &stmts {
+                match self.step(&cur, s) {
+                    Some((r, v)) if cur.regs[r] == v => changed = true,
+                    Some((r, v)) => {
+                        cur.regs[r] = v;
+                        kept.push(*s);
+                    }
+                    None => kept.push(*s),
+                }
+            }
+            entry[i] = Some(st);
+            let (mut jt, mut jf) = (jt, jf);
+            if jump == JA {
+                let t = self.thread(&nodes, &live, jt as usize, cur.clone());
+                changed |= t != jt as usize;
+                jt = t as NodeId;
+                jf = jt;
+                incoming[jt as usize].push(cur);
+            } else {
+                match self.decide(&cur, jump, k) {
+                    Some(outcome) => {
+                        // The test is decided on every path into this node.
+                        let target = if outcome { jt } else { jf };
+                        jt = target;
+                        jf = target;
+                        changed = true;
+                        incoming[target as usize].push(cur);
+                    }
+                    None => {
+                        let st_t = self.with_fact(&cur, jump, k, true);
+                        let st_f = self.with_fact(&cur, jump, k, false);
+                        let t = self.thread(&nodes, &live, jt as usize, st_t.clone());
+                        let f = self.thread(&nodes, &live, jf as usize, st_f.clone());
+                        changed |= t != jt as usize || f != jf as usize;
+                        jt = t as NodeId;
+                        jf = f as NodeId;
+                        incoming[jt as usize].push(st_t);
+                        incoming[jf as usize].push(st_f);
+                    }
+                }
+            }
+            nodes[i] = Node::Branch {
+                stmts: kept,
+                jump,
+                k,
+                jt,
+                jf,
+            };
+        }
+        // Dead statements, backwards, with liveness of the updated graph.
+        let live = liveness(&nodes);
+        for i in (0..n).rev() {
+            if let Node::Branch {
+                stmts,
+                jump,
+                jt,
+                jf,
+                ..
+            } = &mut nodes[i]
+            {
+                let mut need = live_out(&live, *jt, *jf) | jump_uses(*jump, *jt, *jf);
+                let before = stmts.len();
+                let mut kept: Vec<Insn> = Vec::with_capacity(before);
+                for s in stmts.iter().rev() {
+                    let (u, d) = uses_defs(s);
+                    if d & need == 0 {
+                        continue;
+                    }
+                    need = (need & !d) | u;
+                    kept.push(*s);
+                }
+                kept.reverse();
+                if kept.len() != before {
+                    changed = true;
+                }
+                *stmts = kept;
+            }
+        }
+        // Rebuild the hash-consed graph bottom-up (merges identical nodes).
+        let mut new_id: Vec<NodeId> = vec![0; n];
+        for i in (0..n).rev() {
+            new_id[i] = match &nodes[i] {
+                Node::Ret(k) => self.g.ret(*k),
+                Node::Branch {
+                    stmts,
+                    jump,
+                    k,
+                    jt,
+                    jf,
+                } => {
+                    let (t, f) = (new_id[*jt as usize], new_id[*jf as usize]);
+                    let jump = if t == f { JA } else { *jump };
+                    self.g.mk(Node::Branch {
+                        stmts: stmts.clone(),
+                        jump,
+                        k: if jump == JA { 0 } else { *k },
+                        jt: t,
+                        jf: if jump == JA { t } else { f },
+                    })
+                }
+            };
+        }
+        let new_root = new_id[0];
+        let changed = changed || self.g.order(new_root).len() != n;
+        (new_root, changed)
+    }
+
+    /// Follows `target` while the node there is decided by `st` and its statements compute
+    /// nothing the decided successor needs. Returns the final target.
+    fn thread(&mut self, nodes: &[Node], live: &[u32], mut target: usize, mut st: State) -> usize {
+        for _ in 0..64 {
+            let Node::Branch {
+                stmts,
+                jump,
+                k,
+                jt,
+                jf,
+            } = &nodes[target]
+            else {
+                return target;
+            };
+            let mut cur = st.clone();
+            let mut defs = 0u32;
+            for s in stmts {
+                if let Some((r, v)) = self.step(&cur, s) {
+                    if cur.regs[r] != v {
+                        defs |= 1 << r;
+                    }
+                    cur.regs[r] = v;
+                }
+            }
+            let next = if *jump == JA {
+                *jt as usize
+            } else {
+                match self.decide(&cur, *jump, *k) {
+                    Some(true) => *jt as usize,
+                    Some(false) => *jf as usize,
+                    None => return target,
+                }
+            };
+            if defs & live[next] != 0 {
+                return target;
+            }
+            // The skipped node changed no register anyone reads: keep the old state.
+            st.facts = cur.facts;
+            target = next;
+        }
+        target
+    }
+}
+
+/// Registers live on entry to each node.
+fn liveness(nodes: &[Node]) -> Vec<u32> {
+    let mut live = vec![0u32; nodes.len()];
+    for i in (0..nodes.len()).rev() {
+        live[i] = match &nodes[i] {
+            Node::Ret(_) => 0,
+            Node::Branch {
+                stmts,
+                jump,
+                jt,
+                jf,
+                ..
+            } => {
+                let mut need = live_out(&live, *jt, *jf) | jump_uses(*jump, *jt, *jf);
+                for s in stmts.iter().rev() {
+                    let (u, d) = uses_defs(s);
+                    need = (need & !d) | u;
+                }
+                need
+            }
+        };
+    }
+    live
+}
+
+fn live_out(live: &[u32], jt: NodeId, jf: NodeId) -> u32 {
+    live[jt as usize] | live[jf as usize]
+}
+
+/// Optimizes the program rooted at `root`; returns the new root.
+pub fn optimize(g: &mut Graph, mut root: NodeId) -> NodeId {
+    if g.order(root).len() > MAX_NODES {
+        return root;
+    }
+    let mut opt = Opt {
+        g,
+        vals: Values::default(),
+    };
+    for _ in 0..MAX_ROUNDS {
+        opt.vals = Values::default();
+        let (r, changed) = opt.round(root);
+        root = r;
+        if !changed {
+            break;
+        }
+    }
     root
+}
+
+/// Whether the program rejects every packet (a lone `ret #0`): libpcap refuses such filters when
+/// optimizing ("expression rejects all packets").
+pub fn rejects_all(g: &Graph, root: NodeId) -> bool {
+    matches!(g.node(root), Node::Ret(0))
 }

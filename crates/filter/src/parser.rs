@@ -471,7 +471,8 @@ impl<'a> Parser<'a> {
             Tok::Op(Op::LParen) => {
                 let close = self.matching[self.pos];
                 let after = close.checked_add(1).and_then(|i| self.peek_at(i));
-                let arith_follows = after.is_some_and(|t| arith_binop(t).is_some() || relop(t).is_some());
+                let arith_follows =
+                    after.is_some_and(|t| arith_binop(t).is_some() || relop(t).is_some());
                 if close != usize::MAX && arith_follows {
                     return self.relation();
                 }
@@ -615,37 +616,25 @@ impl<'a> Parser<'a> {
                     Some(Tok::Id(_)) => self.pos += 1,
                     _ => return Err(self.syntax_error()),
                 }
-                Expr::Unsupported {
-                    what: "pf",
-                    offset,
-                }
+                Expr::Unsupported { what: "pf", offset }
             }
             Kw::Rnr | Kw::Srnr => {
                 self.num()?;
-                Expr::Unsupported {
-                    what: "pf",
-                    offset,
-                }
+                Expr::Unsupported { what: "pf", offset }
             }
             Kw::Reason => {
                 match self.peek() {
                     Some(Tok::Id(_) | Tok::Num(_)) => self.pos += 1,
                     _ => return Err(self.syntax_error()),
                 }
-                Expr::Unsupported {
-                    what: "pf",
-                    offset,
-                }
+                Expr::Unsupported { what: "pf", offset }
             }
             Kw::Action => {
                 match self.peek() {
                     Some(Tok::Id(_)) => self.pos += 1,
                     _ => return Err(self.syntax_error()),
                 }
-                Expr::Unsupported {
-                    what: "pf",
-                    offset,
-                }
+                Expr::Unsupported { what: "pf", offset }
             }
             Kw::Lane | Kw::Metac | Kw::Bcc | Kw::Oamf4ec | Kw::Oamf4sc | Kw::Sc | Kw::Ilmic => {
                 Expr::Unsupported {
@@ -664,12 +653,10 @@ impl<'a> Parser<'a> {
                     offset,
                 }
             }
-            Kw::Fisu | Kw::Lssu | Kw::Msu | Kw::Hfisu | Kw::Hlssu | Kw::Hmsu => {
-                Expr::Unsupported {
-                    what: "mtp2",
-                    offset,
-                }
-            }
+            Kw::Fisu | Kw::Lssu | Kw::Msu | Kw::Hfisu | Kw::Hlssu | Kw::Hmsu => Expr::Unsupported {
+                what: "mtp2",
+                offset,
+            },
             Kw::Sio | Kw::Opc | Kw::Dpc | Kw::Sls | Kw::Hsio | Kw::Hopc | Kw::Hdpc | Kw::Hsls => {
                 self.field_value()?;
                 Expr::Unsupported {
@@ -751,8 +738,8 @@ impl<'a> Parser<'a> {
                 return Err(self.syntax_error());
             };
             self.pos += 1;
-            let value = w::any_subtype(&s)
-                .ok_or_else(|| self.error("unknown 802.11 type name", offset))?;
+            let value =
+                w::any_subtype(&s).ok_or_else(|| self.error("unknown 802.11 type name", offset))?;
             return Ok(Expr::WlanType {
                 value,
                 mask: w::TYPE_MASK | w::SUBTYPE_MASK,
@@ -955,7 +942,11 @@ mod tests {
                 Expr::Not(Box::new(port(22)))
             ])
         );
-        let e = strip(p("src host 1.2.3.4 or (5.6.7.8 and 9.9.9.9)").unwrap().unwrap());
+        let e = strip(
+            p("src host 1.2.3.4 or (5.6.7.8 and 9.9.9.9)")
+                .unwrap()
+                .unwrap(),
+        );
         let host = |s: &str| {
             id(
                 Proto::Default,
@@ -979,11 +970,15 @@ mod tests {
         let Some(Expr::Relation { lhs, .. }) = p("1 % 2 + 3 = 0").unwrap() else {
             panic!()
         };
-        assert!(matches!(lhs, Arith::Binary(ArithOp::Mod, _, ref r, _) if matches!(**r, Arith::Binary(ArithOp::Add, ..))));
+        assert!(
+            matches!(lhs, Arith::Binary(ArithOp::Mod, _, ref r, _) if matches!(**r, Arith::Binary(ArithOp::Add, ..)))
+        );
         let Some(Expr::Relation { lhs, .. }) = p("1 + 2 * 3 | 4 = 0").unwrap() else {
             panic!()
         };
-        assert!(matches!(lhs, Arith::Binary(ArithOp::Or, ref l, _, _) if matches!(**l, Arith::Binary(ArithOp::Add, ..))));
+        assert!(
+            matches!(lhs, Arith::Binary(ArithOp::Or, ref l, _, _) if matches!(**l, Arith::Binary(ArithOp::Add, ..)))
+        );
     }
 
     #[test]

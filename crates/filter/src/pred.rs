@@ -24,7 +24,10 @@ pub enum Pred {
     Test(Test),
     /// The value `stmts` leave in A is one of `values` (sorted, distinct): emitted as a balanced
     /// comparison tree, O(log n) jumps.
-    InSet { stmts: Vec<Insn>, values: Vec<u32> },
+    InSet {
+        stmts: Vec<Insn>,
+        values: Vec<u32>,
+    },
     And(Vec<Pred>),
     Or(Vec<Pred>),
     Not(Box<Pred>),
@@ -53,9 +56,6 @@ pub fn ldx_msh(k: u32) -> Insn {
 }
 
 impl Pred {
-    pub fn and(items: Vec<Pred>) -> Pred {
-        Pred::And(items)
-    }
     pub fn or(items: Vec<Pred>) -> Pred {
         Pred::Or(items)
     }

@@ -59,9 +59,18 @@ fn first_constant(a: &Arith) -> Option<u32> {
 
 impl Gen {
     /// `lhs op rhs`.
-    pub fn relation(&mut self, rel: RelOp, lhs: &Arith, rhs: &Arith, offset: usize) -> Result<Pred, CompileError> {
+    pub fn relation(
+        &mut self,
+        rel: RelOp,
+        lhs: &Arith,
+        rhs: &Arith,
+        offset: usize,
+    ) -> Result<Pred, CompileError> {
         if peak_regs(lhs).max(1 + peak_regs(rhs)) > MAX_REGS {
-            return Err(err("too many registers needed to evaluate expression", offset));
+            return Err(err(
+                "too many registers needed to evaluate expression",
+                offset,
+            ));
         }
         let mut checks = Vec::new();
         self.checks(lhs, &mut checks)?;
@@ -177,12 +186,7 @@ impl Gen {
                 self.linktype(IPV6),
                 Pred::cmp(1, self.nl() + 6, ipproto::ICMPV6),
             )),
-            Proto::Radio => {
-                return Err(err(
-                    "radio information not present in capture",
-                    offset,
-                ))
-            }
+            Proto::Radio => return Err(err("radio information not present in capture", offset)),
             _ => return Err(err("unsupported index operation", offset)),
         })
     }

@@ -128,13 +128,19 @@ impl Gen {
     }
 
     pub fn geneve(&mut self, _vni: Option<u32>) -> Result<Pred, CompileError> {
-        Err(err("'geneve' is not supported by jitkit's filter compiler", 0))
+        Err(err(
+            "'geneve' is not supported by jitkit's filter compiler",
+            0,
+        ))
     }
 
     /// `llc` and its frame kinds (802.2 LLC on Ethernet).
     pub fn llc(&mut self, kind: LlcKind) -> Result<Pred, CompileError> {
         if self.kind != LinkKind::Ethernet {
-            return Err(err(format!("'llc' not supported for {}", link_name(self)), 0));
+            return Err(err(
+                format!("'llc' not supported for {}", link_name(self)),
+                0,
+            ));
         }
         let at = self.off_linkpl;
         let is_llc = Pred::and2(

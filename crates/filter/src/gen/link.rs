@@ -107,9 +107,10 @@ impl Gen {
     fn ether_linktype(&mut self, proto: u32) -> Pred {
         let is_8023 = || Pred::cmp_gt(2, self.off_linktype.unwrap_or(0), ETHERMTU).not();
         match proto {
-            LLCSAP_ISONS | LLCSAP_IP | LLCSAP_NETBEUI => {
-                Pred::and2(is_8023(), Pred::cmp(2, self.llc_off(), (proto << 8) | proto))
-            }
+            LLCSAP_ISONS | LLCSAP_IP | LLCSAP_NETBEUI => Pred::and2(
+                is_8023(),
+                Pred::cmp(2, self.llc_off(), (proto << 8) | proto),
+            ),
             LLCSAP_IPX => {
                 let b1 = Pred::or(vec![
                     Pred::cmp(1, self.llc_off(), LLCSAP_IPX),
@@ -208,7 +209,10 @@ impl Gen {
                 let b2 = Pred::mcmp(4, nl + 16, hostmask, hostmask);
                 Ok(Pred::and2(b0, Pred::or2(b1, b2)))
             }
-            _ => Err(err("only link-layer/IP broadcast filters supported", offset)),
+            _ => Err(err(
+                "only link-layer/IP broadcast filters supported",
+                offset,
+            )),
         }
     }
 

@@ -57,10 +57,11 @@ pub struct Gen {
     pub is_pppoes: bool,
     pub label_stack_depth: u32,
     pub vlan_stack_depth: u32,
-    pub is_geneve: bool,
     pub netmask: u32,
-    /// Scratch-register simulation for libpcap's "too many registers" limit.
-    pub regs_in_use: u32,
+    /// Whether the program will be optimized. libpcap's optimizer reorders `host a or host b`
+    /// (all source tests, then all destination tests), which changes which loads run on a
+    /// truncated packet; sets of hosts and ports are only formed when it would.
+    pub optimize: bool,
 }
 
 pub fn err(message: impl Into<String>, offset: usize) -> CompileError {
@@ -104,9 +105,8 @@ impl Gen {
             is_pppoes: false,
             label_stack_depth: 0,
             vlan_stack_depth: 0,
-            is_geneve: false,
             netmask: options.netmask,
-            regs_in_use: 0,
+            optimize: options.optimize,
         })
     }
 
@@ -180,7 +180,7 @@ impl Gen {
         let mut i = 0;
         while i < items.len() {
             let run = net::set_run(&items[i..]);
-            if run >= net::MIN_SET {
+            if self.optimize && run >= net::MIN_SET {
                 if let Some(p) = self.id_set(&items[i..i + run])? {
                     out.push(p);
                     i += run;

@@ -24,7 +24,9 @@ pub fn set_run(items: &[Expr]) -> usize {
     }
     items
         .iter()
-        .take_while(|e| matches!(e, Expr::Id { qual: q, .. } if q == qual) && set_value(e).is_some())
+        .take_while(|e| {
+            matches!(e, Expr::Id { qual: q, .. } if q == qual) && set_value(e).is_some()
+        })
         .count()
 }
 
@@ -69,8 +71,7 @@ fn set_value(e: &Expr) -> Option<u32> {
     }
 }
 
-/// `first` alone, then every value as a set: the same loads, in the same order, as testing
-/// each value in turn, so truncated packets get the same verdict.
+/// `load` then "A is one of `values`" (a comparison tree for many values).
 fn member(load: &[jitkit_bpf::cbpf::Insn], values: &[u32]) -> Pred {
     let mut sorted = values.to_vec();
     sorted.sort_unstable();
@@ -84,19 +85,14 @@ fn member(load: &[jitkit_bpf::cbpf::Insn], values: &[u32]) -> Pred {
     }
 }
 
-/// Source-or-destination membership with the interleaving libpcap's per-value tests have: the
-/// first value's source and destination tests run (and load) before any set test.
-fn either_member(src: &[jitkit_bpf::cbpf::Insn], dst: &[jitkit_bpf::cbpf::Insn], values: &[u32]) -> Pred {
-    let first = values[0];
-    let mut parts = vec![
-        Pred::test(src.to_vec(), op::JEQ, first),
-        Pred::test(dst.to_vec(), op::JEQ, first),
-    ];
-    if values.len() > 1 {
-        parts.push(member(src, &values[1..]));
-        parts.push(member(dst, &values[1..]));
-    }
-    Pred::Or(parts)
+/// Source-or-destination membership: every source test, then every destination test, the
+/// order libpcap's optimizer leaves `host a or host b` in.
+fn either_member(
+    src: &[jitkit_bpf::cbpf::Insn],
+    dst: &[jitkit_bpf::cbpf::Insn],
+    values: &[u32],
+) -> Pred {
+    Pred::or2(member(src, values), member(dst, values))
 }
 
 fn dir_error(dir: Dir, what: &str, offset: usize) -> CompileError {
@@ -152,11 +148,18 @@ impl Gen {
     }
 
     /// gen_ncode: a number or dotted address with qualifiers.
-    fn ncode(&mut self, s: Option<&str>, v: u32, q: Qual, offset: usize) -> Result<Pred, CompileError> {
+    fn ncode(
+        &mut self,
+        s: Option<&str>,
+        v: u32,
+        q: Qual,
+        offset: usize,
+    ) -> Result<Pred, CompileError> {
         let (mut v, vlen) = match s {
             None => (v, 32),
-            Some(s) => names::atoin(s)
-                .ok_or_else(|| err(format!("invalid IPv4 address '{s}'"), offset))?,
+            Some(s) => {
+                names::atoin(s).ok_or_else(|| err(format!("invalid IPv4 address '{s}'"), offset))?
+            }
         };
         match q.addr {
             AddrKind::Default | AddrKind::Host | AddrKind::Net => {
@@ -247,7 +250,13 @@ impl Gen {
     }
 
     /// gen_mcode6: IPv6 addresses and prefixes.
-    fn mcode6(&mut self, s: &str, len: Option<u32>, q: Qual, offset: usize) -> Result<Pred, CompileError> {
+    fn mcode6(
+        &mut self,
+        s: &str,
+        len: Option<u32>,
+        q: Qual,
+        offset: usize,
+    ) -> Result<Pred, CompileError> {
         let masklen = len.unwrap_or(128);
         if masklen > 128 {
             return Err(err("mask length must be <= 128", offset));
@@ -393,8 +402,18 @@ impl Gen {
     }
 
     /// gen_host: IPv4 hosts/networks (`values` are alternatives, all under `mask`).
-    pub fn host(&mut self, values: &[u32], mask: u32, q: Qual, offset: usize) -> Result<Pred, CompileError> {
-        let what = if q.addr == AddrKind::Net { "net" } else { "host" };
+    pub fn host(
+        &mut self,
+        values: &[u32],
+        mask: u32,
+        q: Qual,
+        offset: usize,
+    ) -> Result<Pred, CompileError> {
+        let what = if q.addr == AddrKind::Net {
+            "net"
+        } else {
+            "host"
+        };
         match q.proto {
             Proto::Default => {
                 let ip = self.hostop(values, mask, q.dir, IP, 12, 16, offset)?;
@@ -408,9 +427,15 @@ impl Gen {
             Proto::Ip => self.hostop(values, mask, q.dir, IP, 12, 16, offset),
             Proto::Arp => self.hostop(values, mask, q.dir, ARP, 14, 24, offset),
             Proto::Rarp => self.hostop(values, mask, q.dir, REVARP, 14, 24, offset),
-            Proto::Link => Err(err(format!("link-layer modifier applied to {what}"), offset)),
+            Proto::Link => Err(err(
+                format!("link-layer modifier applied to {what}"),
+                offset,
+            )),
             Proto::Ip6 => Err(err(format!("'ip6' modifier applied to ip {what}"), offset)),
-            p => Err(err(format!("'{}' modifier applied to {what}", p.name()), offset)),
+            p => Err(err(
+                format!("'{}' modifier applied to {what}", p.name()),
+                offset,
+            )),
         }
     }
 
@@ -434,7 +459,8 @@ impl Gen {
             }
             s
         };
-        let one = |this: &mut Self, off: u32| Pred::and2(this.linktype(ll), member(&load(off), values));
+        let one =
+            |this: &mut Self, off: u32| Pred::and2(this.linktype(ll), member(&load(off), values));
         Ok(match dir {
             Dir::Src => one(self, src_off),
             Dir::Dst => one(self, dst_off),
@@ -447,17 +473,30 @@ impl Gen {
                     Pred::and2(lt, either_member(&load(src_off), &load(dst_off), values))
                 }
             }
-            d => return Err(dir_error(d, "addresses other than 802.11 MAC addresses", offset)),
+            d => {
+                return Err(dir_error(
+                    d,
+                    "addresses other than 802.11 MAC addresses",
+                    offset,
+                ))
+            }
         })
     }
 
     /// gen_host6: IPv6 hosts and networks.
     fn host6(&mut self, a: u128, m: u128, q: Qual, offset: usize) -> Result<Pred, CompileError> {
-        let what = if q.addr == AddrKind::Net { "net" } else { "host" };
+        let what = if q.addr == AddrKind::Net {
+            "net"
+        } else {
+            "host"
+        };
         match q.proto {
             Proto::Default | Proto::Ip6 => {}
             Proto::Link => {
-                return Err(err(format!("link-layer modifier applied to ip6 {what}"), offset))
+                return Err(err(
+                    format!("link-layer modifier applied to ip6 {what}"),
+                    offset,
+                ))
             }
             p => {
                 return Err(err(
@@ -480,7 +519,13 @@ impl Gen {
             Dir::Dst => one(self, 24),
             Dir::And => Pred::and2(one(self, 8), one(self, 24)),
             Dir::Default | Dir::Or => Pred::or2(one(self, 8), one(self, 24)),
-            d => return Err(dir_error(d, "addresses other than 802.11 MAC addresses", offset)),
+            d => {
+                return Err(dir_error(
+                    d,
+                    "addresses other than 802.11 MAC addresses",
+                    offset,
+                ))
+            }
         })
     }
 
@@ -495,7 +540,13 @@ impl Gen {
     }
 
     /// gen_port: IPv4 ports, for one transport protocol or all three.
-    fn port(&mut self, ports: &[u32], proto: PortProto, dir: Dir, offset: usize) -> Result<Pred, CompileError> {
+    fn port(
+        &mut self,
+        ports: &[u32],
+        proto: PortProto,
+        dir: Dir,
+        offset: usize,
+    ) -> Result<Pred, CompileError> {
         let b0 = self.linktype(IP);
         let b1 = match proto {
             Some(p) => self.portop(ports, p, dir, offset)?,
@@ -508,7 +559,13 @@ impl Gen {
         Ok(Pred::and2(b0, b1))
     }
 
-    fn portop(&mut self, ports: &[u32], proto: u32, dir: Dir, offset: usize) -> Result<Pred, CompileError> {
+    fn portop(
+        &mut self,
+        ports: &[u32],
+        proto: u32,
+        dir: Dir,
+        offset: usize,
+    ) -> Result<Pred, CompileError> {
         let tmp = Pred::cmp(1, self.nl() + 9, proto);
         let b0 = Pred::and2(tmp, self.ipfrag());
         let (src, dst) = (self.tran4(0), self.tran4(2));
@@ -523,7 +580,13 @@ impl Gen {
     }
 
     /// gen_port6: IPv6 ports (no extension headers are skipped, as in libpcap).
-    fn port6(&mut self, ports: &[u32], proto: PortProto, dir: Dir, offset: usize) -> Result<Pred, CompileError> {
+    fn port6(
+        &mut self,
+        ports: &[u32],
+        proto: PortProto,
+        dir: Dir,
+        offset: usize,
+    ) -> Result<Pred, CompileError> {
         let b0 = self.linktype(IPV6);
         let b1 = match proto {
             Some(p) => self.portop6(ports, p, dir, offset)?,
@@ -536,7 +599,13 @@ impl Gen {
         Ok(Pred::and2(b0, b1))
     }
 
-    fn portop6(&mut self, ports: &[u32], proto: u32, dir: Dir, offset: usize) -> Result<Pred, CompileError> {
+    fn portop6(
+        &mut self,
+        ports: &[u32],
+        proto: u32,
+        dir: Dir,
+        offset: usize,
+    ) -> Result<Pred, CompileError> {
         let nl = self.nl();
         let tmp = Pred::cmp(1, nl + 6, proto);
         let src = vec![ld_abs(2, nl + 40)];
@@ -552,7 +621,14 @@ impl Gen {
     }
 
     /// Port ranges over IPv6, then IPv4 (gen_portrange6 or gen_portrange).
-    fn portrange_both(&mut self, lo: u32, hi: u32, proto: PortProto, dir: Dir, offset: usize) -> Result<Pred, CompileError> {
+    fn portrange_both(
+        &mut self,
+        lo: u32,
+        hi: u32,
+        proto: PortProto,
+        dir: Dir,
+        offset: usize,
+    ) -> Result<Pred, CompileError> {
         let (lo, hi) = if lo > hi { (hi, lo) } else { (lo, hi) };
         let protos: Vec<u32> = match proto {
             Some(p) => vec![p],
@@ -576,7 +652,10 @@ impl Gen {
         };
         let mut v6 = Vec::new();
         for &p in &protos {
-            let b = dirs(range(vec![ld_abs(2, nl + 40)]), range(vec![ld_abs(2, nl + 42)]))?;
+            let b = dirs(
+                range(vec![ld_abs(2, nl + 40)]),
+                range(vec![ld_abs(2, nl + 42)]),
+            )?;
             v6.push(Pred::and2(Pred::cmp(1, nl + 6, p), b));
         }
         let mut v4 = Vec::new();
@@ -608,7 +687,13 @@ impl Gen {
     }
 
     /// gen_proto: `[ip|ip6|ether|iso|isis] proto N`.
-    pub fn proto(&mut self, v: u32, proto: Proto, dir: Dir, offset: usize) -> Result<Pred, CompileError> {
+    pub fn proto(
+        &mut self,
+        v: u32,
+        proto: Proto,
+        dir: Dir,
+        offset: usize,
+    ) -> Result<Pred, CompileError> {
         if dir != Dir::Default {
             return Err(err("direction applied to 'proto'", offset));
         }
@@ -642,7 +727,10 @@ impl Gen {
             }
             Proto::Isis => {
                 let b0 = self.proto(0x83, Proto::Iso, Dir::Default, offset)?;
-                Pred::and2(b0, Pred::cmp(1, self.off_linkpl + self.off_nl_nosnap + 4, v))
+                Pred::and2(
+                    b0,
+                    Pred::cmp(1, self.off_linkpl + self.off_nl_nosnap + 4, v),
+                )
             }
             p => return Err(err(format!("'{} proto' is bogus", p.name()), offset)),
         })

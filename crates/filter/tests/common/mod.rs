@@ -95,9 +95,7 @@ pub fn check(expr: &str, link: &str, optimize: bool) -> Result<(), String> {
     let (theirs, ours) = match (theirs, ours) {
         (Err(_), Err(_)) => return Ok(()),
         (Ok(_), Err(e)) => {
-            return Err(format!(
-                "{link}: `{expr}`: libpcap accepts, we reject: {e}"
-            ))
+            return Err(format!("{link}: `{expr}`: libpcap accepts, we reject: {e}"))
         }
         (Err(e), Ok(_)) => {
             return Err(format!(
@@ -128,7 +126,9 @@ pub fn check(expr: &str, link: &str, optimize: bool) -> Result<(), String> {
 }
 
 fn ours_insns(p: &[RawInsn]) -> Vec<Insn> {
-    p.iter().map(|r| Insn::new(r.code, r.jt, r.jf, r.k)).collect()
+    p.iter()
+        .map(|r| Insn::new(r.code, r.jt, r.jf, r.k))
+        .collect()
 }
 
 /// Runs `check` for every expression on every link type (and both optimizer settings when

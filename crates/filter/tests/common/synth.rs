@@ -139,8 +139,16 @@ fn transport(r: &mut Rng, proto: u8) -> Vec<u8> {
 }
 
 pub fn ipv4(r: &mut Rng) -> Vec<u8> {
-    let proto = if r.chance(85) { r.pick(IPPROTOS) } else { r.byte() };
-    let ihl = if r.chance(85) { 5 } else { r.pick(&[6u8, 15, 4]) };
+    let proto = if r.chance(85) {
+        r.pick(IPPROTOS)
+    } else {
+        r.byte()
+    };
+    let ihl = if r.chance(85) {
+        5
+    } else {
+        r.pick(&[6u8, 15, 4])
+    };
     let mut p = vec![0x40 | ihl, 0, 0, 0, 0, 0, 0, 0, 64, proto, 0, 0];
     // Fragment field: mostly unfragmented, sometimes first fragment or later fragment.
     let frag: u16 = r.pick(&[0, 0, 0, 0x4000, 0x2000, 0x0010, 0x2010]);
@@ -195,24 +203,56 @@ pub fn network(r: &mut Rng) -> (u16, Vec<u8>) {
             r.pick(&[0x809b, 0x80f3, 0x6003, 0x6004, 0x8137, 0x9000, 0x88cc]),
             (0..r.below(40)).map(|_| r.byte()).collect(),
         ),
-        _ => (r.next() as u16, (0..r.below(40)).map(|_| r.byte()).collect()),
+        _ => (
+            r.next() as u16,
+            (0..r.below(40)).map(|_| r.byte()).collect(),
+        ),
     }
 }
 
 fn ethernet(r: &mut Rng) -> Vec<u8> {
     let mut f = Vec::new();
-    f.extend(if r.chance(70) { r.pick(MACS) } else { [r.byte(); 6] });
-    f.extend(if r.chance(70) { r.pick(MACS) } else { [r.byte(); 6] });
+    f.extend(if r.chance(70) {
+        r.pick(MACS)
+    } else {
+        [r.byte(); 6]
+    });
+    f.extend(if r.chance(70) {
+        r.pick(MACS)
+    } else {
+        [r.byte(); 6]
+    });
     if r.chance(12) {
         // 802.3 with LLC: DSAP/SSAP/control (and SNAP).
         let body: Vec<u8> = match r.below(6) {
             0 => vec![0x42, 0x42, 0x03, 0, 0, 0, 0],
-            1 => vec![0xfe, 0xfe, 0x03, r.pick(&[0x81u8, 0x82, 0x83]), 0, 0, 0, r.pick(&[15u8, 16, 17, 18, 20, 24, 25, 26, 27])],
+            1 => vec![
+                0xfe,
+                0xfe,
+                0x03,
+                r.pick(&[0x81u8, 0x82, 0x83]),
+                0,
+                0,
+                0,
+                r.pick(&[15u8, 16, 17, 18, 20, 24, 25, 26, 27]),
+            ],
             2 => vec![0xe0, 0xe0, 0x03, 0xff, 0xff],
             3 => vec![0xff, 0xff, 0, 0],
             4 => {
-                let (ty, payload) = r.pick(&[(0x809bu16, 0x080007u32), (0x80f3, 0), (0x8137, 0), (0x0800, 0)]);
-                let mut v = vec![0xaa, 0xaa, 0x03, (payload >> 16) as u8, (payload >> 8) as u8, payload as u8];
+                let (ty, payload) = r.pick(&[
+                    (0x809bu16, 0x080007u32),
+                    (0x80f3, 0),
+                    (0x8137, 0),
+                    (0x0800, 0),
+                ]);
+                let mut v = vec![
+                    0xaa,
+                    0xaa,
+                    0x03,
+                    (payload >> 16) as u8,
+                    (payload >> 8) as u8,
+                    payload as u8,
+                ];
                 v.extend(ty.to_be_bytes());
                 v.extend([0u8; 10]);
                 v
@@ -248,7 +288,11 @@ fn ethernet(r: &mut Rng) -> Vec<u8> {
             f.extend(if session { 0x8864u16 } else { 0x8863 }.to_be_bytes());
             f.extend([0x11, if session { 0 } else { 0x09 }]);
             f.extend(r.pick(&[1u16, 0x1234, 0]).to_be_bytes());
-            let (proto, body) = if r.chance(60) { (0x21u16, ipv4(r)) } else { (0x57, ipv6(r)) };
+            let (proto, body) = if r.chance(60) {
+                (0x21u16, ipv4(r))
+            } else {
+                (0x57, ipv6(r))
+            };
             f.extend(((body.len() + 2) as u16).to_be_bytes());
             f.extend(proto.to_be_bytes());
             f.extend(body);
@@ -265,7 +309,10 @@ fn ethernet(r: &mut Rng) -> Vec<u8> {
 fn sll_protocol(r: &mut Rng) -> (u16, Vec<u8>) {
     if r.chance(10) {
         let sap = r.pick(&[0x42u8, 0xfe, 0xe0, 0xaa, 0xf0]);
-        return (r.pick(&[0x0004u16, 0x0001]), vec![sap, sap, 3, 0, 0, 0, 0x81, 0x37]);
+        return (
+            r.pick(&[0x0004u16, 0x0001]),
+            vec![sap, sap, 3, 0, 0, 0, 0x81, 0x37],
+        );
     }
     network(r)
 }
@@ -313,7 +360,11 @@ pub fn frame(r: &mut Rng, link: &str) -> Vec<u8> {
                 _ => (r.next() as u32 % 40, ip_any(r)),
             };
             let mut f = if link == "NULL" {
-                if r.chance(80) { af.to_le_bytes() } else { af.to_be_bytes() }
+                if r.chance(80) {
+                    af.to_le_bytes()
+                } else {
+                    af.to_be_bytes()
+                }
             } else {
                 af.to_be_bytes()
             }
@@ -331,7 +382,10 @@ pub fn frame(r: &mut Rng, link: &str) -> Vec<u8> {
                     b.extend(ipv4(r));
                     (0x0281, b)
                 }
-                _ => (r.pick(&[0x002bu16, 0x0029, 0x0027, 0x0023, 0xc021, 0x8021]), vec![0; 20]),
+                _ => (
+                    r.pick(&[0x002bu16, 0x0029, 0x0027, 0x0023, 0xc021, 0x8021]),
+                    vec![0; 20],
+                ),
             };
             let mut f = vec![0xff, 0x03];
             f.extend(proto.to_be_bytes());
