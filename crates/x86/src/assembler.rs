@@ -124,7 +124,7 @@ enum Variable {
     /// A branch written as a 2-byte placeholder at `at`: `cond` is the jcc condition code, or
     /// `JMP` for an unconditional jump.
     Branch { at: u32, cond: u8, label: Label },
-    /// Padding to a multiple of `align` at `at` (0 bytes in the placeholder buffer).
+    /// Padding to a multiple of `align` at `at` (1 byte in the placeholder buffer).
     Align { at: u32, align: u32, code: bool },
 }
 
@@ -139,7 +139,9 @@ impl Variable {
     fn placeholder_len(&self) -> u32 {
         match self {
             Variable::Branch { .. } => 2,
-            Variable::Align { .. } => 0,
+            // One byte, so that a label bound right after the padding has a different
+            // placeholder offset than one bound right before it.
+            Variable::Align { .. } => 1,
         }
     }
 }
@@ -270,6 +272,7 @@ impl Assembler {
                 align,
                 code,
             });
+            self.buf.push(0);
         }
     }
 
@@ -455,26 +458,35 @@ impl Assembler {
             let i = ats.partition_point(|&a| a < old);
             old as i64 + growth_before[i]
         };
-        for _round in 0..64 {
-            for i in 0..n {
-                growth_before[i + 1] =
-                    growth_before[i] + size[i] as i64 - vars[i].placeholder_len() as i64;
-            }
+        // GNU as's relaxation (write.c, relax_segment): items are visited in address order; an
+        // item's address includes this pass's growth of the items before it ("stretch"); a
+        // target not visited yet in this pass is assumed to move by the same stretch.
+        for i in 0..n {
+            growth_before[i + 1] =
+                growth_before[i] + size[i] as i64 - vars[i].placeholder_len() as i64;
+        }
+        for _pass in 0..64 {
+            let old_growth = growth_before.clone();
             let mut changed = false;
             for (i, v) in vars.iter().enumerate() {
                 let start = v.at() as i64 + growth_before[i];
+                let stretch = growth_before[i] - old_growth[i];
                 match *v {
-                    Variable::Branch { label, cond, .. } => {
-                        if size[i] != 2 {
-                            continue; // already long; only ever grows
-                        }
-                        let target = new_pos(self.labels[label.0 as usize], &growth_before);
+                    Variable::Branch { label, cond, .. } if size[i] == 2 => {
+                        let p = self.labels[label.0 as usize];
+                        let k = ats.partition_point(|&a| a < p);
+                        let target = if k <= i {
+                            p as i64 + growth_before[k]
+                        } else {
+                            p as i64 + old_growth[k] + stretch
+                        };
                         let disp = target - (start + 2);
                         if !(-128..=127).contains(&disp) {
                             size[i] = if cond == JMP { 5 } else { 6 };
                             changed = true;
                         }
                     }
+                    Variable::Branch { .. } => {} // already long; branches never shrink
                     Variable::Align { align, .. } => {
                         let pad = padding(start as u32, align);
                         if pad != size[i] {
@@ -483,6 +495,8 @@ impl Assembler {
                         }
                     }
                 }
+                growth_before[i + 1] =
+                    growth_before[i] + size[i] as i64 - v.placeholder_len() as i64;
             }
             if !changed {
                 break;
@@ -542,8 +556,9 @@ fn padding(pos: u32, align: u32) -> u32 {
     (align - (pos % align)) % align
 }
 
-/// GNU as's NOP patterns for x86-64 (`.p2align` in code sections), longest first use.
-const NOPS: [&[u8]; 11] = [
+/// GNU as's NOP patterns for x86-64 (`.p2align` in code sections): as many 11-byte NOPs as
+/// fit, then one for the rest.
+const NOPS: [&[u8]; 12] = [
     &[],
     &[0x90],
     &[0x66, 0x90],
@@ -555,6 +570,9 @@ const NOPS: [&[u8]; 11] = [
     &[0x0F, 0x1F, 0x84, 0x00, 0x00, 0x00, 0x00, 0x00],
     &[0x66, 0x0F, 0x1F, 0x84, 0x00, 0x00, 0x00, 0x00, 0x00],
     &[0x66, 0x2E, 0x0F, 0x1F, 0x84, 0x00, 0x00, 0x00, 0x00, 0x00],
+    &[
+        0x66, 0x66, 0x2E, 0x0F, 0x1F, 0x84, 0x00, 0x00, 0x00, 0x00, 0x00,
+    ],
 ];
 
 /// Appends `n` bytes of padding: NOPs in code, zeros in data.

@@ -16,7 +16,7 @@ pub enum EncodeError {
     AmbiguousSize { insn: &'static str },
     #[error("`{insn}` has no {} operand form", .size.keyword())]
     BadSize { insn: &'static str, size: Size },
-    #[error("{reg} cannot be encoded with a REX prefix (this instruction needs one)")]
+    #[error("{reg} cannot be encoded with a REX prefix")]
     HighByteWithRex { reg: Reg },
     #[error("immediate {value} does not fit in {bits} bits for `{insn}`")]
     ImmediateOutOfRange {

@@ -35,9 +35,32 @@ pub(crate) enum ParsedOperand {
     },
 }
 
-/// Names numeric local labels (`1:`, `1b`, `1f`) as unique symbols.
+/// What the parser needs to know about names defined so far.
 pub(crate) trait LocalLabels {
+    /// Names numeric local labels (`1:`, `1b`, `1f`) as unique symbols.
     fn resolve_local(&self, name: &str) -> Option<String>;
+    /// The value of a `.equ`/`=` constant.
+    fn constant(&self, name: &str) -> Option<i64>;
+}
+
+/// Names that are registers GNU as knows but this assembler does not encode.
+fn unsupported_register(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    let numbered = |prefix: &str, max: u32| {
+        n.strip_prefix(prefix)
+            .and_then(|d| d.parse::<u32>().ok())
+            .is_some_and(|d| d <= max)
+    };
+    matches!(
+        n.as_str(),
+        "cs" | "ds" | "es" | "fs" | "gs" | "ss" | "eip" | "ip" | "st"
+    ) || numbered("xmm", 31)
+        || numbered("ymm", 31)
+        || numbered("zmm", 31)
+        || numbered("mm", 7)
+        || numbered("cr", 15)
+        || numbered("dr", 15)
+        || numbered("k", 7)
 }
 
 pub(crate) struct Parser<'a> {
@@ -220,6 +243,19 @@ impl<'a> Parser<'a> {
             Some(Tok::Ident(name)) => {
                 if Reg::from_name(name).is_some() || name.eq_ignore_ascii_case("rip") {
                     return Err(self.err(format!("register `{name}` cannot be used here")));
+                }
+                if unsupported_register(name) {
+                    return Err(self.err(format!(
+                        "register `{name}` is not supported by this assembler"
+                    )));
+                }
+                if let Some(v) = self.locals.constant(name) {
+                    self.pos += 1;
+                    return Ok(Value {
+                        sym: None,
+                        num: v,
+                        col,
+                    });
                 }
                 let name = name.clone();
                 self.pos += 1;

@@ -231,6 +231,8 @@ enum Stmt {
         mnemonic: Mnemonic,
         name: String,
         ops: Vec<ParsedOperand>,
+        /// The column where each operand starts (errors point at the operand at fault).
+        op_cols: Vec<usize>,
     },
     /// `.byte`/`.word`/`.long`/`.quad`: width in bytes and values.
     Data(u8, Vec<Value>),
@@ -267,12 +269,17 @@ fn section_kind(name: &str) -> SectionKind {
     }
 }
 
-/// Numeric local labels: how many times each number has been defined so far.
+/// Numeric local labels (how many times each number has been defined so far) and constants.
 struct Locals {
     counts: HashMap<String, usize>,
+    equs: HashMap<String, i64>,
 }
 
 impl LocalLabels for Locals {
+    fn constant(&self, name: &str) -> Option<i64> {
+        self.equs.get(name).copied()
+    }
+
     fn resolve_local(&self, name: &str) -> Option<String> {
         let (num, dir) = name.split_at(name.len().checked_sub(1)?);
         if num.is_empty() || !num.bytes().all(|b| b.is_ascii_digit()) {
@@ -302,6 +309,7 @@ pub fn assemble(source: &str) -> Result<Object, AsmErrors> {
         equs: HashMap::new(),
         locals: Locals {
             counts: HashMap::new(),
+            equs: HashMap::new(),
         },
         errors: Vec::new(),
     };
@@ -546,9 +554,11 @@ impl State {
             }
         }
         let mut ops = Vec::new();
+        let mut op_cols = Vec::new();
         let mut p = Parser::new(ops_toks, line, end_col, &self.locals);
         if !p.at_end() {
             loop {
+                op_cols.push(p.col());
                 ops.push(p.operand()?);
                 if p.at_end() {
                     break;
@@ -573,6 +583,7 @@ impl State {
                 mnemonic,
                 name: lower,
                 ops,
+                op_cols,
             },
         );
         Ok(())
@@ -620,7 +631,8 @@ impl State {
                 format!("symbol `{name}` is already defined"),
             ));
         }
-        self.equs.insert(name, v);
+        self.equs.insert(name.clone(), v);
+        self.locals.equs.insert(name, v);
         Ok(())
     }
 
@@ -1106,6 +1118,7 @@ impl State {
                 mnemonic,
                 name,
                 ops,
+                op_cols,
             } => {
                 if kind == SectionKind::Bss {
                     bss_check("an instruction")?;
@@ -1138,12 +1151,23 @@ impl State {
                     a.pending_prefix = 0;
                 }
                 r.map_err(|e| {
+                    // Point at the operand at fault where the error names one.
+                    let at = match &e {
+                        crate::EncodeError::HighByteWithRex { reg } => ops
+                            .iter()
+                            .position(|o| matches!(o, ParsedOperand::Reg(r) if r == reg)),
+                        crate::EncodeError::InvalidMemory(_) => ops
+                            .iter()
+                            .position(|o| matches!(o, ParsedOperand::Mem { .. })),
+                        _ => None,
+                    };
+                    let col = at.and_then(|i| op_cols.get(i).copied()).unwrap_or(l.col);
                     let msg = e
                         .to_string()
                         .replace("`jcc`", &format!("`{name}`"))
                         .replace("`setcc`", &format!("`{name}`"))
                         .replace("`cmovcc`", &format!("`{name}`"));
-                    err(msg)
+                    AsmError::new(l.line, col, msg)
                 })?;
             }
         }
