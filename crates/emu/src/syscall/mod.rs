@@ -45,6 +45,8 @@ pub struct Os {
     pub brk: u64,
     pub sigactions: [SigAction; 65],
     pub sigmask: u64,
+    /// Signals sent to ourselves while blocked.
+    pub pending: u64,
     /// The guest program's path (what `/proc/self/exe` names and `execve` of it runs).
     pub exe_path: Vec<u8>,
     pub clear_child_tid: u64,
@@ -58,6 +60,7 @@ impl Os {
             brk: 0,
             sigactions: [SigAction::default(); 65],
             sigmask: 0,
+            pending: 0,
             exe_path: Vec::new(),
             clear_child_tid: 0,
             strace,
@@ -249,7 +252,7 @@ fn special(m: &mut Machine, nr: u64, a: [u64; 6]) -> Result<i64, Stop> {
         25 => mm::mremap(m, a),
         28 => 0, // madvise: advice only
         13 => process::rt_sigaction(m, a),
-        14 => process::rt_sigprocmask(m, a),
+        14 => process::rt_sigprocmask(m, a)?,
         131 => {
             if a[1] != 0 {
                 // No alternate stack in use: ss_sp 0, ss_flags SS_DISABLE, ss_size 0.

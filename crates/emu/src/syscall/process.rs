@@ -157,6 +157,11 @@ pub fn kill(m: &mut Machine, pid: u64, sig: u64, to_self: bool) -> Result<i64, S
     if act.handler == SIG_IGN || (act.handler == SIG_DFL && ignored_by_default(sig)) {
         return Ok(0);
     }
+    if m.os.sigmask & (1 << (sig - 1)) != 0 {
+        // Blocked: delivered when unblocked (rt_sigprocmask).
+        m.os.pending |= 1 << (sig - 1);
+        return Ok(0);
+    }
     if act.handler != SIG_DFL {
         return crate::signal::deliver(m, sig as i32).map(|()| 0);
     }
@@ -194,7 +199,18 @@ pub fn rt_sigaction(m: &mut Machine, a: [u64; 6]) -> i64 {
     0
 }
 
-pub fn rt_sigprocmask(m: &mut Machine, a: [u64; 6]) -> i64 {
+pub fn rt_sigprocmask(m: &mut Machine, a: [u64; 6]) -> Result<i64, Stop> {
+    let r = set_mask(m, a);
+    let ready = m.os.pending & !m.os.sigmask;
+    if r == 0 && ready != 0 {
+        let sig = ready.trailing_zeros() as u64 + 1;
+        m.os.pending &= !(1 << (sig - 1));
+        return kill(m, 0, sig, true);
+    }
+    Ok(r)
+}
+
+fn set_mask(m: &mut Machine, a: [u64; 6]) -> i64 {
     let (how, set, old) = (a[0], a[1], a[2]);
     if old != 0 && m.mem.write_u64(old, m.os.sigmask).is_err() {
         return -super::EFAULT;

@@ -1,0 +1,82 @@
+//! Whole C programs of our own, built static with glibc (gcc) and with musl (musl-gcc) at test
+//! time, run natively and in the emulator: stdout and exit status must be identical.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Program, arguments (`{dir}` is replaced by a scratch directory), environment.
+const CASES: &[(&str, &[&str], &[(&str, &str)])] = &[
+    ("arith", &[], &[]),
+    ("strings", &[], &[]),
+    ("malloc", &[], &[]),
+    ("qsort", &[], &[]),
+    ("printf", &[], &[]),
+    ("files", &["{dir}"], &[]),
+    ("setjmp", &[], &[]),
+    ("atexit", &[], &[]),
+    ("abort", &[], &[]),
+    ("fib", &["27"], &[]),
+    (
+        "args",
+        &["one", "two words", ""],
+        &[("JITKIT_TEST_VAR", "value=with=equals")],
+    ),
+];
+
+const COMPILERS: &[(&str, &str)] = &[("glibc", "gcc"), ("musl", "musl-gcc")];
+
+fn build(compiler: &str, name: &str, out: &Path) -> Result<PathBuf, String> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/programs/{name}.c"));
+    let exe = out.join(format!("{name}-{compiler}"));
+    let o = Command::new(compiler)
+        .args(["-static", "-O2", "-o"])
+        .arg(&exe)
+        .arg(&src)
+        .arg("-lm")
+        .output()
+        .map_err(|e| format!("{compiler}: {e}"))?;
+    if !o.status.success() {
+        return Err(format!(
+            "{compiler} failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        ));
+    }
+    Ok(exe)
+}
+
+fn main() {
+    common::child_main_if_requested();
+    for (_, cc) in COMPILERS {
+        jitkit_testkit::require_tool(cc, if *cc == "gcc" { "gcc" } else { "musl-tools" });
+    }
+    let dir = common::scratch("programs");
+    let mut report = common::Report::new();
+    for (libc, cc) in COMPILERS {
+        for (name, args, env) in CASES {
+            let label = format!("{name} ({libc})");
+            let result = build(cc, name, &dir).and_then(|exe| {
+                let work_native = dir.join(format!("{name}-{libc}-native"));
+                let work_emu = dir.join(format!("{name}-{libc}-emu"));
+                std::fs::create_dir_all(&work_native).map_err(|e| e.to_string())?;
+                std::fs::create_dir_all(&work_emu).map_err(|e| e.to_string())?;
+                let with = |d: &Path| -> Vec<String> {
+                    args.iter()
+                        .map(|a| a.replace("{dir}", &d.display().to_string()))
+                        .collect()
+                };
+                let na = with(&work_native);
+                let ea = with(&work_emu);
+                let na: Vec<&str> = na.iter().map(String::as_str).collect();
+                let ea: Vec<&str> = ea.iter().map(String::as_str).collect();
+                let native = common::native(&exe, &na, None, env);
+                let emulated = common::emulate(&exe, &ea, None, env);
+                common::same(&native, &emulated)
+            });
+            report.check(&label, result);
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    report.finish();
+}
