@@ -7,7 +7,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Program, arguments (`{dir}` is replaced by a scratch directory), environment.
-const CASES: &[(&str, &[&str], &[(&str, &str)])] = &[
+type Case = (
+    &'static str,
+    &'static [&'static str],
+    &'static [(&'static str, &'static str)],
+);
+
+const CASES: &[Case] = &[
     ("arith", &[], &[]),
     ("strings", &[], &[]),
     ("malloc", &[], &[]),
