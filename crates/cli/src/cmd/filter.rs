@@ -159,7 +159,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 /// The program to run: `--cbpf` text, the compiled expression, or none (every packet matches).
-/// It is validated with the kernel's rules before any engine sees it.
+/// It is validated before any engine sees it, with the kernel's rules except the one libpcap
+/// itself breaks (`Rules::Libpcap`: tcpdump's own `pppoes` program on 802.11 reads `M[0]`
+/// before storing it), so that every program tcpdump runs, jitkit runs.
 fn program(args: &Args, capture: &CaptureReader) -> anyhow::Result<Option<Vec<Insn>>> {
     let program = if let Some(path) = &args.cbpf {
         let text = read_text(path)?;
@@ -175,7 +177,8 @@ fn program(args: &Args, capture: &CaptureReader) -> anyhow::Result<Option<Vec<In
         )
         .map_err(|e| anyhow::anyhow!("cannot compile `{expression}`: {e}"))?
     };
-    cbpf::validate(&program).context("the program is not valid classic BPF")?;
+    cbpf::validate_with(&program, cbpf::Rules::Libpcap)
+        .context("the program is not valid classic BPF")?;
     Ok(Some(program))
 }
 
