@@ -51,6 +51,9 @@ pub struct Args {
     pub expression: Vec<String>,
 }
 
+/// A packet predicate owned by one thread.
+type Matcher = Box<dyn FnMut(&Record) -> bool>;
+
 /// Runs for longer than this get a progress bar (when stderr is a terminal).
 const PROGRESS_AFTER: Duration = Duration::from_secs(2);
 
@@ -79,7 +82,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .is_none_or(|e| e.run(record.data, record.wire_len) != 0)
     };
     // Each helper thread builds its own engine: engines need not be shareable between threads.
-    let helper = || -> Option<Box<dyn FnMut(&Record) -> bool>> {
+    let helper = || -> Option<Matcher> {
         match &program {
             None => Some(Box::new(|_: &Record| true)),
             Some(program) => {
