@@ -89,3 +89,27 @@ fn selects_exactly_libpcaps_packets_on_the_corpus() {
         "{accepted} of {compared}"
     );
 }
+
+/// `jitkit filter EXPR --engine llvm` on Ethernet: the programs of jitkit's own expression
+/// compiler, compiled by LLVM, return what libpcap's `bpf_filter()` returns for the same program.
+/// (Whether jitkit's programs select what libpcap's do is the filter compiler's own test.)
+#[test]
+fn our_compilers_programs_select_libpcaps_packets() {
+    let groups = corpus_by_linktype();
+    let packets = &groups["EN10MB"];
+    let mut mismatches = Vec::new();
+    for expr in support::EXPRESSIONS {
+        let ours = jitkit_filter::compile(expr, 1, &jitkit_filter::Options::default())
+            .unwrap_or_else(|e| panic!("jitkit cannot compile {expr:?}: {e}"));
+        let filter = compile_filter(&ours, &Options::default()).unwrap();
+        let raw = support::to_raw(&ours);
+        for (n, packet) in packets.iter().enumerate() {
+            let want = bpf_filter(&raw, &packet.data, packet.wire_len);
+            let got = filter.run(&packet.data, packet.wire_len);
+            if got != want && mismatches.len() < 20 {
+                mismatches.push(format!("{expr:?} packet {n}: llvm {got}, libpcap {want}"));
+            }
+        }
+    }
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
