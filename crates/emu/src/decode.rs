@@ -57,6 +57,8 @@ pub struct Insn {
     pub cc: u8,
     pub code: Code,
     pub mnemonic: Mnemonic,
+    /// False when the handler is `interp::illegal` (not implemented or invalid).
+    pub implemented: bool,
 }
 
 impl Insn {
@@ -183,8 +185,12 @@ pub fn digest(ins: &Instruction) -> Insn {
         cc,
         code: ins.code(),
         mnemonic: ins.mnemonic(),
+        implemented: false,
     };
-    insn.handler = interp::handler_for(ins, &insn);
+    if let Some(h) = interp::handler_for(ins, &insn) {
+        insn.handler = h;
+        insn.implemented = true;
+    }
     insn
 }
 
@@ -213,6 +219,7 @@ pub fn decode_block(mem: &mut Memory, rip: u64) -> Option<Block> {
             // Decoded lazily: the fault is raised only if execution reaches it.
             let mut bad = digest(&ins);
             bad.handler = interp::illegal;
+            bad.implemented = false;
             bad.next_rip = pc + 1;
             bad.len = 1;
             insns.push(bad);

@@ -124,9 +124,9 @@ pub fn pop(m: &mut Machine) -> Result<u64, Stop> {
     Ok(v)
 }
 
-/// Picks the handler for a decoded instruction. Anything not listed is `illegal` (SIGILL with
-/// the address, bytes and mnemonic reported by the machine).
-pub fn handler_for(ins: &Instruction, i: &Insn) -> Handler {
+/// Picks the handler for a decoded instruction; `None` for anything not implemented (which
+/// runs as `illegal`: SIGILL with the address, bytes and mnemonic reported by the machine).
+pub fn handler_for(ins: &Instruction, i: &Insn) -> Option<Handler> {
     use alu::*;
     let h: Option<Handler> = match ins.mnemonic() {
         M::Mov | M::Movnti => Some(mov),
@@ -271,5 +271,5 @@ pub fn handler_for(ins: &Instruction, i: &Insn) -> Handler {
         M::Ud2 => None,
         _ => sse::handler_for(ins, i).or_else(|| x87::handler_for(ins, i)),
     };
-    h.unwrap_or(illegal)
+    h
 }

@@ -16,6 +16,16 @@ pub const ROR: u8 = 1;
 pub const RCL: u8 = 2;
 pub const RCR: u8 = 3;
 
+/// A zero count changes nothing, except that a 32-bit register destination is still written
+/// (and so zero-extended).
+fn zero_count(m: &mut Machine, i: &Insn, d: u64) -> Step {
+    if i.size[0] == 4 && matches!(i.op[0], crate::decode::Opnd::Gpr(_)) {
+        wr(m, i, 0, d)
+    } else {
+        Ok(())
+    }
+}
+
 fn count_of(m: &Machine, i: &Insn) -> Result<u32, crate::machine::Stop> {
     // The count operand is CL, an immediate, or implicit 1 (iced gives it as an immediate).
     let c = if i.op[1] == crate::decode::Opnd::None {
@@ -33,7 +43,7 @@ pub fn shift<const OP: u8>(m: &mut Machine, i: &Insn) -> Step {
     let c = count_of(m, i)?;
     let d = rd(m, i, 0)?;
     if c == 0 {
-        return Ok(());
+        return zero_count(m, i, d);
     }
     let (r, cf, of) = match OP {
         SHL => {
@@ -63,7 +73,7 @@ pub fn rotate<const OP: u8>(m: &mut Machine, i: &Insn) -> Step {
     let c = count_of(m, i)?;
     let d = rd(m, i, 0)?;
     if c == 0 {
-        return Ok(());
+        return zero_count(m, i, d);
     }
     let msb = |v: u64| v & sign_bit(s) != 0;
     let (r, cf, of) = match OP {
@@ -126,10 +136,10 @@ pub fn shld(m: &mut Machine, i: &Insn) -> Step {
     let s = i.size[0];
     let bits = u32::from(s) * 8;
     let c = double_count(m, i)?;
-    if c == 0 {
-        return Ok(());
-    }
     let d = rd(m, i, 0)?;
+    if c == 0 {
+        return zero_count(m, i, d);
+    }
     let src = rd(m, i, 1)?;
     // Work in 128 bits: dst:src shifted left, take the top.
     let wide = (u128::from(d) << bits) | u128::from(src);
@@ -144,10 +154,10 @@ pub fn shrd(m: &mut Machine, i: &Insn) -> Step {
     let s = i.size[0];
     let bits = u32::from(s) * 8;
     let c = double_count(m, i)?;
-    if c == 0 {
-        return Ok(());
-    }
     let d = rd(m, i, 0)?;
+    if c == 0 {
+        return zero_count(m, i, d);
+    }
     let src = rd(m, i, 1)?;
     let wide = (u128::from(src) << bits) | u128::from(d);
     let r = (wide >> c) as u64 & mask(s);
