@@ -1,0 +1,74 @@
+//! The cBPF interpreter against libpcap's `bpf_filter()` (the anchor, measured in the same run):
+//! libpcap-compiled programs over every Ethernet packet of the tcpdump test corpus.
+//!
+//!     cargo bench -p jitkit-bpf --bench cbpf_interp
+
+#[path = "../tests/cbpf_common/mod.rs"]
+mod cbpf_common;
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use jitkit_bpf::cbpf::{Insn, Interpreter};
+use jitkit_bpf::PacketFilter;
+use jitkit_testkit::libpcap;
+
+fn main() {
+    let files: Vec<Vec<u8>> = jitkit_testkit::corpus_captures()
+        .into_iter()
+        .filter(|c| c.linktype == "EN10MB")
+        .map(|c| std::fs::read(&c.path).expect("corpus file"))
+        .collect();
+    let packets: Vec<(&[u8], u32)> = files
+        .iter()
+        .flat_map(|f| cbpf_common::packets(f))
+        .map(|p| (p.data, p.wire_len))
+        .collect();
+    let hosts: Vec<String> = (1..=50).map(|i| format!("host 10.0.{i}.{i}")).collect();
+    let many_hosts = hosts.join(" or ");
+    let expressions = [
+        "ip",
+        "tcp port 80",
+        "ip host 10.0.0.1 and tcp port 22",
+        "udp port 53 or tcp portrange 6000-6010",
+        "tcp[tcpflags] & (tcp-syn|tcp-fin) != 0",
+        many_hosts.as_str(),
+    ];
+    println!(
+        "{} Ethernet packets of the corpus; ns per packet, median; ratio = interp / libpcap",
+        packets.len()
+    );
+    println!(
+        "{:<45} {:>5} {:>9} {:>9} {:>7}",
+        "expression", "insns", "libpcap", "interp", "ratio"
+    );
+    for expression in expressions {
+        let raw = libpcap::compile(expression, 1, 262144, true).expect("compiles");
+        let program: Vec<Insn> = raw
+            .iter()
+            .map(|r| Insn::new(r.code, r.jt, r.jf, r.k))
+            .collect();
+        let interp = Interpreter::new(&program).expect("valid");
+        let budget = Duration::from_millis(700);
+        let libpcap_time = jitkit_testkit::median_per_call(budget, || {
+            for &(data, len) in &packets {
+                black_box(libpcap::bpf_filter(&raw, black_box(data), len));
+            }
+        });
+        let ours_time = jitkit_testkit::median_per_call(budget, || {
+            for &(data, len) in &packets {
+                black_box(interp.run(black_box(data), len));
+            }
+        });
+        let per = |d: Duration| d.as_secs_f64() * 1e9 / packets.len() as f64;
+        let name: String = expression.chars().take(44).collect();
+        println!(
+            "{:<45} {:>5} {:>9.1} {:>9.1} {:>7.2}",
+            name,
+            program.len(),
+            per(libpcap_time),
+            per(ours_time),
+            ours_time.as_secs_f64() / libpcap_time.as_secs_f64()
+        );
+    }
+}
