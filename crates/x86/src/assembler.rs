@@ -194,7 +194,7 @@ impl Assembler {
     }
 
     /// Records the first error of a builder call.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn record(&mut self, r: Result<(), EncodeError>) {
         if let Err(e) = r {
             if self.error.is_none() {

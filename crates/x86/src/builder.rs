@@ -12,7 +12,7 @@ use crate::reg::{Reg, Size};
 macro_rules! two {
     ($($(#[$doc:meta])* $name:ident => $body:expr;)*) => {$(
         $(#[$doc])*
-        #[inline]
+        #[inline(always)]
         pub fn $name(&mut self, dst: impl Into<Operand>, src: impl Into<Operand>) {
             #[allow(clippy::redundant_closure_call)]
             let r = ($body)(self, dst.into(), src.into());
@@ -24,7 +24,7 @@ macro_rules! two {
 macro_rules! one {
     ($($(#[$doc:meta])* $name:ident => $body:expr;)*) => {$(
         $(#[$doc])*
-        #[inline]
+        #[inline(always)]
         pub fn $name(&mut self, op: impl Into<Operand>) {
             #[allow(clippy::redundant_closure_call)]
             let r = ($body)(self, op.into());
@@ -36,7 +36,7 @@ macro_rules! one {
 macro_rules! fixed {
     ($($(#[$doc:meta])* $name:ident = [$($b:expr),*];)*) => {$(
         $(#[$doc])*
-        #[inline]
+        #[inline(always)]
         pub fn $name(&mut self) {
             self.buf.extend_from_slice(&[$($b),*]);
         }

@@ -161,6 +161,7 @@ pub const FIXED: &[(&str, &[u8])] = &[
 /// reading small positive numbers as signed 16/32-bit ones (so `add al, 0xffff` is `add al, -1`);
 /// a value outside gets a "shortened" warning there and an error here. 64-bit operations take a
 /// sign-extended 32-bit immediate.
+#[inline(always)]
 pub(crate) fn imm_fits(v: i64, size: Size) -> bool {
     let mask: i64 = match size {
         Size::Byte => 0xFF,
@@ -179,6 +180,7 @@ pub(crate) fn imm_fits(v: i64, size: Size) -> bool {
 
 /// Whether the immediate, truncated to `size` and sign-extended back, fits in 8 bits (so the
 /// `imm8` form encodes the same operation).
+#[inline(always)]
 fn fits_simm8(v: i64, size: Size) -> bool {
     let s = match size {
         Size::Byte => v as i8 as i64,
@@ -189,6 +191,7 @@ fn fits_simm8(v: i64, size: Size) -> bool {
     (-128..=127).contains(&s)
 }
 
+#[inline(always)]
 fn check_imm(insn: &'static str, v: i64, size: Size) -> Result<(), EncodeError> {
     if imm_fits(v, size) {
         Ok(())
@@ -206,6 +209,7 @@ fn check_imm(insn: &'static str, v: i64, size: Size) -> Result<(), EncodeError> 
 }
 
 /// The operand size an instruction works on: from a register, or an explicit `PTR` size.
+#[inline(always)]
 fn op_size(insn: &'static str, op: &Operand) -> Result<Size, EncodeError> {
     match op {
         Operand::Reg(r) => Ok(r.size()),
@@ -217,6 +221,7 @@ fn op_size(insn: &'static str, op: &Operand) -> Result<Size, EncodeError> {
     }
 }
 
+#[inline(always)]
 fn rm_of(op: &Operand) -> Option<Rm<'_>> {
     match op {
         Operand::Reg(r) => Some(Rm::Reg(*r)),
@@ -226,6 +231,7 @@ fn rm_of(op: &Operand) -> Option<Rm<'_>> {
 }
 
 /// Checks that a memory operand's explicit size (if any) agrees with `size`.
+#[inline(always)]
 fn same_size(insn: &'static str, m: &Mem, size: Size) -> Result<(), EncodeError> {
     match m.size {
         Some(s) if s != size => Err(EncodeError::SizeMismatch { insn }),
@@ -234,14 +240,13 @@ fn same_size(insn: &'static str, m: &Mem, size: Size) -> Result<(), EncodeError>
 }
 
 impl Assembler {
-    #[inline]
+    #[inline(always)]
     fn imm(&mut self, v: i64, len: u8) {
-        match len {
-            1 => self.buf.push(v as u8),
-            2 => self.buf.extend_from_slice(&(v as u16).to_le_bytes()),
-            8 => self.buf.extend_from_slice(&v.to_le_bytes()),
-            _ => self.buf.extend_from_slice(&(v as u32).to_le_bytes()),
-        }
+        crate::bytes::append16(
+            &mut self.buf,
+            (v as u64 as u128).to_le_bytes(),
+            len as usize,
+        );
     }
 
     /// A 32-bit immediate that is a number or an address (`OFFSET label`).
@@ -263,6 +268,7 @@ impl Assembler {
     }
 
     /// `add`/`or`/`adc`/`sbb`/`and`/`sub`/`xor`/`cmp` in every form.
+    #[inline(always)]
     pub fn enc_alu(&mut self, op: AluOp, dst: Operand, src: Operand) -> Result<(), EncodeError> {
         let insn = op.name();
         let base = (op as u8) << 3;
@@ -299,11 +305,9 @@ impl Assembler {
                         self.buf.extend_from_slice(&[base | 4, v as u8]);
                         return Ok(());
                     }
-                    self.emit_modrm(p, &[0x80], RegField::Digit(op as u8), rm, 1)?;
-                    self.imm(v, 1);
+                    self.emit_modrm_imm(p, &[0x80], RegField::Digit(op as u8), rm, 1, v)?;
                 } else if fits_simm8(v, size) {
-                    self.emit_modrm(p, &[0x83], RegField::Digit(op as u8), rm, 1)?;
-                    self.imm(v, 1);
+                    self.emit_modrm_imm(p, &[0x83], RegField::Digit(op as u8), rm, 1, v)?;
                 } else {
                     let len = if size == Size::Word { 2 } else { 4 };
                     if acc {
@@ -349,6 +353,7 @@ impl Assembler {
     }
 
     /// `test r/m, r` and `test r/m, imm` (no sign-extended 8-bit form exists).
+    #[inline(always)]
     pub fn enc_test(&mut self, dst: Operand, src: Operand) -> Result<(), EncodeError> {
         let insn = "test";
         match (&dst, &src) {
@@ -409,6 +414,7 @@ impl Assembler {
     }
 
     /// `mov` in every form except moffs (`movabs`).
+    #[inline(always)]
     pub fn enc_mov(&mut self, dst: Operand, src: Operand) -> Result<(), EncodeError> {
         let insn = "mov";
         match (&dst, &src) {
@@ -439,8 +445,7 @@ impl Assembler {
                         self.imm(v, 8);
                     }
                     Size::Qword => {
-                        self.emit_modrm(Pfx::size(size), &[0xC7], RegField::Digit(0), Rm::Reg(d), 4)?;
-                        self.imm(v, 4);
+                        self.emit_modrm_imm(Pfx::size(size), &[0xC7], RegField::Digit(0), Rm::Reg(d), 4, v)?;
                     }
                     _ => {
                         check_imm(insn, v, size)?;
@@ -464,8 +469,7 @@ impl Assembler {
                     _ => 4,
                 };
                 let opc = if size == Size::Byte { 0xC6 } else { 0xC7 };
-                self.emit_modrm(Pfx::size(size), &[opc], RegField::Digit(0), Rm::Mem(m), len)?;
-                self.imm(*v, len);
+                self.emit_modrm_imm(Pfx::size(size), &[opc], RegField::Digit(0), Rm::Mem(m), len, *v)?;
                 Ok(())
             }
             (Operand::Reg(d), Operand::Target(..)) if d.size() == Size::Dword => {
@@ -492,6 +496,7 @@ impl Assembler {
     }
 
     /// `movabs r64, imm64` (always the 10-byte form) and `movabs r64, OFFSET label`.
+    #[inline(always)]
     pub fn enc_movabs(&mut self, dst: Operand, src: Operand) -> Result<(), EncodeError> {
         let insn = "movabs";
         let Operand::Reg(d) = dst else {
@@ -522,6 +527,7 @@ impl Assembler {
     }
 
     /// `movzx`/`movsx` (`0F B6`/`B7`/`BE`/`BF`); `movsx r64, r/m32` is `movsxd`, as in GNU as.
+    #[inline(always)]
     pub fn enc_movx(
         &mut self,
         signed: bool,
@@ -561,6 +567,7 @@ impl Assembler {
     }
 
     /// `movsxd r64, r/m32`.
+    #[inline(always)]
     pub fn enc_movsxd(&mut self, dst: Operand, src: Operand) -> Result<(), EncodeError> {
         let insn = "movsxd";
         let Operand::Reg(d) = dst else {
@@ -585,6 +592,7 @@ impl Assembler {
     }
 
     /// `lea r, m`.
+    #[inline(always)]
     pub fn enc_lea(&mut self, dst: Operand, src: Operand) -> Result<(), EncodeError> {
         let insn = "lea";
         match (&dst, &src) {
@@ -607,6 +615,7 @@ impl Assembler {
     }
 
     /// `xchg`; with the accumulator and a 16/64-bit (or non-eax 32-bit) register, `90+r`.
+    #[inline(always)]
     pub fn enc_xchg(&mut self, a: Operand, b: Operand) -> Result<(), EncodeError> {
         let insn = "xchg";
         match (&a, &b) {
@@ -659,6 +668,7 @@ impl Assembler {
     }
 
     /// `bswap r32/r64`.
+    #[inline(always)]
     pub fn enc_bswap(&mut self, r: Operand) -> Result<(), EncodeError> {
         let insn = "bswap";
         match r {
@@ -679,6 +689,7 @@ impl Assembler {
     }
 
     /// `push r64/r16`, `push imm` (`6A ib` / `68 id`), `push m`.
+    #[inline(always)]
     pub fn enc_push(&mut self, op: Operand) -> Result<(), EncodeError> {
         let insn = "push";
         match op {
@@ -732,6 +743,7 @@ impl Assembler {
     }
 
     /// `pop r64/r16`, `pop m`.
+    #[inline(always)]
     pub fn enc_pop(&mut self, op: Operand) -> Result<(), EncodeError> {
         let insn = "pop";
         match op {
@@ -768,6 +780,7 @@ impl Assembler {
     }
 
     /// Shifts and rotates by 1 (`D1`), by an immediate (`C1 ib`) or by `cl` (`D3`).
+    #[inline(always)]
     pub fn enc_shift(
         &mut self,
         op: ShiftOp,
@@ -783,8 +796,7 @@ impl Assembler {
         match count {
             Operand::Imm(1) => self.emit_modrm(p, &[if byte { 0xD0 } else { 0xD1 }], digit, rm, 0),
             Operand::Imm(n) if (-128..=255).contains(&n) => {
-                self.emit_modrm(p, &[if byte { 0xC0 } else { 0xC1 }], digit, rm, 1)?;
-                self.imm(n, 1);
+                self.emit_modrm_imm(p, &[if byte { 0xC0 } else { 0xC1 }], digit, rm, 1, n)?;
                 Ok(())
             }
             Operand::Imm(n) => Err(EncodeError::ImmediateOutOfRange {
@@ -803,6 +815,7 @@ impl Assembler {
     }
 
     /// `not`/`neg`/`mul`/`imul`/`div`/`idiv` (`F7 /digit`) and `inc`/`dec` (`FF /0`, `/1`).
+    #[inline(always)]
     pub fn enc_unary(&mut self, op: UnaryOp, dst: Operand) -> Result<(), EncodeError> {
         let insn = op.name();
         let size = op_size(insn, &dst)?;
@@ -818,6 +831,7 @@ impl Assembler {
 
     /// `imul r, r/m` (`0F AF`), and `imul r, r/m, imm` (`6B ib` / `69 iz`); `imul r, imm` is
     /// `imul r, r, imm`.
+    #[inline(always)]
     pub fn enc_imul(
         &mut self,
         dst: Operand,
@@ -861,12 +875,10 @@ impl Assembler {
             Some(Operand::Imm(v)) => {
                 check_imm(insn, v, d.size())?;
                 if fits_simm8(v, d.size()) {
-                    self.emit_modrm(p, &[0x6B], RegField::Reg(d), rm, 1)?;
-                    self.imm(v, 1);
+                    self.emit_modrm_imm(p, &[0x6B], RegField::Reg(d), rm, 1, v)?;
                 } else {
                     let len = if d.size() == Size::Word { 2 } else { 4 };
-                    self.emit_modrm(p, &[0x69], RegField::Reg(d), rm, len)?;
-                    self.imm(v, len);
+                    self.emit_modrm_imm(p, &[0x69], RegField::Reg(d), rm, len, v)?;
                 }
                 Ok(())
             }
@@ -878,6 +890,7 @@ impl Assembler {
     }
 
     /// `bt`/`bts`/`btr`/`btc` with a register or an 8-bit immediate bit index.
+    #[inline(always)]
     pub fn enc_bit(&mut self, op: BitOp, dst: Operand, bit: Operand) -> Result<(), EncodeError> {
         let insn = op.name();
         match bit {
@@ -936,6 +949,7 @@ impl Assembler {
     }
 
     /// `setcc r/m8`.
+    #[inline(always)]
     pub fn enc_setcc(&mut self, cc: Cond, dst: Operand) -> Result<(), EncodeError> {
         let insn = "setcc";
         let size = match &dst {
@@ -956,6 +970,7 @@ impl Assembler {
     }
 
     /// `cmovcc r, r/m` (16/32/64-bit).
+    #[inline(always)]
     pub fn enc_cmovcc(&mut self, cc: Cond, dst: Operand, src: Operand) -> Result<(), EncodeError> {
         let insn = "cmovcc";
         let Operand::Reg(d) = dst else {
@@ -994,6 +1009,7 @@ impl Assembler {
     }
 
     /// `jcc target`: short when in range (decided in `finish`), `0F 8x rel32` otherwise.
+    #[inline(always)]
     pub fn enc_jcc(&mut self, cc: Cond, target: Operand) -> Result<(), EncodeError> {
         match target {
             Operand::Target(Target::Label(l), 0) => self.branch_to_label(Some(cc as u8), l),
@@ -1010,15 +1026,18 @@ impl Assembler {
     }
 
     /// `jmp label` (short or `E9 rel32`), `jmp r64`, `jmp m64`.
+    #[inline(always)]
     pub fn enc_jmp(&mut self, target: Operand) -> Result<(), EncodeError> {
         self.branch_or_indirect("jmp", target, 4)
     }
 
     /// `call label/symbol` (`E8 rel32`), `call r64`, `call m64`.
+    #[inline(always)]
     pub fn enc_call(&mut self, target: Operand) -> Result<(), EncodeError> {
         self.branch_or_indirect("call", target, 2)
     }
 
+    #[inline(always)]
     fn branch_or_indirect(
         &mut self,
         insn: &'static str,

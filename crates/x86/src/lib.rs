@@ -74,6 +74,7 @@
 
 mod assembler;
 mod builder;
+mod bytes;
 mod encode;
 mod error;
 mod exec;
