@@ -6,6 +6,7 @@
 
 mod support;
 
+use jitkit_bpf::cbpf::testgen::{self, Shape, SplitMix64};
 use jitkit_llvm::{ebpf_object, Options, PacketAccess};
 use jitkit_testkit::libpcap::bpf_filter;
 use support::kernel::{self, BpfFs};
@@ -89,4 +90,52 @@ fn kernel_verifier_accepts_and_test_run_matches_libpcap() {
         accepted > runs / 20 && accepted < runs * 19 / 20,
         "{accepted} of {runs}"
     );
+}
+
+/// Random valid programs (every opcode, variable offsets from packet data and from arithmetic,
+/// loads past the end, zero divisors) in both packet-access modes: the verifier accepts every
+/// object and BPF_PROG_TEST_RUN returns libpcap's value on random packets.
+#[test]
+fn kernel_accepts_random_programs_and_matches_libpcap() {
+    jitkit_testkit::require_tool("bpftool", "bpftool");
+    let fs = BpfFs::mount("random");
+    let shape = Shape {
+        max_len: 64,
+        packet_len: 60,
+    };
+    let mut runs = 0;
+    for seed in 0..60u64 {
+        let mut rng = SplitMix64(seed);
+        let program = testgen::program(&mut rng, &shape);
+        let raw = support::to_raw(&program);
+        for access in [PacketAccess::Direct, PacketAccess::Helper] {
+            let options = Options {
+                ebpf_access: access,
+                ..Options::default()
+            };
+            let object = ebpf_object(&program, &options).unwrap();
+            let loaded = kernel::load_classifier(&fs, "random", &object).unwrap_or_else(|log| {
+                panic!("the kernel refused seed {seed} ({access:?}): {program:?}\n{log}")
+            });
+            for _ in 0..16 {
+                let (mut packet, _) = testgen::packet(&mut rng, &shape);
+                packet.resize(packet.len().max(14), 0);
+                let want = bpf_filter(&raw, &packet, packet.len() as u32);
+                match loaded.test_run(&packet, 1) {
+                    Ok(run) => {
+                        runs += 1;
+                        assert_eq!(
+                            run.retval, want,
+                            "seed {seed} ({access:?}) on {packet:02x?}"
+                        );
+                    }
+                    Err(e) if kernel_may_refuse(&packet) => {
+                        assert_eq!(e.raw_os_error(), Some(libc::EINVAL));
+                    }
+                    Err(e) => panic!("seed {seed}: BPF_PROG_TEST_RUN: {e}"),
+                }
+            }
+        }
+    }
+    assert!(runs > 1800, "only {runs} runs");
 }
