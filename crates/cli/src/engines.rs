@@ -28,6 +28,6 @@ pub fn build(kind: EngineKind, program: &[Insn]) -> anyhow::Result<Box<dyn Packe
             let filter = jitkit_llvm::compile_filter(program, &jitkit_llvm::Options::default())?;
             Ok(Box::new(filter))
         }
-        EngineKind::Ebpf => Err(crate::cmd::not_built("the eBPF engine (`--engine ebpf`)")),
+        EngineKind::Ebpf => Ok(Box::new(jitkit_bpf::ebpf::EbpfFilter::jit(program)?)),
     }
 }
