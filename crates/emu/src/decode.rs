@@ -290,6 +290,7 @@ impl BlockCache {
 }
 
 /// Decodes a block for `m` if needed and returns its index in the cache.
+#[inline(always)]
 pub fn block_at(cache: &mut BlockCache, m: &mut Machine, rip: u64) -> Option<u32> {
     if let Some(i) = cache.lookup(rip) {
         return Some(i);

@@ -6,13 +6,19 @@ use std::time::Instant;
 use crate::cpu::Cpu;
 use crate::decode::{block_at, BlockCache};
 use crate::memory::{Fault, Memory};
+
+const _: () = assert!(std::mem::size_of::<Result<(), Stop>>() == 16);
 use crate::syscall::Os;
 
 /// Why execution of a block stopped before its end.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stop {
-    /// A memory access the guest's mappings do not allow (SIGSEGV).
-    Fault(Fault),
+    /// A read (or instruction fetch) the guest's mappings do not allow (SIGSEGV). Reads and
+    /// writes are separate variants so `Result<(), Stop>` stays two words and is returned in
+    /// registers by every handler.
+    ReadFault(u64),
+    /// A write the guest's mappings do not allow (SIGSEGV).
+    WriteFault(u64),
     /// An instruction the emulator does not implement, or an invalid encoding (SIGILL).
     Illegal,
     /// Division by zero or quotient overflow (SIGFPE).
@@ -27,7 +33,11 @@ pub enum Stop {
 
 impl From<Fault> for Stop {
     fn from(f: Fault) -> Stop {
-        Stop::Fault(f)
+        if f.write {
+            Stop::WriteFault(f.addr)
+        } else {
+            Stop::ReadFault(f.addr)
+        }
     }
 }
 
@@ -160,10 +170,7 @@ impl Emulator {
             }
             let rip = m.cpu.rip;
             let Some(idx) = block_at(&mut self.cache, m, rip) else {
-                return Stop::Fault(Fault {
-                    addr: rip,
-                    write: false,
-                });
+                return Stop::ReadFault(rip);
             };
             let block = self.cache.get(idx);
             for (n, insn) in block.insns.iter().enumerate() {
@@ -193,10 +200,7 @@ impl Emulator {
             }
             let rip = m.cpu.rip;
             let Some(idx) = block_at(&mut self.cache, m, rip) else {
-                return Stop::Fault(Fault {
-                    addr: rip,
-                    write: false,
-                });
+                return Stop::ReadFault(rip);
             };
             let block = self.cache.get(idx);
             for insn in block.insns.iter() {
@@ -228,12 +232,15 @@ impl Emulator {
     fn describe(&mut self, stop: Stop) -> Outcome {
         let rip = self.machine.cpu.rip;
         let (signal, reason) = match stop {
-            Stop::Fault(f) => (
+            Stop::ReadFault(addr) | Stop::WriteFault(addr) => (
                 libc::SIGSEGV,
                 format!(
-                    "SIGSEGV: {} address {:#x} at rip {rip:#x}",
-                    if f.write { "write to" } else { "read of" },
-                    f.addr
+                    "SIGSEGV: {} address {addr:#x} at rip {rip:#x}",
+                    if matches!(stop, Stop::WriteFault(_)) {
+                        "write to"
+                    } else {
+                        "read of"
+                    },
                 ),
             ),
             Stop::Illegal => {

@@ -176,10 +176,7 @@ pub fn cmpxchg(m: &mut Machine, i: &Insn) -> Step {
 pub fn cmpxchg16b(m: &mut Machine, i: &Insn) -> Step {
     let a = ea(m, i);
     if !a.is_multiple_of(16) {
-        return Err(Stop::Fault(crate::memory::Fault {
-            addr: a,
-            write: true,
-        }));
+        return Err(Stop::Signal(libc::SIGSEGV));
     }
     let cur = m.mem.read_u128(a)?;
     let expect = u128::from(m.cpu.gpr[RAX]) | (u128::from(m.cpu.gpr[RDX]) << 64);

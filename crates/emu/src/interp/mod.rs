@@ -12,6 +12,7 @@
 
 pub mod alu;
 pub mod control;
+pub mod fast;
 pub mod misc;
 pub mod muldiv;
 pub mod shift;
@@ -128,6 +129,9 @@ pub fn pop(m: &mut Machine) -> Result<u64, Stop> {
 /// runs as `illegal`: SIGILL with the address, bytes and mnemonic reported by the machine).
 pub fn handler_for(ins: &Instruction, i: &Insn) -> Option<Handler> {
     use alu::*;
+    if let Some(h) = fast::handler_for(ins, i) {
+        return Some(h);
+    }
     let h: Option<Handler> = match ins.mnemonic() {
         M::Mov | M::Movnti => Some(mov),
         M::Movzx => Some(movzx),
