@@ -50,11 +50,63 @@ pub enum ConvertError {
     TooLong,
 }
 
-/// One converted instruction, with the classic instruction index it jumps to if it is a jump
-/// whose offset is fixed up once every block has its final position.
+/// How converted programs read the packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PacketAccess {
+    /// LD_ABS/LD_IND, as the kernel converts: the engine checks bounds and byte order. Context:
+    /// `__sk_buff`-shaped, `len` at offset 0 ([`super::filter::FILTER_CTX_SIZE`] bytes).
+    LdAbs,
+    /// Plain loads through `data`/`data_end` pointers with explicit checks in the program and
+    /// explicit byte swaps: for VMs whose LD_ABS differs (rbpf's reads little-endian, unchecked).
+    /// Context: [`DirectContext`].
+    Direct,
+}
+
+/// The context of [`PacketAccess::Direct`] programs: r1 points to these 20 bytes.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct DirectContext {
+    /// Address of the first packet byte.
+    pub data: u64,
+    /// Address just past the last captured byte.
+    pub data_end: u64,
+    /// The packet's length on the wire.
+    pub len: u32,
+}
+
+impl DirectContext {
+    pub fn new(packet: &[u8], wire_len: u32) -> Self {
+        let data = packet.as_ptr() as u64;
+        DirectContext {
+            data,
+            data_end: data + packet.len() as u64,
+            len: wire_len,
+        }
+    }
+    /// The 20 bytes r1 points to.
+    pub fn to_bytes(self) -> [u8; 20] {
+        let mut b = [0u8; 20];
+        b[..8].copy_from_slice(&self.data.to_le_bytes());
+        b[8..16].copy_from_slice(&self.data_end.to_le_bytes());
+        b[16..].copy_from_slice(&self.len.to_le_bytes());
+        b
+    }
+}
+
+/// Where a converted jump goes.
+#[derive(Clone, Copy)]
+enum Target {
+    /// The first instruction of classic instruction n.
+    Classic(usize),
+    /// The shared `return 0` block at the end (direct access only).
+    Reject,
+}
+
+/// One converted instruction, with where it jumps if it is a jump whose offset is fixed up once
+/// every block has its final position.
 struct Pending {
     insn: Insn,
-    target: Option<usize>,
+    target: Option<Target>,
 }
 
 fn plain(insn: Insn) -> Pending {
@@ -64,9 +116,20 @@ fn plain(insn: Insn) -> Pending {
 fn jump_to(insn: Insn, target: usize) -> Pending {
     Pending {
         insn,
-        target: Some(target),
+        target: Some(Target::Classic(target)),
     }
 }
+
+fn reject_if(insn: Insn) -> Pending {
+    Pending {
+        insn,
+        target: Some(Target::Reject),
+    }
+}
+
+/// Direct access keeps `data` in r8 and `data_end` in r9.
+const REG_DATA: u8 = 8;
+const REG_DATA_END: u8 = 9;
 
 /// The stack offset of scratch cell `M[k]` (k < 16).
 pub fn mem_slot(k: u32) -> i16 {
@@ -74,8 +137,14 @@ pub fn mem_slot(k: u32) -> i16 {
 }
 
 /// Converts a classic BPF program (validated or not: anything we cannot convert is an error) to an
-/// eBPF program that takes an `__sk_buff`-shaped context in r1.
+/// eBPF program that takes an `__sk_buff`-shaped context in r1 and reads the packet with
+/// LD_ABS/LD_IND.
 pub fn convert(prog: &[cbpf::Insn]) -> Result<Vec<Insn>, ConvertError> {
+    convert_with(prog, PacketAccess::LdAbs)
+}
+
+/// Converts with the chosen packet access.
+pub fn convert_with(prog: &[cbpf::Insn], access: PacketAccess) -> Result<Vec<Insn>, ConvertError> {
     if prog.is_empty() {
         return Err(ConvertError::Empty);
     }
@@ -87,6 +156,10 @@ pub fn convert(prog: &[cbpf::Insn]) -> Result<Vec<Insn>, ConvertError> {
         plain(build::alu32_imm(op::MOV, REG_A, 0)),
         plain(build::alu32_imm(op::MOV, REG_X, 0)),
     ];
+    if access == PacketAccess::Direct {
+        prologue.push(plain(build::ldx(op::DW, REG_DATA, REG_CTX, 0)));
+        prologue.push(plain(build::ldx(op::DW, REG_DATA_END, REG_CTX, 8)));
+    }
     let mut read_cells = [false; cbpf::op::MEMWORDS];
     for (index, i) in prog.iter().enumerate() {
         let mode = i.code & 0xe0;
@@ -104,9 +177,70 @@ pub fn convert(prog: &[cbpf::Insn]) -> Result<Vec<Insn>, ConvertError> {
     blocks.push(prologue);
 
     for (index, &i) in prog.iter().enumerate() {
-        blocks.push(convert_one(index, i, prog.len())?);
+        let block = match access {
+            PacketAccess::LdAbs => convert_one(index, i, prog.len())?,
+            PacketAccess::Direct => match direct_load(i) {
+                Some(block) => block,
+                None => convert_one(index, i, prog.len())?,
+            },
+        };
+        blocks.push(block);
+    }
+    if access == PacketAccess::Direct {
+        blocks.push(ret_k(0));
     }
     layout(blocks)
+}
+
+/// Packet loads and `len` for [`PacketAccess::Direct`]; `None` for every other instruction.
+fn direct_load(i: cbpf::Insn) -> Option<Vec<Pending>> {
+    use cbpf::op as c;
+    let (size, dst, swap) = match i.code {
+        x if x == c::LD | c::W | c::LEN => {
+            return Some(vec![plain(build::ldx(op::W, REG_A, REG_CTX, 16))])
+        }
+        x if x == c::LDX | c::W | c::LEN => {
+            return Some(vec![plain(build::ldx(op::W, REG_X, REG_CTX, 16))])
+        }
+        x if x == c::LD | c::B | c::ABS || x == c::LD | c::B | c::IND => (op::B, REG_A, 0),
+        x if x == c::LD | c::H | c::ABS || x == c::LD | c::H | c::IND => (op::H, REG_A, 16),
+        x if x == c::LD | c::W | c::ABS || x == c::LD | c::W | c::IND => (op::W, REG_A, 32),
+        x if x == c::LDX | c::B | c::MSH => (op::B, REG_X, 0),
+        _ => return None,
+    };
+    let bytes = match size {
+        op::B => 1,
+        op::H => 2,
+        _ => 4,
+    };
+    let indexed = i.code & 0xe0 == c::IND;
+    let mut out = Vec::new();
+    // r2 = offset (X + k for indexed loads: 33 bits at most, no wrap), then r2 = data + offset.
+    if indexed {
+        out.push(plain(build::alu64_reg(op::MOV, REG_TMP, REG_X)));
+    } else {
+        out.push(plain(build::alu64_imm(op::MOV, REG_TMP, 0)));
+    }
+    if i.k > i32::MAX as u32 {
+        out.push(plain(mov_k(3, i.k)));
+        out.push(plain(build::alu64_reg(op::ADD, REG_TMP, 3)));
+    } else if i.k != 0 {
+        out.push(plain(build::alu64_imm(op::ADD, REG_TMP, i.k as i32)));
+    }
+    out.push(plain(build::alu64_reg(op::ADD, REG_TMP, REG_DATA)));
+    // if r2 + size > data_end: return 0
+    out.push(plain(build::alu64_reg(op::MOV, 3, REG_TMP)));
+    out.push(plain(build::alu64_imm(op::ADD, 3, bytes)));
+    out.push(reject_if(build::jmp_reg(op::JGT, 3, REG_DATA_END, 0)));
+    out.push(plain(build::ldx(size, dst, REG_TMP, 0)));
+    if swap != 0 {
+        out.push(plain(Insn::new(op::ALU | op::END | op::X, dst, 0, 0, swap)));
+    }
+    if i.code == c::LDX | c::B | c::MSH {
+        out.push(plain(build::alu32_imm(op::AND, REG_X, 0xf)));
+        out.push(plain(build::alu32_imm(op::LSH, REG_X, 2)));
+    }
+    Some(out)
 }
 
 /// `A = k` or `X = k`: a 32-bit move zero-extends, whatever bit 31 is.
@@ -309,7 +443,8 @@ fn convert_jump(index: usize, i: cbpf::Insn, len: usize) -> Result<Vec<Pending>,
 }
 
 /// Places the blocks one after another and turns classic jump targets into eBPF offsets.
-/// `blocks[0]` is the prologue; `blocks[n + 1]` is classic instruction n.
+/// `blocks[0]` is the prologue; `blocks[n + 1]` is classic instruction n; with direct access the
+/// last block is the shared reject.
 fn layout(blocks: Vec<Vec<Pending>>) -> Result<Vec<Insn>, ConvertError> {
     let mut start = Vec::with_capacity(blocks.len());
     let mut at = 0usize;
@@ -325,8 +460,12 @@ fn layout(blocks: Vec<Vec<Pending>>) -> Result<Vec<Insn>, ConvertError> {
         for p in b {
             let mut insn = p.insn;
             if let Some(t) = p.target {
+                let to = match t {
+                    Target::Classic(n) => start[n + 1],
+                    Target::Reject => *start.last().expect("the reject block exists"),
+                };
                 let here = out.len() as isize;
-                insn.off = (start[t + 1] as isize - (here + 1)) as i16;
+                insn.off = (to as isize - (here + 1)) as i16;
             }
             out.push(insn);
         }

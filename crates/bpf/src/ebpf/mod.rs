@@ -24,7 +24,7 @@ pub mod verify;
 
 use std::collections::BTreeMap;
 
-pub use convert::{convert, ConvertError};
+pub use convert::{convert, convert_with, ConvertError, DirectContext, PacketAccess};
 pub use filter::EbpfFilter;
 pub use insn::{build, decode, encode, op, Insn, INSN_SIZE};
 pub use verify::{verify, Options, Verified, VerifyError};
