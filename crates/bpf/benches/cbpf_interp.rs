@@ -2,6 +2,10 @@
 //! libpcap-compiled programs over every Ethernet packet of the tcpdump test corpus.
 //!
 //!     cargo bench -p jitkit-bpf --bench cbpf_interp
+//!
+//! Instruction counts instead of wall time (repeatable on a busy machine): build it, then
+//!     CBPF_BENCH_ONCE=1 valgrind --tool=callgrind <bench binary>
+//! and compare the inclusive counts of `bpf_filter` and `Interpreter::run`.
 
 #[path = "../tests/cbpf_common/mod.rs"]
 mod cbpf_common;
@@ -49,6 +53,15 @@ fn main() {
             .map(|r| Insn::new(r.code, r.jt, r.jf, r.k))
             .collect();
         let interp = Interpreter::new(&program).expect("valid");
+        if std::env::var_os("CBPF_BENCH_ONCE").is_some() {
+            // One pass each, for `valgrind --tool=callgrind` (instruction counts: the machine is
+            // too noisy for wall time at times).
+            for &(data, len) in &packets {
+                black_box(libpcap::bpf_filter(&raw, black_box(data), len));
+                black_box(interp.run(black_box(data), len));
+            }
+            continue;
+        }
         let budget = Duration::from_millis(700);
         let libpcap_time = jitkit_testkit::median_per_call(budget, || {
             for &(data, len) in &packets {

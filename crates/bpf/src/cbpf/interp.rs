@@ -10,7 +10,8 @@
 //!   shifts are below 32 in a valid program). All comparisons are unsigned.
 //!
 //! The program is decoded once, at construction, into [`Step`]s with absolute jump targets, so a
-//! run is one match per instruction and no allocation.
+//! run is one match per instruction and no allocation. A load followed by a compare-and-jump (the
+//! most common pair in compiled filters) is fused into one step.
 
 use super::insn::{op, Insn};
 use super::validate::{validate_with, Rules, ValidateError};
@@ -25,6 +26,7 @@ pub struct Interpreter {
 /// One decoded instruction. Jump targets are absolute instruction indices; memory indices are
 /// already known to be below 16.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)] // a plain tag byte: cheaper to dispatch on than a niche-encoded one
 enum Step {
     LdAbsW(u32),
     LdAbsH(u32),
@@ -63,18 +65,121 @@ enum Step {
     RshX,
     Neg,
     Ja(u16),
-    JeqK { k: u32, jt: u16, jf: u16 },
-    JgtK { k: u32, jt: u16, jf: u16 },
-    JgeK { k: u32, jt: u16, jf: u16 },
-    JsetK { k: u32, jt: u16, jf: u16 },
-    JeqX { jt: u16, jf: u16 },
-    JgtX { jt: u16, jf: u16 },
-    JgeX { jt: u16, jf: u16 },
-    JsetX { jt: u16, jf: u16 },
+    JeqK {
+        k: u32,
+        jt: u16,
+        jf: u16,
+    },
+    JgtK {
+        k: u32,
+        jt: u16,
+        jf: u16,
+    },
+    JgeK {
+        k: u32,
+        jt: u16,
+        jf: u16,
+    },
+    JsetK {
+        k: u32,
+        jt: u16,
+        jf: u16,
+    },
+    JeqX {
+        jt: u16,
+        jf: u16,
+    },
+    JgtX {
+        jt: u16,
+        jf: u16,
+    },
+    JgeX {
+        jt: u16,
+        jf: u16,
+    },
+    JsetX {
+        jt: u16,
+        jf: u16,
+    },
     RetK(u32),
     RetA,
     Tax,
     Txa,
+    // Fused pairs: an absolute load (offset below 64 KiB) followed by a conditional jump on a
+    // constant, the most common pair in compiled filters. Only the first instruction of the pair
+    // is replaced; the jump keeps its own step for paths that jump straight to it.
+    LdWJeq {
+        offset: u16,
+        k: u32,
+        jt: u16,
+        jf: u16,
+    },
+    LdWJgt {
+        offset: u16,
+        k: u32,
+        jt: u16,
+        jf: u16,
+    },
+    LdWJge {
+        offset: u16,
+        k: u32,
+        jt: u16,
+        jf: u16,
+    },
+    LdWJset {
+        offset: u16,
+        k: u32,
+        jt: u16,
+        jf: u16,
+    },
+    LdHJeq {
+        offset: u16,
+        k: u32,
+        jt: u16,
+        jf: u16,
+    },
+    LdHJgt {
+        offset: u16,
+        k: u32,
+        jt: u16,
+        jf: u16,
+    },
+    LdHJge {
+        offset: u16,
+        k: u32,
+        jt: u16,
+        jf: u16,
+    },
+    LdHJset {
+        offset: u16,
+        k: u32,
+        jt: u16,
+        jf: u16,
+    },
+    LdBJeq {
+        offset: u16,
+        k: u32,
+        jt: u16,
+        jf: u16,
+    },
+    LdBJgt {
+        offset: u16,
+        k: u32,
+        jt: u16,
+        jf: u16,
+    },
+    LdBJge {
+        offset: u16,
+        k: u32,
+        jt: u16,
+        jf: u16,
+    },
+    LdBJset {
+        offset: u16,
+        k: u32,
+        jt: u16,
+        jf: u16,
+    },
 }
 
 impl Interpreter {
@@ -87,12 +192,19 @@ impl Interpreter {
     /// interpreter safe; [`Rules::Libpcap`] admits reads of scratch cells never stored (read as 0).
     pub fn with_rules(program: &[Insn], rules: Rules) -> Result<Self, ValidateError> {
         validate_with(program, rules)?;
-        let steps = program
+        let mut steps: Vec<Step> = program
             .iter()
             .enumerate()
             .map(|(index, &insn)| decode(index, insn))
             .collect();
-        Ok(Interpreter { steps })
+        for index in 0..steps.len().saturating_sub(1) {
+            if let Some(fused) = fuse(steps[index], steps[index + 1]) {
+                steps[index] = fused;
+            }
+        }
+        Ok(Interpreter {
+            steps: steps.into_boxed_slice(),
+        })
     }
 
     /// The number of instructions.
@@ -170,6 +282,32 @@ fn decode(index: usize, insn: Insn) -> Step {
     }
 }
 
+/// The fused step for `first` then `second`, if they form a load-and-compare pair.
+fn fuse(first: Step, second: Step) -> Option<Step> {
+    let (size, offset) = match first {
+        Step::LdAbsW(k) => (4, k),
+        Step::LdAbsH(k) => (2, k),
+        Step::LdAbsB(k) => (1, k),
+        _ => return None,
+    };
+    let offset = u16::try_from(offset).ok()?;
+    Some(match (size, second) {
+        (4, Step::JeqK { k, jt, jf }) => Step::LdWJeq { offset, k, jt, jf },
+        (4, Step::JgtK { k, jt, jf }) => Step::LdWJgt { offset, k, jt, jf },
+        (4, Step::JgeK { k, jt, jf }) => Step::LdWJge { offset, k, jt, jf },
+        (4, Step::JsetK { k, jt, jf }) => Step::LdWJset { offset, k, jt, jf },
+        (2, Step::JeqK { k, jt, jf }) => Step::LdHJeq { offset, k, jt, jf },
+        (2, Step::JgtK { k, jt, jf }) => Step::LdHJgt { offset, k, jt, jf },
+        (2, Step::JgeK { k, jt, jf }) => Step::LdHJge { offset, k, jt, jf },
+        (2, Step::JsetK { k, jt, jf }) => Step::LdHJset { offset, k, jt, jf },
+        (_, Step::JeqK { k, jt, jf }) => Step::LdBJeq { offset, k, jt, jf },
+        (_, Step::JgtK { k, jt, jf }) => Step::LdBJgt { offset, k, jt, jf },
+        (_, Step::JgeK { k, jt, jf }) => Step::LdBJge { offset, k, jt, jf },
+        (_, Step::JsetK { k, jt, jf }) => Step::LdBJset { offset, k, jt, jf },
+        _ => return None,
+    })
+}
+
 /// `N` packet bytes at `offset + extra` (mathematical sum, no wrapping), or None past the end.
 #[inline(always)]
 fn bytes_at<const N: usize>(packet: &[u8], offset: u32, extra: u32) -> Option<&[u8; N]> {
@@ -192,14 +330,31 @@ impl PacketFilter for Interpreter {
                 }
             };
         }
+        // A fused load and conditional jump: `a` is loaded before `$taken` is evaluated.
+        macro_rules! ld_jump {
+            ($n:literal, W, $offset:expr, $taken:expr, $jt:expr, $jf:expr) => {{
+                a = load!($n, u32::from($offset), 0, u32::from_be_bytes);
+                pc = usize::from(if $taken { $jt } else { $jf });
+            }};
+            ($n:literal, H, $offset:expr, $taken:expr, $jt:expr, $jf:expr) => {{
+                a = load!($n, u32::from($offset), 0, |b| u32::from(
+                    u16::from_be_bytes(b)
+                ));
+                pc = usize::from(if $taken { $jt } else { $jf });
+            }};
+            ($n:literal, B, $offset:expr, $taken:expr, $jt:expr, $jf:expr) => {{
+                a = load!($n, u32::from($offset), 0, |b: [u8; 1]| u32::from(b[0]));
+                pc = usize::from(if $taken { $jt } else { $jf });
+            }};
+        }
         loop {
             // A valid program ends in `ret` and jumps only inside itself, so `pc` never runs
             // past the end; returning 0 there keeps the interpreter total anyway.
-            let Some(&step) = self.steps.get(pc) else {
+            let Some(step) = self.steps.get(pc) else {
                 return 0;
             };
             pc += 1;
-            match step {
+            match *step {
                 Step::LdAbsW(k) => a = load!(4, k, 0, u32::from_be_bytes),
                 Step::LdAbsH(k) => a = load!(2, k, 0, |b| u32::from(u16::from_be_bytes(b))),
                 Step::LdAbsB(k) => a = load!(1, k, 0, |b: [u8; 1]| u32::from(b[0])),
@@ -257,6 +412,18 @@ impl PacketFilter for Interpreter {
                 Step::RetA => return a,
                 Step::Tax => x = a,
                 Step::Txa => a = x,
+                Step::LdWJeq { offset, k, jt, jf } => ld_jump!(4, W, offset, a == k, jt, jf),
+                Step::LdWJgt { offset, k, jt, jf } => ld_jump!(4, W, offset, a > k, jt, jf),
+                Step::LdWJge { offset, k, jt, jf } => ld_jump!(4, W, offset, a >= k, jt, jf),
+                Step::LdWJset { offset, k, jt, jf } => ld_jump!(4, W, offset, a & k != 0, jt, jf),
+                Step::LdHJeq { offset, k, jt, jf } => ld_jump!(2, H, offset, a == k, jt, jf),
+                Step::LdHJgt { offset, k, jt, jf } => ld_jump!(2, H, offset, a > k, jt, jf),
+                Step::LdHJge { offset, k, jt, jf } => ld_jump!(2, H, offset, a >= k, jt, jf),
+                Step::LdHJset { offset, k, jt, jf } => ld_jump!(2, H, offset, a & k != 0, jt, jf),
+                Step::LdBJeq { offset, k, jt, jf } => ld_jump!(1, B, offset, a == k, jt, jf),
+                Step::LdBJgt { offset, k, jt, jf } => ld_jump!(1, B, offset, a > k, jt, jf),
+                Step::LdBJge { offset, k, jt, jf } => ld_jump!(1, B, offset, a >= k, jt, jf),
+                Step::LdBJset { offset, k, jt, jf } => ld_jump!(1, B, offset, a & k != 0, jt, jf),
             }
         }
     }
@@ -269,6 +436,6 @@ mod tests {
     #[test]
     fn steps_stay_small() {
         // One cache line holds five decoded instructions.
-        assert!(std::mem::size_of::<Step>() <= 12);
+        assert_eq!(std::mem::size_of::<Step>(), 12);
     }
 }
