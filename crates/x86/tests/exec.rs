@@ -1,0 +1,151 @@
+//! Executable memory and calls into the host, checked against the kernel's view of the mapping
+//! (`/proc/self/maps`) and by running the code on this CPU.
+
+use jitkit_x86::*;
+
+/// The permission string (`r-xp`, ...) of the mapping that contains `addr`.
+fn perms_of(addr: usize) -> Option<String> {
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+    maps.lines().find_map(|line| {
+        let mut f = line.split_whitespace();
+        let range = f.next()?;
+        let perms = f.next()?;
+        let (lo, hi) = range.split_once('-')?;
+        let (lo, hi) = (
+            usize::from_str_radix(lo, 16).ok()?,
+            usize::from_str_radix(hi, 16).ok()?,
+        );
+        (lo <= addr && addr < hi).then(|| perms.to_string())
+    })
+}
+
+#[test]
+fn code_is_read_execute_never_writable_and_unmapped_on_drop() {
+    let mut a = Assembler::new();
+    a.mov(EAX, 7);
+    a.ret();
+    let mem = ExecutableMemory::new(a.finish().unwrap().bytes()).unwrap();
+    let addr = mem.addr();
+    assert_eq!(perms_of(addr).as_deref(), Some("r-xp"));
+    // SAFETY: `mov eax, 7; ret` is a function returning an i32.
+    let f = unsafe { mem.function::<extern "C" fn() -> i32>(0) }.unwrap();
+    assert_eq!(f.get()(), 7);
+    drop(mem);
+    assert_eq!(perms_of(addr), None, "the mapping must be gone after drop");
+}
+
+#[test]
+fn function_offsets_outside_the_code_are_errors() {
+    let mem = ExecutableMemory::new(&[0xC3]).unwrap();
+    // SAFETY: never called; the offset is rejected.
+    let r = unsafe { mem.function::<extern "C" fn()>(1) };
+    assert!(matches!(r, Err(LoadError::BadOffset { offset: 1, len: 1 })));
+}
+
+extern "C" fn add3(a: u64, b: u64, c: u64) -> u64 {
+    a + b * 10 + c * 100
+}
+
+#[test]
+fn host_calls_go_direct_or_through_a_stub_when_far() {
+    let mut a = Assembler::new();
+    a.push(RBX); // align rsp to 16 for the call
+    a.mov(RDX, 3);
+    a.call_abs(add3 as usize as u64);
+    a.pop(RBX);
+    a.ret();
+    let code = a.finish().unwrap();
+    let loaded = code.load(&mut host_symbol).unwrap();
+    let mem = loaded.memory();
+    // SAFETY: a System V function (u64, u64) -> u64.
+    let f = unsafe { mem.function::<extern "C" fn(u64, u64) -> u64>(0) }.unwrap();
+    assert_eq!(f.get()(1, 2), 321);
+    // Where does the call go? Decode the rel32 of `call` (after push rbx + 7-byte mov).
+    // SAFETY: the mapping is readable and holds at least the 16 bytes of this code.
+    let bytes = unsafe { std::slice::from_raw_parts(mem.as_ptr(), 16) };
+    assert_eq!(bytes[8], 0xE8);
+    let rel = i32::from_le_bytes(bytes[9..13].try_into().unwrap()) as i64;
+    let dest = mem.addr() as i64 + 13 + rel;
+    let distance = add3 as usize as i64 - (mem.addr() as i64 + 13);
+    if i32::try_from(distance).is_ok() {
+        assert_eq!(dest, add3 as usize as i64, "in range: a direct call");
+    } else {
+        assert!(
+            dest > mem.addr() as i64 && dest < (mem.addr() + mem.len()) as i64,
+            "out of range: the call must land on a stub inside the mapping"
+        );
+    }
+}
+
+#[test]
+fn indirect_absolute_calls_and_varargs() {
+    // snprintf(buf, 64, "%d-%s", 42, "ok") through `movabs r11, addr; call r11`, with al = 0.
+    let snprintf = host_symbol("snprintf").expect("libc snprintf");
+    let mut a = Assembler::new();
+    let fmt = a.new_label();
+    let ok = a.new_label();
+    a.push(RBX);
+    a.mov(RDI, RDI); // buf is already the first argument
+    a.mov(ESI, 64);
+    a.lea(RDX, Mem::rip_label(fmt));
+    a.mov(ECX, 42);
+    a.lea(R8, Mem::rip_label(ok));
+    a.xor(EAX, EAX);
+    a.call_indirect_abs(R11, snprintf);
+    a.pop(RBX);
+    a.ret();
+    a.bind(fmt);
+    a.bytes_raw(b"%d-%s\0");
+    a.bind(ok);
+    a.bytes_raw(b"ok\0");
+    let loaded = a.finish().unwrap().load(&mut host_symbol).unwrap();
+    // SAFETY: a System V function (*mut u8) -> i32.
+    let f = unsafe { loaded.memory().function::<extern "C" fn(*mut u8) -> i32>(0) }.unwrap();
+    let mut buf = [0u8; 64];
+    assert_eq!(f.get()(buf.as_mut_ptr()), 5);
+    assert_eq!(&buf[..6], b"42-ok\0");
+}
+
+#[test]
+fn unbound_labels_and_bad_operands_are_errors_not_panics() {
+    let mut a = Assembler::new();
+    let l = a.new_label();
+    a.jmp(l);
+    assert_eq!(a.finish().unwrap_err(), EncodeError::UnboundLabel(0));
+    let mut a = Assembler::new();
+    a.mov(Mem::base(RAX), Mem::base(RBX));
+    a.mov(AH, SIL);
+    a.ret();
+    assert!(matches!(
+        a.finish(),
+        Err(EncodeError::InvalidOperands { insn: "mov", .. })
+    ));
+    let mut a = Assembler::new();
+    a.mov(AH, SIL);
+    assert_eq!(
+        a.finish().unwrap_err(),
+        EncodeError::HighByteWithRex { reg: AH }
+    );
+}
+
+#[test]
+fn branches_relax_at_the_8_bit_boundary() {
+    // A forward jcc over exactly 127 bytes is short; over 128 it is long. Backward likewise.
+    for (pad, want_short) in [(127usize, true), (128, false)] {
+        let mut a = Assembler::new();
+        let l = a.new_label();
+        a.jcc(Cond::E, l);
+        a.nop_bytes(pad);
+        a.bind(l);
+        let code = a.finish().unwrap();
+        assert_eq!(code.bytes()[0] == 0x74, want_short, "forward over {pad}");
+    }
+    for (pad, want_short) in [(126usize, true), (127, false)] {
+        let mut a = Assembler::new();
+        let l = a.label_here();
+        a.nop_bytes(pad);
+        a.jmp(l);
+        let code = a.finish().unwrap();
+        assert_eq!(code.bytes()[pad] == 0xEB, want_short, "backward over {pad}");
+    }
+}
