@@ -1,4 +1,5 @@
-//! LLVM-compiled filters next to libpcap's `bpf_filter()` (the anchor, same process and run):
+//! LLVM-compiled filters next to libpcap's `bpf_filter()` (the anchor, same process and run) and
+//! jitkit's direct cBPF JIT (`jitkit_bpf::cbpf::jit`):
 //! ns/packet over every Ethernet packet of the corpus, compile time per filter (native through
 //! MCJIT, and the eBPF object), and the kernel's own time per packet for the eBPF object
 //! (BPF_PROG_TEST_RUN `duration` with `repeat`, averaged over the packets).
@@ -16,6 +17,7 @@ mod support;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+use jitkit_bpf::cbpf::jit::JitFilter;
 use jitkit_bpf::PacketFilter;
 use jitkit_llvm::{compile_filter, ebpf_object, Options};
 use jitkit_testkit::libpcap::{bpf_filter, RawInsn};
@@ -130,12 +132,14 @@ fn main() {
         kernel_packets.len()
     );
     println!(
-        "{:<36} {:>5} {:>8} {:>8} {:>7} | {:>17} {:>17} | {:>7}",
+        "{:<36} {:>5} {:>8} {:>8} {:>8} {:>8} {:>8} | {:>17} {:>17} | {:>7}",
         "filter",
         "insns",
         "libpcap",
+        "jit",
         "llvm",
-        "speedup",
+        "llvm/pcap",
+        "llvm/jit",
         "compile cpu/wall",
         "ebpf obj cpu/wall",
         "kernel"
@@ -154,7 +158,13 @@ fn main() {
             let want = bpf_filter(&raw, packet, *wire_len);
             assert_eq!(llvm.run(packet, *wire_len), want, "{label}: packet {n}");
         }
+        let jit = JitFilter::compile(&program).expect("the direct JIT compiles it");
+        for (n, (packet, wire_len)) in packets.iter().enumerate() {
+            let want = bpf_filter(&raw, packet, *wire_len);
+            assert_eq!(jit.run(packet, *wire_len), want, "{label}: jit, packet {n}");
+        }
         let t_libpcap = per_packet(&libpcap, &packets, budget);
+        let t_jit = per_packet(&jit, &packets, budget);
         let t_llvm = per_packet(&llvm, &packets, budget);
 
         let compile = median_ms(9, || {
@@ -180,9 +190,10 @@ fn main() {
         drop(loaded);
 
         println!(
-            "{label:<36} {:>5} {t_libpcap:>8.2} {t_llvm:>8.2} {:>6.1}x | {:>6.2} / {:>6.2} ms {:>6.2} / {:>6.2} ms | {kernel_ns:>7.2}",
+            "{label:<36} {:>5} {t_libpcap:>8.2} {t_jit:>8.2} {t_llvm:>8.2} {:>8.2}x {:>7.2}x | {:>6.2} / {:>6.2} ms {:>6.2} / {:>6.2} ms | {kernel_ns:>7.2}",
             program.len(),
             t_libpcap / t_llvm,
+            t_jit / t_llvm,
             compile.1,
             compile.0,
             object_time.1,

@@ -23,6 +23,9 @@ use crate::Error;
 /// which suit cBPF's 32-bit A and X.
 pub const BPF_CPU: &str = "v3";
 
+/// The CPU the native code is optimized for (x86-64's baseline, as MCJIT's default).
+pub const NATIVE_BASELINE_CPU: &str = "x86-64";
+
 /// The triple of the eBPF objects: little-endian BPF (the kernel's byte order on x86-64).
 pub const BPF_TRIPLE: &str = "bpfel";
 
@@ -47,13 +50,13 @@ pub fn init_targets() -> Result<(), Error> {
 }
 
 thread_local! {
-    /// Target machines are costly to create (the host's feature string is parsed each time) and
-    /// cannot cross threads; each thread keeps one per kind.
+    /// Target machines take a while to create and cannot cross threads; each thread keeps one per
+    /// kind.
     static MACHINES: RefCell<Vec<(bool, Rc<TargetMachine>)>> = const { RefCell::new(Vec::new()) };
 }
 
-/// This thread's target machine for the flavor: the host CPU for native code, BPF [`BPF_CPU`]
-/// for eBPF.
+/// This thread's target machine for the flavor: [`NATIVE_BASELINE_CPU`] for native code, BPF
+/// [`BPF_CPU`] for eBPF.
 pub fn target_machine(flavor: Flavor) -> Result<Rc<TargetMachine>, Error> {
     let native = flavor == Flavor::Native;
     if let Some(machine) = MACHINES.with(|m| {
@@ -72,10 +75,13 @@ pub fn target_machine(flavor: Flavor) -> Result<Rc<TargetMachine>, Error> {
 fn create_target_machine(flavor: Flavor) -> Result<TargetMachine, Error> {
     init_targets()?;
     let (triple, cpu, features) = match flavor {
+        // The baseline CPU of the host's architecture, not the host CPU itself: MCJIT generates
+        // code for the baseline, and the optimized IR (`--emit llvm-ir`, the golden tests) must
+        // not depend on which machine of the same kind ran the compiler.
         Flavor::Native => (
             TargetMachine::get_default_triple(),
-            TargetMachine::get_host_cpu_name().to_string(),
-            TargetMachine::get_host_cpu_features().to_string(),
+            NATIVE_BASELINE_CPU.to_string(),
+            String::new(),
         ),
         Flavor::Ebpf(_) => (
             TargetTriple::create(BPF_TRIPLE),
