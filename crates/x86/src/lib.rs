@@ -53,7 +53,7 @@
 //!
 //! let mut a = Assembler::new();
 //! a.push(RBX);                                  // keeps rsp 16-byte aligned for the call
-//! a.call_abs(twice as usize as u64);            // rdi is passed through
+//! a.call_abs(twice as *const () as usize as u64);            // rdi is passed through
 //! a.add(RAX, 1);
 //! a.pop(RBX);
 //! a.ret();

@@ -51,7 +51,7 @@ fn host_calls_go_direct_or_through_a_stub_when_far() {
     let mut a = Assembler::new();
     a.push(RBX); // align rsp to 16 for the call
     a.mov(RDX, 3);
-    a.call_abs(add3 as usize as u64);
+    a.call_abs(add3 as *const () as usize as u64);
     a.pop(RBX);
     a.ret();
     let code = a.finish().unwrap();
@@ -66,9 +66,12 @@ fn host_calls_go_direct_or_through_a_stub_when_far() {
     assert_eq!(bytes[8], 0xE8);
     let rel = i32::from_le_bytes(bytes[9..13].try_into().unwrap()) as i64;
     let dest = mem.addr() as i64 + 13 + rel;
-    let distance = add3 as usize as i64 - (mem.addr() as i64 + 13);
+    let distance = add3 as *const () as usize as i64 - (mem.addr() as i64 + 13);
     if i32::try_from(distance).is_ok() {
-        assert_eq!(dest, add3 as usize as i64, "in range: a direct call");
+        assert_eq!(
+            dest, add3 as *const () as usize as i64,
+            "in range: a direct call"
+        );
     } else {
         assert!(
             dest > mem.addr() as i64 && dest < (mem.addr() + mem.len()) as i64,
