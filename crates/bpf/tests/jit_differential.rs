@@ -8,7 +8,7 @@ mod cbpf_common;
 use jitkit_bpf::cbpf::jit::{JitError, JitFilter};
 use jitkit_bpf::cbpf::testgen::{self, Entropy, Shape, SplitMix64, Words};
 use jitkit_bpf::cbpf::text::{self, TextForm};
-use jitkit_bpf::cbpf::{op, Insn, Interpreter};
+use jitkit_bpf::cbpf::{op, Insn, Interpreter, Rules};
 use jitkit_bpf::PacketFilter;
 use jitkit_testkit::libpcap::{self, RawInsn};
 use proptest::prelude::*;
@@ -316,6 +316,18 @@ fn invalid_programs_are_never_compiled() {
             other => panic!("{program:?} gave {other:?}"),
         }
     }
+}
+
+/// libpcap's own rules let a program read a scratch cell it never stored (libpcap 1.10 compiles
+/// such programs for `pppoes` on 802.11); every jitkit engine reads it as 0.
+#[test]
+fn unstored_cells_read_as_zero_under_libpcap_rules() {
+    let program = parse("(000) ld #7\n(001) st M[1]\n(002) ld M[0]\n(003) add #5\n(004) ret");
+    assert!(JitFilter::compile(&program).is_err());
+    let jit = JitFilter::compile_with(&program, Rules::Libpcap).unwrap();
+    let interp = Interpreter::with_rules(&program, Rules::Libpcap).unwrap();
+    assert_eq!(jit.run(&[], 0), 5);
+    assert_eq!(interp.run(&[], 0), 5);
 }
 
 /// Division and modulo by constants use multiplication by a reciprocal: check them against

@@ -20,9 +20,10 @@ pub enum EngineKind {
 pub fn build(kind: EngineKind, program: &[Insn]) -> anyhow::Result<Box<dyn PacketFilter>> {
     let _ = program;
     match kind {
-        EngineKind::Jit => Err(crate::cmd::not_built(
-            "the cBPF JIT engine (`--engine jit`)",
-        )),
+        EngineKind::Jit => Ok(Box::new(jitkit_bpf::cbpf::jit::JitFilter::compile_with(
+            program,
+            jitkit_bpf::cbpf::Rules::Libpcap,
+        )?)),
         EngineKind::Interp => Ok(Box::new(jitkit_bpf::cbpf::Interpreter::new(program)?)),
         EngineKind::Llvm => {
             let filter = jitkit_llvm::compile_filter(program, &jitkit_llvm::Options::default())?;

@@ -37,6 +37,9 @@ const ENGINES: &[(&str, EngineCtor)] = &[
     ("interp", |p| {
         Box::new(Interpreter::with_rules(p, Rules::Libpcap).expect("libpcap's program is valid"))
     }),
+    ("jit", |p| {
+        Box::new(jitkit_bpf::cbpf::jit::JitFilter::compile_with(p, Rules::Libpcap).unwrap())
+    }),
 ];
 
 /// Everyday expressions; those that do not compile for a capture's link type are skipped.

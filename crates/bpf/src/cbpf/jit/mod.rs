@@ -30,7 +30,7 @@ mod plan;
 use jitkit_x86::{Code, EncodeError, ExecutableMemory, LoadError};
 
 use super::insn::Insn;
-use super::validate::{validate, ValidateError};
+use super::validate::{validate_with, Rules, ValidateError};
 use crate::PacketFilter;
 
 /// Why a program could not be compiled.
@@ -62,9 +62,15 @@ pub struct JitFilter {
 }
 
 impl JitFilter {
-    /// Validates `program` (the kernel's rules) and compiles it.
+    /// Validates `program` with the kernel's rules and compiles it.
     pub fn compile(program: &[Insn]) -> Result<JitFilter, JitError> {
-        let code = assemble(program)?;
+        JitFilter::compile_with(program, Rules::Kernel)
+    }
+
+    /// Validates `program` with the given rules and compiles it. With [`Rules::Libpcap`], scratch
+    /// cells read before any store read as 0, as in the interpreter.
+    pub fn compile_with(program: &[Insn], rules: Rules) -> Result<JitFilter, JitError> {
+        let code = assemble_with(program, rules)?;
         let memory = ExecutableMemory::new(code.bytes())?;
         // SAFETY: the code at offset 0 is the function `emit` generated, which follows the
         // System V ABI with exactly `FilterFn`'s signature: it reads rdi/rsi/edx, returns in
@@ -79,9 +85,15 @@ impl JitFilter {
     }
 }
 
-/// Validates and translates `program` to x86-64 without mapping it: the bytes `JitFilter` runs.
+/// Validates (the kernel's rules) and translates `program` to x86-64 without mapping it: the
+/// bytes [`JitFilter`] runs, for listings.
 pub fn assemble(program: &[Insn]) -> Result<Code, JitError> {
-    validate(program)?;
+    assemble_with(program, Rules::Kernel)
+}
+
+/// [`assemble`] with the given validation rules.
+pub fn assemble_with(program: &[Insn], rules: Rules) -> Result<Code, JitError> {
+    validate_with(program, rules)?;
     let plan = plan::Plan::new(program, emit::CELL_REG_COUNTS);
     Ok(emit::emit(program, &plan).finish()?)
 }

@@ -335,7 +335,10 @@ mod tests {
     use super::*;
     use crate::cbpf::text;
 
-    fn checks(listing: &str) -> (Vec<(usize, u64)>, Vec<(usize, u64)>) {
+    /// (instruction index, bytes needed) for each check.
+    type CheckList = Vec<(usize, u64)>;
+
+    fn checks(listing: &str) -> (CheckList, CheckList) {
         let program = text::parse(listing).unwrap();
         let plan = Plan::new(&program, (3, 4));
         let list = |v: &[Option<u64>]| {
