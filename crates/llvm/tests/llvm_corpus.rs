@@ -1,6 +1,7 @@
 //! `--engine llvm` against libpcap's own `bpf_filter()` on every packet of the tcpdump corpus:
 //! for each link type in the corpus, every expression libpcap compiles for it is compiled by LLVM
 //! (at -O2, and at -O0 for Ethernet) and must return exactly libpcap's value for every packet.
+#![cfg(feature = "llvm")]
 
 mod support;
 

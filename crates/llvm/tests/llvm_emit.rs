@@ -1,6 +1,7 @@
 //! The text forms: golden files (a cBPF program in, LLVM IR at -O0 and -O2, the CFG and the eBPF
 //! listing out, side by side in `tests/golden/*.txt`; `UPDATE_GOLDEN=1` rewrites them), the
 //! listing against `llvm-objdump -d` itself, and properties of the optimized IR.
+#![cfg(feature = "llvm")]
 
 mod support;
 

@@ -3,6 +3,7 @@
 //! BPF_PROG_TEST_RUN must return exactly libpcap's `bpf_filter()` value for every packet of the
 //! corpus's Ethernet captures (the classifier sees packets from the link header; the kernel's
 //! skb->len is the captured length, so libpcap runs with wire length = captured length).
+#![cfg(feature = "llvm")]
 
 mod support;
 

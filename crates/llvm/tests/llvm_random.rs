@@ -1,6 +1,7 @@
 //! Random valid cBPF programs (jitkit_bpf's generator: every opcode, edge constants, loads at and
 //! past the end of short packets, `X + k` overflow, zero divisors, shift counts >= 32) compiled by
 //! LLVM at -O2 and -O0 must return exactly what libpcap's `bpf_filter()` returns.
+#![cfg(feature = "llvm")]
 
 mod support;
 

@@ -2,6 +2,7 @@
 //! wrong (signed compares, signed division, arithmetic shifts, no bounds checks) or where C
 //! leaves things undefined. Each case states the value libpcap returns; the test checks the
 //! statement against libpcap itself, then LLVM's native code at -O0 and -O2.
+#![cfg(feature = "llvm")]
 
 mod support;
 
