@@ -11,6 +11,7 @@
 //! - [`cfg_dot`]: the control-flow graph in DOT (`--emit dot`).
 //! - [`ebpf_object`]: an ELF object with a tc classifier program (`--emit ebpf-elf`).
 //! - [`ebpf_listing`]: that object's instructions, `llvm-objdump -d` style (`--emit ebpf`).
+//! - [`emit`]: any of the four `--emit` forms by [`EmitForm`].
 //!
 //! Module map: `translate` (cBPF -> IR), `pipeline` (targets, verification, -O2), `jit`
 //! (MCJIT), `ebpf` (BPF objects and listings) with `elf` (a small ELF reader) and `disasm`
@@ -161,6 +162,50 @@ pub fn ebpf_listing(program: &[Insn], options: &Options) -> Result<String, Error
         let _ = (program, options);
         Err(Error::Disabled)
     }
+}
+
+/// The output forms of `jitkit compile --emit` that this crate produces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EmitForm {
+    /// `llvm-ir`: [`llvm_ir`].
+    LlvmIr,
+    /// `dot`: [`cfg_dot`].
+    Dot,
+    /// `ebpf`: [`ebpf_listing`].
+    EbpfListing,
+    /// `ebpf-elf`: [`ebpf_object`].
+    EbpfElf,
+}
+
+impl EmitForm {
+    /// The form named on the command line (`llvm-ir`, `dot`, `ebpf`, `ebpf-elf`), if it is one of
+    /// this crate's.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "llvm-ir" => EmitForm::LlvmIr,
+            "dot" => EmitForm::Dot,
+            "ebpf" => EmitForm::EbpfListing,
+            "ebpf-elf" => EmitForm::EbpfElf,
+            _ => return None,
+        })
+    }
+}
+
+/// What [`emit`] produced: text to print, or the bytes of an object file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Emitted {
+    Text(String),
+    Binary(Vec<u8>),
+}
+
+/// One entry point for every `--emit` form of this crate.
+pub fn emit(form: EmitForm, program: &[Insn], options: &Options) -> Result<Emitted, Error> {
+    Ok(match form {
+        EmitForm::LlvmIr => Emitted::Text(llvm_ir(program, options)?),
+        EmitForm::Dot => Emitted::Text(cfg_dot(program, options)?),
+        EmitForm::EbpfListing => Emitted::Text(ebpf_listing(program, options)?),
+        EmitForm::EbpfElf => Emitted::Binary(ebpf_object(program, options)?),
+    })
 }
 
 /// Lists the `classifier` section of an eBPF ELF object, `llvm-objdump -d` style.

@@ -163,3 +163,24 @@ fn object_has_classifier_section_license_and_symbol() {
         .iter()
         .any(|s| s.name == "filter" && s.section == index && s.value == 0 && s.kind == 2));
 }
+
+/// `emit` dispatches each `--emit` name to the function that produces it.
+#[test]
+fn emit_forms_by_name() {
+    use jitkit_llvm::{emit, EmitForm, Emitted};
+    let program = support::to_insns(&support::libpcap_program("udp", 1).unwrap());
+    let o2 = Options::default();
+    for (name, expected) in [
+        ("llvm-ir", Emitted::Text(llvm_ir(&program, &o2).unwrap())),
+        ("dot", Emitted::Text(cfg_dot(&program, &o2).unwrap())),
+        ("ebpf", Emitted::Text(ebpf_listing(&program, &o2).unwrap())),
+        (
+            "ebpf-elf",
+            Emitted::Binary(ebpf_object(&program, &o2).unwrap()),
+        ),
+    ] {
+        let form = EmitForm::from_name(name).unwrap();
+        assert_eq!(emit(form, &program, &o2).unwrap(), expected, "{name}");
+    }
+    assert_eq!(EmitForm::from_name("x86"), None);
+}
