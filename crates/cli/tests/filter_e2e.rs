@@ -382,3 +382,66 @@ fn refusals_are_one_clear_line() {
     assert_eq!(records(&out).len(), 1);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// The expression path with the default engine, in both argument orders tcpdump users write:
+/// `jitkit filter EXPR -r IN -w OUT` and `jitkit filter -r IN -w OUT WORDS...`.
+#[test]
+fn expressions_with_the_default_engine_write_tcpdumps_bytes() {
+    jitkit_testkit::require_tool("tcpdump", "tcpdump");
+    let dir = temp_dir("expressions");
+    let (ours, theirs) = (dir.join("ours.pcap"), dir.join("theirs.pcap"));
+    for name in ["afs.pcap", "arp-oobr.pcap"] {
+        let input = corpus(name);
+        for expr in [
+            "udp port 7000 or udp port 7001",
+            "arp",
+            "not ip",
+            "ip and len > 300",
+        ] {
+            tcpdump(&[
+                "-r".as_ref(),
+                input.as_os_str(),
+                "-w".as_ref(),
+                theirs.as_os_str(),
+                expr.as_ref(),
+            ]);
+            let want = std::fs::read(&theirs).unwrap();
+            let before = jitkit(&[
+                "filter".as_ref(),
+                expr.as_ref(),
+                "-r".as_ref(),
+                input.as_os_str(),
+                "-w".as_ref(),
+                ours.as_os_str(),
+            ]);
+            assert!(
+                before.status.success(),
+                "{name} `{expr}`: {}",
+                String::from_utf8_lossy(&before.stderr)
+            );
+            assert!(
+                std::fs::read(&ours).unwrap() == want,
+                "{name} `{expr}`: bytes differ"
+            );
+            let mut args: Vec<&std::ffi::OsStr> = vec![
+                "filter".as_ref(),
+                "-r".as_ref(),
+                input.as_os_str(),
+                "-w".as_ref(),
+                ours.as_os_str(),
+            ];
+            args.extend(expr.split(' ').map(std::ffi::OsStr::new));
+            let after = jitkit(&args);
+            assert!(
+                after.status.success(),
+                "{name} `{expr}`: {}",
+                String::from_utf8_lossy(&after.stderr)
+            );
+            assert!(
+                std::fs::read(&ours).unwrap() == want,
+                "{name} `{expr}` (words after -w): bytes differ"
+            );
+        }
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

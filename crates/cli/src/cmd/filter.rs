@@ -47,7 +47,7 @@ pub struct Args {
     #[arg(short, long)]
     pub quiet: bool,
     /// The filter expression (pcap-filter(7) syntax)
-    #[arg(value_name = "EXPR", allow_hyphen_values = true)]
+    #[arg(value_name = "EXPR")]
     pub expression: Vec<String>,
 }
 
