@@ -29,8 +29,8 @@ fn ident_char(c: u8) -> bool {
 }
 
 /// Splits one statement (comments and `;` separators already removed) into tokens.
-pub(crate) fn tokenize(text: &str, line: usize, col0: usize) -> Result<Vec<Token>, AsmError> {
-    let b = text.as_bytes();
+pub(crate) fn tokenize(text: &[u8], line: usize, col0: usize) -> Result<Vec<Token>, AsmError> {
+    let b = text;
     let mut i = 0;
     let mut out = Vec::new();
     let err = |col: usize, msg: String| AsmError::new(line, col, msg);
@@ -47,7 +47,7 @@ pub(crate) fn tokenize(text: &str, line: usize, col0: usize) -> Result<Vec<Token
                 i += 1;
             }
             out.push(Token {
-                tok: Tok::Ident(text[s..i].to_string()),
+                tok: Tok::Ident(String::from_utf8_lossy(&text[s..i]).into_owned()),
                 col,
             });
             continue;
@@ -57,7 +57,7 @@ pub(crate) fn tokenize(text: &str, line: usize, col0: usize) -> Result<Vec<Token
             while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
                 i += 1;
             }
-            let lit = &text[s..i];
+            let lit = &*String::from_utf8_lossy(&text[s..i]);
             // Numeric local label references: `1f`, `2b`.
             if (lit.ends_with('f') || lit.ends_with('b'))
                 && lit.len() > 1
@@ -111,7 +111,10 @@ pub(crate) fn tokenize(text: &str, line: usize, col0: usize) -> Result<Vec<Token
                 i += 1;
             }
             _ => {
-                let ch = text[i..].chars().next().unwrap_or('?');
+                let ch = String::from_utf8_lossy(&text[i..(i + 4).min(text.len())])
+                    .chars()
+                    .next()
+                    .unwrap_or('?');
                 return Err(err(col, format!("unexpected character `{ch}`")));
             }
         }

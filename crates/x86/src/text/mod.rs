@@ -346,10 +346,10 @@ struct State {
 
 /// Splits a source line into statements (at `;`), removing `#` and `/* */` comments; yields
 /// the 1-based column where each statement starts.
-fn statements(raw: &str, in_comment: &mut bool) -> Vec<(usize, String)> {
+fn statements(raw: &str, in_comment: &mut bool) -> Vec<(usize, Vec<u8>)> {
     let b = raw.as_bytes();
     let mut out = Vec::new();
-    let mut cur = String::new();
+    let mut cur: Vec<u8> = Vec::new();
     let mut start = 1;
     let mut i = 0;
     let mut in_str = false;
@@ -359,7 +359,7 @@ fn statements(raw: &str, in_comment: &mut bool) -> Vec<(usize, String)> {
         if *in_comment {
             if c == b'*' && b.get(i + 1) == Some(&b'/') {
                 *in_comment = false;
-                cur.push(' ');
+                cur.push(b' ');
                 i += 2;
             } else {
                 i += 1;
@@ -367,9 +367,9 @@ fn statements(raw: &str, in_comment: &mut bool) -> Vec<(usize, String)> {
             continue;
         }
         if in_str {
-            cur.push(c as char);
+            cur.push(c);
             if c == b'\\' && i + 1 < b.len() {
-                cur.push(b[i + 1] as char);
+                cur.push(b[i + 1]);
                 i += 2;
                 continue;
             }
@@ -381,10 +381,10 @@ fn statements(raw: &str, in_comment: &mut bool) -> Vec<(usize, String)> {
         }
         if in_char {
             // 'x' or '\x'
-            cur.push(c as char);
+            cur.push(c);
             in_char = false;
             if c == b'\\' && i + 1 < b.len() {
-                cur.push(b[i + 1] as char);
+                cur.push(b[i + 1]);
                 i += 1;
             }
             i += 1;
@@ -393,11 +393,11 @@ fn statements(raw: &str, in_comment: &mut bool) -> Vec<(usize, String)> {
         match c {
             b'"' => {
                 in_str = true;
-                cur.push('"');
+                cur.push(b'"');
             }
             b'\'' => {
                 in_char = true;
-                cur.push('\'');
+                cur.push(b'\'');
             }
             b'#' => break,
             b'/' if b.get(i + 1) == Some(&b'*') => {
@@ -409,20 +409,14 @@ fn statements(raw: &str, in_comment: &mut bool) -> Vec<(usize, String)> {
                 out.push((start, std::mem::take(&mut cur)));
                 start = i + 2;
             }
-            b'\r' => cur.push(' '),
-            _ => {
-                // Keep byte positions equal to columns: non-ASCII bytes stand in as one char each.
-                if c.is_ascii() {
-                    cur.push(c as char)
-                } else {
-                    cur.push('\u{1}')
-                }
-            }
+            b'\r' => cur.push(b' '),
+            // Columns count bytes; non-ASCII bytes only matter inside strings.
+            _ => cur.push(c),
         }
         i += 1;
     }
     out.push((start, cur));
-    out.retain(|(_, s)| !s.trim().is_empty());
+    out.retain(|(_, s)| !s.iter().all(|b| b.is_ascii_whitespace()));
     out
 }
 
@@ -445,7 +439,7 @@ impl State {
         self.lines.push(Line { line, col, stmt });
     }
 
-    fn statement(&mut self, line: usize, col0: usize, text: &str) -> Result<(), AsmError> {
+    fn statement(&mut self, line: usize, col0: usize, text: &[u8]) -> Result<(), AsmError> {
         let toks = tokenize(text, line, col0)?;
         let mut rest: &[Token] = &toks;
         // Labels: `name:` (several may precede a statement).
@@ -453,10 +447,11 @@ impl State {
             let (name, col) = match &rest[0].tok {
                 Tok::Ident(n) => (n.clone(), rest[0].col),
                 Tok::Num(_) => {
-                    let digits = text[rest[0].col - col0..]
-                        .split(':')
-                        .next()
-                        .unwrap_or("")
+                    let digits: String = text[rest[0].col - col0..]
+                        .iter()
+                        .take_while(|&&b| b != b':')
+                        .map(|&b| b as char)
+                        .collect::<String>()
                         .trim()
                         .to_string();
                     (digits, rest[0].col)
@@ -843,18 +838,18 @@ impl State {
                 } else {
                     0
                 };
-                if !(0..=1 << 24).contains(&count) {
-                    return Err(AsmError::new(
-                        line,
-                        v[0].col,
-                        format!("repeat count {count} out of range"),
-                    ));
-                }
                 if !(0..=8).contains(&size) {
                     return Err(AsmError::new(
                         line,
                         v[1].col,
                         "`.fill` size must be 0..8".into(),
+                    ));
+                }
+                if !(0..=1 << 24).contains(&count) || count * size.max(1) > 1 << 24 {
+                    return Err(AsmError::new(
+                        line,
+                        v[0].col,
+                        format!("`.fill` of {count} x {size} bytes: more than 16 MiB"),
                     ));
                 }
                 self.push(
