@@ -1,0 +1,158 @@
+//! Emulated vs native vs qemu-x86_64 on the source document's benchmark (recursive fib, static
+//! gcc -O2) and on busybox sha256sum of a large file. Each program runs as a child process (the
+//! emulated one is this binary re-executed in emulator mode); CPU time (user+sys, from wait4) is
+//! reported next to wall time because the machine is shared and wall time is noisy.
+//!
+//! `cargo bench -p jitkit-emu --bench emulator` (fib(35), 16 MB); `JITKIT_BENCH_FIB=40
+//! JITKIT_BENCH_MB=64` for the figures in BENCHMARKS.md.
+
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn child_main_if_requested() {
+    if std::env::var_os("JITKIT_EMU_CHILD").is_none() {
+        return;
+    }
+    let args: Vec<_> = std::env::args_os().skip(1).collect();
+    let argv = args.iter().map(|a| a.as_bytes().to_vec()).collect();
+    let mut emu = jitkit_emu::Emulator::new(args[0].as_bytes(), argv, vec![], Default::default())
+        .expect("load");
+    std::process::exit(emu.run().status());
+}
+
+/// Runs a command to completion; returns (wall, cpu) and checks its stdout.
+fn measure(cmd: &mut Command, expect: &str) -> (Duration, Duration) {
+    let start = Instant::now();
+    let child = cmd.stdout(Stdio::piped()).spawn().expect("spawn");
+    let pid = child.id() as libc::pid_t;
+    let mut out = child.stdout.expect("stdout");
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut out, &mut text).expect("read");
+    let mut status = 0;
+    // SAFETY: rusage is plain data the kernel fills in; pid is our own child.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: waiting for our own child with valid pointers to locals.
+    let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
+    assert_eq!(rc, pid, "wait4");
+    let wall = start.elapsed();
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    let cpu = tv(ru.ru_utime) + tv(ru.ru_stime);
+    assert!(
+        text.contains(expect),
+        "unexpected output {text:?} (wanted {expect:?})"
+    );
+    (wall, cpu)
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+struct Row {
+    name: &'static str,
+    wall: Duration,
+    cpu: Duration,
+}
+
+fn bench(program: &Path, args: &[&str], expect: &str, reps: usize) -> Vec<Row> {
+    let me = std::env::current_exe().expect("current_exe");
+    let mut rows = Vec::new();
+    for name in ["native", "jitkit (interpreter)", "qemu-x86_64"] {
+        let mut walls = Vec::new();
+        let mut cpus = Vec::new();
+        for _ in 0..reps {
+            let mut cmd = match name {
+                "native" => Command::new(program),
+                "qemu-x86_64" => {
+                    let mut c = Command::new("qemu-x86_64");
+                    c.arg(program);
+                    c
+                }
+                _ => {
+                    let mut c = Command::new(&me);
+                    c.env("JITKIT_EMU_CHILD", "1").arg(program);
+                    c
+                }
+            };
+            cmd.args(args);
+            let (w, c) = measure(&mut cmd, expect);
+            walls.push(w);
+            cpus.push(c);
+        }
+        rows.push(Row {
+            name,
+            wall: median(walls),
+            cpu: median(cpus),
+        });
+    }
+    rows
+}
+
+fn print(title: &str, rows: &[Row]) {
+    println!("{title}");
+    let base = rows[0].cpu.as_secs_f64().max(1e-6);
+    for r in rows {
+        println!(
+            "  {:<22} cpu {:>8.3} s  wall {:>8.3} s  {:>7.1}x native (cpu)",
+            r.name,
+            r.cpu.as_secs_f64(),
+            r.wall.as_secs_f64(),
+            r.cpu.as_secs_f64() / base
+        );
+    }
+}
+
+fn main() {
+    child_main_if_requested();
+    let n: u32 = std::env::var("JITKIT_BENCH_FIB")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(35);
+    let mb: usize = std::env::var("JITKIT_BENCH_MB")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(16);
+    let reps: usize = std::env::var("JITKIT_BENCH_REPS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3);
+    let dir: PathBuf =
+        std::env::temp_dir().join(format!("jitkit-emu-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let fib = dir.join("fib");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/programs/fib.c");
+    let ok = Command::new("gcc")
+        .args(["-static", "-O2", "-o"])
+        .arg(&fib)
+        .arg(&src)
+        .status()
+        .expect("gcc");
+    assert!(ok.success(), "gcc failed");
+    let expect = format!("fib({n}) = ");
+    let rows = bench(&fib, &[&n.to_string()], &expect, reps);
+    print(
+        &format!("fib({n}), gcc -static -O2, median of {reps}"),
+        &rows,
+    );
+
+    let data = dir.join("data.bin");
+    let bytes: Vec<u8> = (0..mb * 1024 * 1024)
+        .map(|i| ((i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 56) as u8)
+        .collect();
+    std::fs::write(&data, bytes).expect("write data");
+    let d = data.display().to_string();
+    let rows = bench(
+        Path::new("/bin/busybox"),
+        &["sha256sum", &d],
+        "data.bin",
+        reps,
+    );
+    print(
+        &format!("busybox sha256sum of {mb} MB, median of {reps}"),
+        &rows,
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

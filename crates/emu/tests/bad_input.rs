@@ -1,0 +1,225 @@
+//! Bad input gets a clear typed error, never a panic: malformed and unsupported executables, and
+//! programs that fault, divide by zero or use instructions the interpreter does not implement.
+
+use jitkit_emu::loader::Program;
+use jitkit_emu::{Emulator, LoadError, Outcome};
+
+const BASE: u64 = 0x40_0000;
+const CODE_OFF: u64 = 64 + 56;
+
+/// A minimal static ELF64 executable: one PT_LOAD (R+X) holding the headers and `code`, entry
+/// at the code.
+fn tiny_elf(code: &[u8]) -> Vec<u8> {
+    let mut f = vec![0u8; CODE_OFF as usize];
+    f[..4].copy_from_slice(b"\x7fELF");
+    f[4] = 2; // ELFCLASS64
+    f[5] = 1; // little-endian
+    f[6] = 1; // version
+    f[16..18].copy_from_slice(&2u16.to_le_bytes()); // ET_EXEC
+    f[18..20].copy_from_slice(&62u16.to_le_bytes()); // x86-64
+    f[20..24].copy_from_slice(&1u32.to_le_bytes());
+    f[24..32].copy_from_slice(&(BASE + CODE_OFF).to_le_bytes()); // entry
+    f[32..40].copy_from_slice(&64u64.to_le_bytes()); // phoff
+    f[52..54].copy_from_slice(&64u16.to_le_bytes()); // ehsize
+    f[54..56].copy_from_slice(&56u16.to_le_bytes()); // phentsize
+    f[56..58].copy_from_slice(&1u16.to_le_bytes()); // phnum
+    let total = CODE_OFF + code.len() as u64;
+    let ph = 64;
+    f[ph..ph + 4].copy_from_slice(&1u32.to_le_bytes()); // PT_LOAD
+    f[ph + 4..ph + 8].copy_from_slice(&5u32.to_le_bytes()); // R+X
+    f[ph + 8..ph + 16].copy_from_slice(&0u64.to_le_bytes()); // offset
+    f[ph + 16..ph + 24].copy_from_slice(&BASE.to_le_bytes()); // vaddr
+    f[ph + 24..ph + 32].copy_from_slice(&BASE.to_le_bytes()); // paddr
+    f[ph + 32..ph + 40].copy_from_slice(&total.to_le_bytes()); // filesz
+    f[ph + 40..ph + 48].copy_from_slice(&total.to_le_bytes()); // memsz
+    f[ph + 48..ph + 56].copy_from_slice(&4096u64.to_le_bytes()); // align
+    f.extend_from_slice(code);
+    f
+}
+
+fn load(image: Vec<u8>) -> Result<Program, LoadError> {
+    Program::from_bytes(b"test", vec![b"test".to_vec()], image)
+}
+
+fn run(code: &[u8]) -> Outcome {
+    let program = load(tiny_elf(code)).expect("tiny ELF loads");
+    let mut emu = Emulator::from_program(program, vec![], Default::default()).expect("start");
+    emu.run()
+}
+
+/// Patches `bytes` at `at` in a valid tiny ELF.
+fn patched(at: usize, bytes: &[u8]) -> Vec<u8> {
+    let mut f = tiny_elf(&[0x0f, 0x05]);
+    f[at..at + bytes.len()].copy_from_slice(bytes);
+    f
+}
+
+#[test]
+fn malformed_executables_are_typed_errors() {
+    let ph = 64;
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("empty file", vec![], "not an ELF file"),
+        ("shell text", b"echo hello\n".to_vec(), "not an ELF file"),
+        (
+            "truncated header",
+            tiny_elf(&[])[..40].to_vec(),
+            "shorter than the 64-byte ELF header",
+        ),
+        ("32-bit", patched(4, &[1]), "32-bit ELF"),
+        ("big-endian", patched(5, &[2]), "big-endian"),
+        ("ARM", patched(18, &183u16.to_le_bytes()), "ELF machine 183"),
+        (
+            "relocatable object",
+            patched(16, &1u16.to_le_bytes()),
+            "ELF type 1",
+        ),
+        (
+            "bad phentsize",
+            patched(54, &32u16.to_le_bytes()),
+            "program header entry size 32",
+        ),
+        (
+            "no program headers",
+            patched(56, &0u16.to_le_bytes()),
+            "no program headers",
+        ),
+        (
+            "phdrs past end",
+            patched(32, &4000u64.to_le_bytes()),
+            "program header table extends past",
+        ),
+        (
+            "segment past end",
+            patched(ph + 32, &0x10000u64.to_le_bytes()),
+            "extends past the end of the file",
+        ),
+        (
+            "filesz > memsz",
+            patched(ph + 40, &1u64.to_le_bytes()),
+            "larger than memory size",
+        ),
+        (
+            "misaligned segment",
+            patched(ph + 16, &(BASE + 3).to_le_bytes()),
+            "differ modulo the page size",
+        ),
+        (
+            "kernel address",
+            patched(ph + 16, &0xffff_8000_0000_0000u64.to_le_bytes()),
+            "outside the emulated address space",
+        ),
+        (
+            "no PT_LOAD",
+            patched(ph, &6u32.to_le_bytes()),
+            "no loadable segment",
+        ),
+        (
+            "wrapping segment",
+            patched(ph + 40, &u64::MAX.to_le_bytes()),
+            "wraps around",
+        ),
+    ];
+    for (name, image, expect) in cases {
+        match load(image) {
+            Ok(_) => panic!("{name}: loaded"),
+            Err(e) => assert!(
+                e.to_string().contains(expect),
+                "{name}: error `{e}` does not mention `{expect}`"
+            ),
+        }
+    }
+}
+
+#[test]
+fn dynamic_programs_are_refused_with_their_interpreter() {
+    // Debian's own dynamically linked `true`.
+    let image = std::fs::read("/bin/true").expect("/bin/true");
+    let err = load(image).err().expect("dynamic program refused");
+    assert!(matches!(err, LoadError::Dynamic(_)), "{err}");
+    assert!(err.to_string().contains("ld-linux"), "{err}");
+}
+
+#[test]
+fn missing_file_is_an_io_error() {
+    let err = Emulator::new(b"/nonexistent/program", vec![], vec![], Default::default())
+        .err()
+        .expect("missing file");
+    assert!(err.to_string().contains("/nonexistent/program"), "{err}");
+    assert_eq!(err.errno(), 2);
+}
+
+#[test]
+fn random_corruption_never_panics() {
+    let valid = tiny_elf(&[0xb8, 60, 0, 0, 0, 0x31, 0xff, 0x0f, 0x05]);
+    let mut state = 0x1234_5678_9abc_def1u64;
+    for _ in 0..3000 {
+        let mut f = valid.clone();
+        for _ in 0..1 + state % 4 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let at = (state >> 8) as usize % f.len();
+            f[at] = (state >> 32) as u8;
+        }
+        if state % 7 == 0 {
+            f.truncate((state >> 40) as usize % f.len());
+        }
+        if let Ok(p) = load(f) {
+            // Loading into memory must not panic either (running could loop forever: no run).
+            let _ = Emulator::from_program(p, vec![], Default::default());
+        }
+    }
+}
+
+#[test]
+fn exit_status_comes_from_exit_group() {
+    // mov edi, 7; mov eax, 231; syscall
+    let code = [0xbf, 7, 0, 0, 0, 0xb8, 231, 0, 0, 0, 0x0f, 0x05];
+    assert_eq!(run(&code), Outcome::Exited(7));
+}
+
+#[test]
+fn unsupported_instruction_is_sigill_with_address_bytes_and_mnemonic() {
+    // vaddps ymm0, ymm1, ymm2 (AVX: not implemented, not advertised by CPUID)
+    let code = [0xc5, 0xf4, 0x58, 0xc2];
+    match run(&code) {
+        Outcome::Killed { signal, reason } => {
+            assert_eq!(signal, libc::SIGILL);
+            assert!(
+                reason.contains(&format!("{:#x}", BASE + CODE_OFF)),
+                "{reason}"
+            );
+            assert!(reason.contains("c5 f4 58 c2"), "{reason}");
+            assert!(reason.contains("vaddps"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(run(&[0x0f, 0x0b]).status(), 128 + libc::SIGILL, "ud2");
+}
+
+#[test]
+fn faults_become_signals_with_the_address() {
+    // mov byte ptr [rip+0], 1: a write into the read+execute segment.
+    let code = [0xc6, 0x05, 0, 0, 0, 0, 1];
+    match run(&code) {
+        Outcome::Killed { signal, reason } => {
+            assert_eq!(signal, libc::SIGSEGV);
+            assert!(reason.contains("write to address 0x40007f"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // mov rax, [0]: a read of unmapped memory.
+    let code = [0x48, 0x8b, 0x04, 0x25, 0, 0, 0, 0];
+    match run(&code) {
+        Outcome::Killed { signal, reason } => {
+            assert_eq!(signal, libc::SIGSEGV);
+            assert!(reason.contains("read of address 0x0"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // xor ecx, ecx; div ecx
+    assert_eq!(run(&[0x31, 0xc9, 0xf7, 0xf1]).status(), 128 + libc::SIGFPE);
+    // jmp to a non-executable address
+    let code = [0x48, 0xc7, 0xc0, 0, 0, 0, 0x10, 0xff, 0xe0];
+    assert_eq!(run(&code).status(), 128 + libc::SIGSEGV);
+}
