@@ -161,7 +161,7 @@ fn random_corruption_never_panics() {
             let at = (state >> 8) as usize % f.len();
             f[at] = (state >> 32) as u8;
         }
-        if state % 7 == 0 {
+        if state.is_multiple_of(7) {
             f.truncate((state >> 40) as usize % f.len());
         }
         if let Ok(p) = load(f) {
