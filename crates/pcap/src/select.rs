@@ -178,22 +178,37 @@ fn run_window<'a>(
     window
 }
 
-/// Window boundaries (public so tests can see the guesses): the first record, then guessed
-/// record starts about [`WINDOW`] bytes apart, then the end of the file.
-pub fn window_starts(reader: &PcapReader<'_>) -> Vec<usize> {
-    let len = reader.bytes().len();
+/// Nominal window starts: the first record, then every [`WINDOW`] bytes (the last window takes
+/// what is left when less than half a window would remain), then the end of the file.
+fn nominal_starts(len: usize) -> Vec<usize> {
     let mut starts = vec![FILE_HEADER_LEN];
-    let mut nominal = FILE_HEADER_LEN + WINDOW;
-    while nominal + WINDOW / 2 < len {
-        let limit = (nominal + SEARCH).min(len);
-        if let Some(guess) = (nominal..limit).find(|&at| reader.plausible_record_at(at, CONFIRM)) {
-            starts.push(guess);
-            nominal = guess + WINDOW;
-        } else {
-            nominal = limit + WINDOW;
-        }
+    let mut next = FILE_HEADER_LEN + WINDOW;
+    while next + WINDOW / 2 < len {
+        starts.push(next);
+        next += WINDOW;
     }
     starts.push(len);
+    starts
+}
+
+/// Where window `w` really starts: the first record for window 0, else the first offset at or
+/// after its nominal start where a record (and the next [`CONFIRM`]) looks plausible. `None`
+/// when nothing within [`SEARCH`] bytes does (the window before it then reads on through).
+fn guess_start(reader: &PcapReader<'_>, nominal: &[usize], w: usize) -> Option<usize> {
+    if w == 0 {
+        return Some(FILE_HEADER_LEN);
+    }
+    let limit = (nominal[w] + SEARCH).min(nominal[w + 1]);
+    (nominal[w]..limit).find(|&at| reader.plausible_record_at(at, CONFIRM))
+}
+
+/// The guessed window starts (public so tests can see them), then the end of the file.
+pub fn window_starts(reader: &PcapReader<'_>) -> Vec<usize> {
+    let nominal = nominal_starts(reader.bytes().len());
+    let mut starts: Vec<usize> = (0..nominal.len() - 1)
+        .filter_map(|w| guess_start(reader, &nominal, w))
+        .collect();
+    starts.push(reader.bytes().len());
     starts
 }
 
@@ -211,9 +226,27 @@ where
     H: FnMut(&Record<'a>) -> bool,
     F: Fn() -> Option<H> + Sync,
 {
-    let bounds = window_starts(reader);
+    // Window w reads the records from its guessed start up to the first one at or after the
+    // next window's nominal start; each thread guesses the starts of the windows it takes.
+    let bounds = nominal_starts(reader.bytes().len());
     let windows = bounds.len() - 1;
     let keep_ranges = writer.is_some();
+    let run = |w: usize, matcher: &mut dyn FnMut(&Record<'a>) -> bool| match guess_start(
+        reader, &bounds, w,
+    ) {
+        Some(start) => run_window(reader, start, bounds[w + 1], keep_ranges, &mut |r| {
+            matcher(r)
+        }),
+        // No plausible start: an empty window that cannot follow the one before it.
+        None => Window {
+            start: usize::MAX,
+            stop: usize::MAX,
+            read: 0,
+            matched: 0,
+            keep: Vec::new(),
+            error: None,
+        },
+    };
     let next = AtomicUsize::new(0);
     let abandon = AtomicBool::new(false);
     // Slot w: None while window w is not done; Some(Err(())) if its thread panicked.
@@ -250,9 +283,7 @@ where
             done: &done,
             ready: &ready,
         };
-        let result = run_window(reader, bounds[w], bounds[w + 1], keep_ranges, &mut |r| {
-            matcher(r)
-        });
+        let result = run(w, matcher);
         std::mem::forget(guard);
         progress.fetch_add((bounds[w + 1] - bounds[w]) as u64, Ordering::Relaxed);
         done.lock().unwrap_or_else(|e| e.into_inner())[w] = Some(Ok(result));
@@ -271,6 +302,8 @@ where
 
         let mut selection = Selection::default();
         let mut w = 0;
+        // Where the next window must start: where the previous one stopped reading.
+        let mut expected_start = FILE_HEADER_LEN;
         let result = (|| -> io::Result<()> {
             while w < windows {
                 // Write window w if it is done; otherwise help, or wait for whoever has it.
@@ -278,9 +311,7 @@ where
                 let window = match taken {
                     Some(Ok(window)) => window,
                     // Its thread panicked (the panic resurfaces when the scope ends): redo it.
-                    Some(Err(())) => {
-                        run_window(reader, bounds[w], bounds[w + 1], keep_ranges, &mut matcher)
-                    }
+                    Some(Err(())) => run(w, &mut matcher),
                     None => {
                         if !work(&mut matcher) {
                             let mut slots = done.lock().unwrap_or_else(|e| e.into_inner());
@@ -291,49 +322,44 @@ where
                         continue;
                     }
                 };
-                debug_assert_eq!(window.start, bounds[w]);
-                if let Some(writer) = writer.as_deref_mut() {
-                    for &(s, e) in &window.keep {
-                        writer.write_range(s, e)?;
-                    }
+                if window.start != expected_start {
+                    // A wrong guess: from here on, read sequentially from where we really are.
+                    abandon.store(true, Ordering::Relaxed);
+                    let end = reader.bytes().len();
+                    let rest = run_window(reader, expected_start, end, keep_ranges, &mut matcher);
+                    add(&mut selection, rest, writer.as_deref_mut())?;
+                    break;
                 }
-                if let Some(mut err) = window.error {
-                    err.records_before += selection.read;
-                    selection.error = Some(err);
-                }
-                selection.read += window.read;
-                selection.matched += window.matched;
+                expected_start = window.stop;
+                add(&mut selection, window, writer.as_deref_mut())?;
                 if selection.error.is_some() {
                     break;
                 }
                 w += 1;
-                if w < windows && window.stop != bounds[w] {
-                    // A wrong guess: from here on, read sequentially from where we really are.
-                    abandon.store(true, Ordering::Relaxed);
-                    let rest = run_window(
-                        reader,
-                        window.stop,
-                        reader.bytes().len(),
-                        keep_ranges,
-                        &mut matcher,
-                    );
-                    if let Some(writer) = writer.as_deref_mut() {
-                        for &(s, e) in &rest.keep {
-                            writer.write_range(s, e)?;
-                        }
-                    }
-                    if let Some(mut err) = rest.error {
-                        err.records_before += selection.read;
-                        selection.error = Some(err);
-                    }
-                    selection.read += rest.read;
-                    selection.matched += rest.matched;
-                    break;
-                }
             }
             Ok(())
         })();
         abandon.store(true, Ordering::Relaxed);
         result.map(|()| selection)
     })
+}
+
+/// Writes a window's kept records and adds up its counts and error (numbered globally).
+fn add<W: Write>(
+    selection: &mut Selection,
+    window: Window,
+    writer: Option<&mut PcapWriter<'_, W>>,
+) -> io::Result<()> {
+    if let Some(writer) = writer {
+        for &(s, e) in &window.keep {
+            writer.write_range(s, e)?;
+        }
+    }
+    if let Some(mut err) = window.error {
+        err.records_before += selection.read;
+        selection.error = Some(err);
+    }
+    selection.read += window.read;
+    selection.matched += window.matched;
+    Ok(())
 }

@@ -3,22 +3,26 @@
 //!
 //! - pcap input: the file header and every record's bytes are copied as they are (same byte
 //!   order, same magic). Records that sit next to each other in the input are written as one
-//!   slice, and large slices go to the output straight from the input's memory, so writing most
-//!   of a mapped capture costs about what `cat` costs.
+//!   slice, and slices go to the output with vectored writes straight from the input's memory
+//!   (no copy in user space), so writing most of a mapped capture costs less than `cat`.
 //! - pcapng input: a pcap file in this machine's byte order, with the first interface's link
 //!   type and snapshot length (as libpcap reports them), nanosecond precision when that interface
 //!   records finer than microseconds, and each packet's timestamp, captured bytes and wire length.
 //!   Packets from interfaces with another link type cannot go into one pcap file: that is the
 //!   caller's check (see `Record::link_type`).
 
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, IoSlice, Write};
 
 use crate::capture::CaptureReader;
 use crate::pcap::{FILE_HEADER_LEN, MAGIC_MICRO, MAGIC_NANO};
 use crate::record::{Precision, Record};
 
-/// Output buffer size: big enough that the number of write system calls is negligible.
+/// Output buffer size for rebuilt (pcapng) records.
 const BUFFER: usize = 1 << 20;
+/// Raw ranges gathered before one `writev` (the kernel's IOV_MAX is 1024).
+const MAX_RANGES: usize = 1024;
+/// Bytes gathered before one `writev`.
+const MAX_PENDING: usize = 8 << 20;
 
 /// How records reach the output.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,13 +34,18 @@ enum Encoding {
 }
 
 /// A pcap writer for the records of one capture.
+///
+/// Raw records are not copied in user space: the writer keeps a list of input byte ranges
+/// (adjacent records merged into one range) and hands them to the kernel with vectored writes
+/// (`writev`) straight from the input's memory.
 pub struct PcapWriter<'a, W: Write> {
     out: BufWriter<W>,
     encoding: Encoding,
-    /// The input file, for writing runs of adjacent raw records in one piece.
+    /// The input file, whose ranges are written.
     source: &'a [u8],
-    /// Input byte range of raw records accepted but not written yet (start..end).
-    pending: (usize, usize),
+    /// Input byte ranges accepted but not written yet, in output order.
+    pending: Vec<(usize, usize)>,
+    pending_bytes: usize,
 }
 
 impl<'a, W: Write> PcapWriter<'a, W> {
@@ -62,7 +71,8 @@ impl<'a, W: Write> PcapWriter<'a, W> {
             out,
             encoding,
             source: capture.bytes(),
-            pending: (0, 0),
+            pending: Vec::with_capacity(MAX_RANGES),
+            pending_bytes: 0,
         })
     }
 
@@ -92,26 +102,50 @@ impl<'a, W: Write> PcapWriter<'a, W> {
     }
 
     /// Appends the input bytes `start..end`, which must be whole raw records of the input (pcap
-    /// input only). Adjacent ranges are merged and written together.
+    /// input only). A range that continues the previous one is merged with it.
     #[inline]
     pub fn write_range(&mut self, start: usize, end: usize) -> io::Result<()> {
         debug_assert_eq!(self.encoding, Encoding::Raw);
-        if start == self.pending.1 && self.pending.0 != self.pending.1 {
-            self.pending.1 = end;
-            return Ok(());
+        self.pending_bytes += end - start;
+        match self.pending.last_mut() {
+            Some(last) if last.1 == start => last.1 = end,
+            _ => {
+                if self.pending.len() == MAX_RANGES {
+                    self.flush_pending()?;
+                    self.pending_bytes = end - start;
+                }
+                self.pending.push((start, end));
+            }
         }
-        self.flush_pending()?;
-        self.pending = (start, end);
+        if self.pending_bytes >= MAX_PENDING {
+            self.flush_pending()?;
+        }
         Ok(())
     }
 
+    /// Writes the gathered ranges with as few `writev` calls as the kernel allows.
     fn flush_pending(&mut self) -> io::Result<()> {
-        let (start, end) = self.pending;
-        if start != end {
-            // Slices larger than the buffer bypass it: one write straight from the input map.
-            self.out.write_all(&self.source[start..end])?;
-            self.pending = (0, 0);
+        if self.pending.is_empty() {
+            return Ok(());
         }
+        self.out.flush()?;
+        let source = self.source;
+        let mut slices: Vec<IoSlice> = self
+            .pending
+            .iter()
+            .map(|&(s, e)| IoSlice::new(&source[s..e]))
+            .collect();
+        let mut rest = &mut slices[..];
+        while !rest.is_empty() {
+            match self.out.get_mut().write_vectored(rest) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => IoSlice::advance_slices(&mut rest, n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.pending.clear();
+        self.pending_bytes = 0;
         Ok(())
     }
 
