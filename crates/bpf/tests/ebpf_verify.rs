@@ -9,22 +9,46 @@ use jitkit_bpf::ebpf::{asm, interp, jit, verify, Helpers, Insn, Memory, Options,
 const REFUSED: &[(&str, &str, bool)] = &[
     ("", "empty", false),
     ("mov r0, r2\nexit", "instruction 0: reads r2", true),
-    ("mov r0, 1", "instruction 0: execution can run past the last instruction", true),
+    (
+        "mov r0, 1",
+        "instruction 0: execution can run past the last instruction",
+        true,
+    ),
     ("ja +5\nexit", "instruction 0: jump to 6", true),
     ("ja +1\nlddw r0, 5\nexit", "instruction 0: jump to 2", true),
-    ("mov r10, 1\nmov r0, 0\nexit", "r10 (the frame pointer) is read-only", true),
+    (
+        "mov r10, 1\nmov r0, 0\nexit",
+        "r10 (the frame pointer) is read-only",
+        true,
+    ),
     ("mov r0, 1\nlsh32 r0, 32\nexit", "constant shift", true),
     ("mov r0, 1\narsh r0, -1\nexit", "constant shift", true),
-    ("mov r0, 1\ndiv r0, 0\nexit", "division by the constant 0", true),
+    (
+        "mov r0, 1\ndiv r0, 0\nexit",
+        "division by the constant 0",
+        true,
+    ),
     ("call 1\nexit", "unknown helper function 1", false),
-    ("stdw [r10+0], 1\nmov r0, 0\nexit", "outside the 512-byte frame", true),
-    ("ldxw r0, [r10-516]\nexit", "outside the 512-byte frame", true),
+    (
+        "stdw [r10+0], 1\nmov r0, 0\nexit",
+        "outside the 512-byte frame",
+        true,
+    ),
+    (
+        "ldxw r0, [r10-516]\nexit",
+        "outside the 512-byte frame",
+        true,
+    ),
     (
         "mov r0, 0\njeq r0, 0, +1\nmov r2, 1\nmov r0, r2\nexit",
         "instruction 3: reads r2",
         true,
     ),
-    ("mov r6, r1\nmov r2, 1\nldabsb 0\nmov r0, r2\nexit", "instruction 3: reads r2", true),
+    (
+        "mov r6, r1\nmov r2, 1\nldabsb 0\nmov r0, r2\nexit",
+        "instruction 3: reads r2",
+        true,
+    ),
     ("mov r0, 1\nle64 r0\nexit", "", false),
     (
         "mov r0, 0\nloop:\nadd r0, 1\njlt r0, 10, loop\nexit",
@@ -57,12 +81,27 @@ fn the_verifier_refuses_with_a_message_naming_the_instruction() {
 fn bad_encodings_are_refused() {
     let exit = Insn::new(0x95, 0, 0, 0, 0);
     for (prog, needle) in [
-        (vec![Insn::new(0xff, 0, 0, 0, 0), exit], "unknown opcode 0xff"),
-        (vec![Insn::new(0xb7, 11, 0, 0, 0), exit], "invalid register r11"),
-        (vec![Insn::new(0x18, 0, 0, 0, 0)], "lddw needs a second slot"),
-        (vec![Insn::new(0x18, 0, 1, 0, 0), Insn::default(), exit], "pseudo source"),
+        (
+            vec![Insn::new(0xff, 0, 0, 0, 0), exit],
+            "unknown opcode 0xff",
+        ),
+        (
+            vec![Insn::new(0xb7, 11, 0, 0, 0), exit],
+            "invalid register r11",
+        ),
+        (
+            vec![Insn::new(0x18, 0, 0, 0, 0)],
+            "lddw needs a second slot",
+        ),
+        (
+            vec![Insn::new(0x18, 0, 1, 0, 0), Insn::default(), exit],
+            "pseudo source",
+        ),
         (vec![Insn::new(0xd4, 0, 0, 0, 8), exit], "byte swap width"),
-        (vec![Insn::new(0x38, 0, 0, 0, 0), exit], "unknown opcode 0x38"),
+        (
+            vec![Insn::new(0x38, 0, 0, 0, 0), exit],
+            "unknown opcode 0x38",
+        ),
     ] {
         let err = verify(&prog, &Helpers::new(), &Options::default())
             .unwrap_err()
@@ -77,8 +116,16 @@ const RUNTIME: &[(&str, usize, &str)] = &[
     ("ldxw r0, [r1+1]\nexit", 4, "load of 4 bytes"),
     ("stb [r1+4], 1\nmov r0, 0\nexit", 4, "store of 1 bytes"),
     ("mov r0, r10\nldxdw r0, [r0+0]\nexit", 4, "load of 8 bytes"),
-    ("mov r2, r10\nadd r2, -520\nldxb r0, [r2+0]\nexit", 4, "load of 1 bytes"),
-    ("lddw r2, 0x1000\nstxdw [r2+0], r2\nmov r0, 0\nexit", 4, "store of 8 bytes"),
+    (
+        "mov r2, r10\nadd r2, -520\nldxb r0, [r2+0]\nexit",
+        4,
+        "load of 1 bytes",
+    ),
+    (
+        "lddw r2, 0x1000\nstxdw [r2+0], r2\nmov r0, 0\nexit",
+        4,
+        "store of 8 bytes",
+    ),
     ("mov r0, 0\nloop:\nadd r0, 1\nja loop", 4, "budget ran out"),
 ];
 
