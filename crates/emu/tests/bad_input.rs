@@ -223,3 +223,21 @@ fn faults_become_signals_with_the_address() {
     let code = [0x48, 0xc7, 0xc0, 0, 0, 0, 0x10, 0xff, 0xe0];
     assert_eq!(run(&code).status(), 128 + libc::SIGSEGV);
 }
+
+#[test]
+fn fxsave_and_fxrstor_round_trip_sse_state() {
+    use iced_x86::code_asm::*;
+    let mut a = CodeAssembler::new(64).expect("asm");
+    a.mov(eax, 42).unwrap();
+    a.movd(xmm3, eax).unwrap();
+    a.lea(rdi, ptr(rsp - 1024)).unwrap();
+    a.and(rdi, -16).unwrap();
+    a.fxsave64(ptr(rdi)).unwrap();
+    a.pxor(xmm3, xmm3).unwrap();
+    a.fxrstor64(ptr(rdi)).unwrap();
+    a.movd(edi, xmm3).unwrap();
+    a.mov(eax, 231).unwrap();
+    a.syscall().unwrap();
+    let code = a.assemble(BASE + CODE_OFF).expect("assemble");
+    assert_eq!(run(&code), Outcome::Exited(42));
+}

@@ -268,6 +268,8 @@ pub fn handler_for(ins: &Instruction, i: &Insn) -> Option<Handler> {
         | M::Prefetcht2
         | M::Prefetchw => Some(misc::nop),
         M::Cpuid => Some(misc::cpuid),
+        M::Fxsave | M::Fxsave64 => Some(misc::fxsave),
+        M::Fxrstor | M::Fxrstor64 => Some(misc::fxrstor),
         M::Rdtsc => Some(misc::rdtsc),
         M::Syscall => Some(misc::syscall),
         M::Hlt => Some(misc::hlt),
