@@ -10,7 +10,7 @@
 //! encodes jumps; a conditional jump whose target is more than 255 instructions away gets a
 //! `ja` trampoline right after it.
 
-use std::collections::HashMap;
+use crate::fxhash::FxHashMap as HashMap;
 
 use jitkit_bpf::cbpf::{op, Insn};
 
@@ -22,6 +22,9 @@ pub type NodeId = u32;
 pub enum Node {
     /// `ret #k`.
     Ret(u32),
+    /// `ja target`: a stepping stone placed close to the nodes that use it, so that a
+    /// comparison tree's many jumps to a far target stay short. `copy` keeps hops distinct.
+    Hop { target: NodeId, copy: u32 },
     /// `stmts`, then `if A <jump> k goto jt else goto jf`. A `jump` of `JMP|JA` is an
     /// unconditional continuation to `jt` (and `jf == jt`).
     Branch {
@@ -37,13 +40,33 @@ pub enum Node {
 #[derive(Default)]
 pub struct Graph {
     pub nodes: Vec<Node>,
-    intern: HashMap<Node, NodeId>,
+    hops: u32,
+    /// Node hash -> ids of the nodes with that hash (keys are hashes so nodes are not cloned).
+    intern: HashMap<u64, Vec<NodeId>>,
 }
 
 /// Leaves of a comparison tree hold up to this many values in a chain of `jeq`s.
 const TREE_LEAF: usize = 4;
+/// Subtrees of at most this many values get their own hops to the tree's two targets (a
+/// subtree of 64 values is about 80 instructions, well within a conditional jump's reach).
+const HOP_REGION: usize = 64;
+/// Trees smaller than this need no hops at all.
+const HOP_MIN_TREE: usize = 128;
 
 pub const JA: u16 = op::JMP | op::JA;
+
+/// `sub #0`: ends the statements of a relation (`ip[0] = 1`), so that the optimizer numbers the
+/// compared value apart from the plain load, as libpcap's optimizer does (its relations compute
+/// `A - X` and compare with 0). It changes nothing and is not emitted.
+pub const VALUE_MARKER: Insn = Insn::stmt(op::ALU | op::SUB | op::K, 0);
+
+fn is_value_marker(s: &Insn) -> bool {
+    *s == VALUE_MARKER
+}
+
+fn emitted_len(stmts: &[Insn]) -> usize {
+    stmts.iter().filter(|s| !is_value_marker(s)).count()
+}
 
 impl Graph {
     pub fn new() -> Self {
@@ -65,12 +88,17 @@ impl Graph {
                 return *jt;
             }
         }
-        if let Some(&id) = self.intern.get(&node) {
+        let hash = {
+            use std::hash::BuildHasher;
+            crate::fxhash::FxBuild::default().hash_one(&node)
+        };
+        let ids = self.intern.entry(hash).or_default();
+        if let Some(&id) = ids.iter().find(|&&id| self.nodes[id as usize] == node) {
             return id;
         }
         let id = self.nodes.len() as NodeId;
-        self.nodes.push(node.clone());
-        self.intern.insert(node, id);
+        ids.push(id);
+        self.nodes.push(node);
         id
     }
 
@@ -95,7 +123,8 @@ impl Graph {
                 jf: f,
             }),
             Pred::InSet { stmts, values } => {
-                let root = self.tree(values, t, f);
+                let hopped = values.len() < HOP_MIN_TREE;
+                let root = self.tree(values, t, f, hopped);
                 self.prepend(stmts, root)
             }
             Pred::And(items) => items
@@ -112,7 +141,11 @@ impl Graph {
 
     /// A balanced comparison tree over sorted `values`: `jge` splits, short `jeq` chains at the
     /// leaves. Assumes A already holds the value.
-    fn tree(&mut self, values: &[u32], t: NodeId, f: NodeId) -> NodeId {
+    fn tree(&mut self, values: &[u32], t: NodeId, f: NodeId, hopped: bool) -> NodeId {
+        if !hopped && values.len() <= HOP_REGION {
+            let (t, f) = (self.hop(t), self.hop(f));
+            return self.tree(values, t, f, true);
+        }
         if values.len() <= TREE_LEAF {
             return values.iter().rev().fold(f, |next, &v| {
                 self.mk(Node::Branch {
@@ -125,8 +158,8 @@ impl Graph {
             });
         }
         let mid = values.len() / 2;
-        let high = self.tree(&values[mid..], t, f);
-        let low = self.tree(&values[..mid], t, f);
+        let high = self.tree(&values[mid..], t, f, hopped);
+        let low = self.tree(&values[..mid], t, f, hopped);
         self.mk(Node::Branch {
             stmts: Vec::new(),
             jump: op::JMP | op::JGE,
@@ -136,13 +169,20 @@ impl Graph {
         })
     }
 
+    /// A new hop to `target`.
+    fn hop(&mut self, target: NodeId) -> NodeId {
+        self.hops += 1;
+        let copy = self.hops;
+        self.mk(Node::Hop { target, copy })
+    }
+
     /// `stmts` followed by node `id`.
     pub fn prepend(&mut self, stmts: &[Insn], id: NodeId) -> NodeId {
         if stmts.is_empty() {
             return id;
         }
         match self.node(id).clone() {
-            Node::Ret(_) => self.mk(Node::Branch {
+            Node::Ret(_) | Node::Hop { .. } => self.mk(Node::Branch {
                 stmts: stmts.to_vec(),
                 jump: JA,
                 k: 0,
@@ -170,7 +210,8 @@ impl Graph {
     }
 
     /// Node ids reachable from `root` in reverse post-order (a topological order), with each
-    /// node's false successor visited last so that it tends to follow its predecessor.
+    /// node's true successor visited last so that it tends to follow its predecessor (as in
+    /// libpcap's listings).
     pub fn order(&self, root: NodeId) -> Vec<NodeId> {
         let mut seen = vec![false; self.nodes.len()];
         let mut post = Vec::with_capacity(self.nodes.len());
@@ -180,9 +221,10 @@ impl Graph {
         while let Some(&mut (id, ref mut child)) = stack.last_mut() {
             let succ = match self.node(id) {
                 Node::Ret(_) => None,
+                Node::Hop { target, .. } => (*child == 0).then_some(*target),
                 Node::Branch { jt, jf, .. } => match *child {
-                    0 => Some(*jt),
-                    1 => Some(*jf),
+                    0 => Some(*jf),
+                    1 => Some(*jt),
                     _ => None,
                 },
             };
@@ -193,7 +235,7 @@ impl Graph {
                     stack.push((s, 0));
                 }
                 Some(_) => {}
-                None if *child > 2 || matches!(self.node(id), Node::Ret(_)) => {
+                None if *child > 2 || !matches!(self.node(id), Node::Branch { .. }) => {
                     post.push(id);
                     stack.pop();
                 }
@@ -201,7 +243,13 @@ impl Graph {
             }
         }
         post.reverse();
-        post
+        // Returns last, as libpcap lays them out; they have no successors, so the order stays
+        // topological.
+        let (rets, mut order): (Vec<NodeId>, Vec<NodeId>) = post
+            .into_iter()
+            .partition(|&id| matches!(self.node(id), Node::Ret(_)));
+        order.extend(rets);
+        order
     }
 
     /// Lays out the graph from `root` as a cBPF program.
@@ -221,15 +269,20 @@ impl Graph {
                 pos[i + 1] = pos[i]
                     + match self.node(order[i]) {
                         Node::Ret(_) => 1,
+                        Node::Hop { target, .. } => usize::from(!next_is(i, *target)),
                         Node::Branch {
-                            stmts, jump, jt, ..
+                            stmts,
+                            jump,
+                            jt,
+                            jf,
+                            ..
                         } => {
-                            let jump_len = if *jump == JA {
+                            let jump_len = if *jump == JA || jt == jf {
                                 usize::from(!next_is(i, *jt))
                             } else {
                                 1 + tramp[i].0 as usize + tramp[i].1 as usize
                             };
-                            stmts.len() + jump_len
+                            emitted_len(stmts) + jump_len
                         }
                     };
             }
@@ -243,10 +296,10 @@ impl Graph {
                     ..
                 } = self.node(order[i])
                 {
-                    if *jump == JA {
+                    if *jump == JA || jt == jf {
                         continue;
                     }
-                    let after = pos[i] + stmts.len() + 1;
+                    let after = pos[i] + emitted_len(stmts) + 1;
                     let far = |target: NodeId| pos[index[target as usize]] - after > 255;
                     if !tramp[i].0 && far(*jt) {
                         tramp[i].0 = true;
@@ -266,6 +319,13 @@ impl Graph {
         for i in 0..n {
             match self.node(order[i]) {
                 Node::Ret(k) => out.push(Insn::stmt(op::RET | op::K, *k)),
+                Node::Hop { target, .. } => {
+                    if !next_is(i, *target) {
+                        let from = out.len() + 1;
+                        let to = pos[index[*target as usize]];
+                        out.push(Insn::stmt(JA, (to - from) as u32));
+                    }
+                }
                 Node::Branch {
                     stmts,
                     jump,
@@ -273,9 +333,10 @@ impl Graph {
                     jt,
                     jf,
                 } => {
-                    out.extend_from_slice(stmts);
+                    out.extend(stmts.iter().filter(|s| !is_value_marker(s)));
                     let target = |id: NodeId| pos[index[id as usize]];
-                    if *jump == JA {
+                    // A decision whose targets agree is laid out as a plain jump (libpcap too).
+                    if *jump == JA || jt == jf {
                         if !next_is(i, *jt) {
                             let from = out.len() + 1;
                             out.push(Insn::stmt(JA, (target(*jt) - from) as u32));

@@ -11,6 +11,7 @@
 //! This crate never prints and never exits; every failure is a typed error.
 
 pub mod ast;
+mod fxhash;
 mod gen;
 mod graph;
 pub mod lexer;
@@ -54,6 +55,14 @@ pub struct CompileError {
 }
 
 impl CompileError {
+    /// The message and where it happened, on one line: `syntax error at offset 8 in "tcp and 80"`.
+    pub fn one_line(&self, expr: &str) -> String {
+        match self.offset {
+            Some(at) => format!("{} at offset {at} in \"{}\"", self.message, expr.trim_end()),
+            None => self.message.clone(),
+        }
+    }
+
     /// The message followed by the expression with a caret under the offending position, for
     /// people: `syntax error\n  tcp and 80\n          ^`.
     pub fn display_with(&self, expr: &str) -> String {
@@ -78,7 +87,7 @@ pub fn compile(expr: &str, linktype: u32, options: &Options) -> Result<Vec<Insn>
     let tree = parser::parse(&tokens, expr.len())?;
     let mut gen = gen::Gen::new(linktype, options)?;
     let pred = match &tree {
-        Some(e) => gen.expr(e)?,
+        Some(e) => gen.generate(e)?,
         None => pred::Pred::True,
     };
     let mut g = graph::Graph::new();

@@ -10,15 +10,17 @@
 //! - redundant statements: a statement that puts into a register the value it already holds on
 //!   every incoming path is removed (the second `ldh [12]`, the second `ldxb 4*([14]&0xf)`);
 //! - dead statements: a statement whose result is never used is removed, and a test whose two
-//!   targets are the same becomes a plain jump; like libpcap, this removes loads whose values are
-//!   unused, even though such a load past the captured bytes would have rejected the packet;
+//!   targets are the same becomes a plain jump. Loads are kept, even when their value is unused:
+//!   a load past the captured bytes rejects the packet, and the optimizer must not change a
+//!   verdict (libpcap's optimizer does drop some, so on truncated packets libpcap's optimized
+//!   and unoptimized programs can disagree; we always agree with the unoptimized one there);
 //! - constants fold, so `1 = 1` is no test at all;
 //! - identical nodes are merged (the graph is rebuilt with hash-consing after each round).
 //!
 //! Work per round is linear in the program size times the (capped) number of facts per node;
 //! very large programs (long host lists, which are already compact trees) skip the optimizer.
 
-use std::collections::HashMap;
+use crate::fxhash::FxHashMap as HashMap;
 
 use jitkit_bpf::cbpf::{op, Insn};
 
@@ -27,9 +29,9 @@ use crate::graph::{Graph, Node, NodeId, JA};
 /// Rounds of the optimizer; each round runs every pass once.
 const MAX_ROUNDS: usize = 16;
 /// Facts remembered per path (the oldest are forgotten beyond this).
-const MAX_FACTS: usize = 24;
+const MAX_FACTS: usize = 16;
 /// Programs with more nodes than this are left as generated.
-const MAX_NODES: usize = 4000;
+const MAX_NODES: usize = 1500;
 
 type Vn = u32;
 
@@ -86,10 +88,56 @@ const REGS: usize = 18;
 const A: usize = 0;
 const X: usize = 1;
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A bounded list of facts, stored inline so that states copy without allocating.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Facts {
+    items: [Fact; MAX_FACTS],
+    len: usize,
+}
+
+impl Facts {
+    fn new() -> Facts {
+        Facts {
+            items: [Fact {
+                vn: 0,
+                jump: 0,
+                k: 0,
+                holds: false,
+            }; MAX_FACTS],
+            len: 0,
+        }
+    }
+    fn iter(&self) -> std::slice::Iter<'_, Fact> {
+        self.items[..self.len].iter()
+    }
+    fn contains(&self, f: &Fact) -> bool {
+        self.iter().any(|x| x == f)
+    }
+    /// Adds a fact, forgetting the oldest when full.
+    fn push(&mut self, f: Fact) {
+        if self.len == MAX_FACTS {
+            self.items.copy_within(1.., 0);
+            self.len -= 1;
+        }
+        self.items[self.len] = f;
+        self.len += 1;
+    }
+    fn retain(&mut self, keep: impl Fn(&Fact) -> bool) {
+        let mut n = 0;
+        for i in 0..self.len {
+            if keep(&self.items[i]) {
+                self.items[n] = self.items[i];
+                n += 1;
+            }
+        }
+        self.len = n;
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct State {
     regs: [Vn; REGS],
-    facts: Vec<Fact>,
+    facts: Facts,
 }
 
 fn eval_jump(jump: u16, a: u32, k: u32) -> bool {
@@ -116,6 +164,19 @@ fn fold_alu(code: u16, a: u32, b: u32) -> Option<u32> {
         op::NEG => a.wrapping_neg(),
         _ => return None,
     })
+}
+
+/// Whether a statement can end the program (rejecting the packet): a load past the captured
+/// bytes, or a division by an X of zero. Such statements are never removed and never skipped
+/// unless the same value was already computed on every path, so the optimizer cannot change a
+/// verdict.
+fn may_fail(s: &Insn) -> bool {
+    match s.class() {
+        op::LD => matches!(s.code & 0xe0, op::ABS | op::IND),
+        op::LDX => s.code & 0xe0 == op::MSH,
+        op::ALU => s.code & op::X != 0 && matches!(s.code & 0xf0, op::DIV | op::MOD),
+        _ => false,
+    }
 }
 
 /// Registers a statement reads and writes, as bit masks over [`REGS`].
@@ -151,9 +212,11 @@ fn uses_defs(s: &Insn) -> (u32, u32) {
     }
 }
 
-/// Registers a node's branch reads.
-fn jump_uses(jump: u16, jt: NodeId, jf: NodeId) -> u32 {
-    if jump == JA || jt == jf {
+/// Registers a node's branch reads. A conditional jump whose targets agree still counts as
+/// reading A: libpcap removes such a jump only when laying out the program, after dead
+/// statements were found, so the load feeding it stays (which matters for truncated packets).
+fn jump_uses(jump: u16, _jt: NodeId, _jf: NodeId) -> u32 {
+    if jump == JA {
         0
     } else if jump & op::X != 0 {
         1 << A | 1 << X
@@ -249,22 +312,25 @@ impl Opt<'_> {
         if let Some(c) = self.vals.constant(vn) {
             return Some(eval_jump(jump, c, k));
         }
-        for f in &st.facts {
+        // libpcap's fold_edge: the same test again has the same outcome, and after
+        // `jeq #c` held, `jeq #k` (k != c) fails. Nothing else is inferred, so that the same
+        // expressions are found to reject everything.
+        for f in st.facts.iter() {
             if f.vn != vn {
                 continue;
             }
             if f.jump == jump & 0xf0 && f.k == k {
                 return Some(f.holds);
             }
-            if f.jump == op::JEQ && f.holds {
-                return Some(eval_jump(jump, f.k, k));
+            if f.jump == op::JEQ && f.holds && jump & 0xf0 == op::JEQ {
+                return Some(false);
             }
         }
         None
     }
 
     fn with_fact(&self, st: &State, jump: u16, k: u32, holds: bool) -> State {
-        let mut s = st.clone();
+        let mut s = *st;
         if jump & op::X == 0 && self.vals.constant(st.regs[A]).is_none() {
             let f = Fact {
                 vn: st.regs[A],
@@ -273,9 +339,6 @@ impl Opt<'_> {
                 holds,
             };
             if !s.facts.contains(&f) {
-                if s.facts.len() >= MAX_FACTS {
-                    s.facts.remove(0);
-                }
                 s.facts.push(f);
             }
         }
@@ -283,14 +346,15 @@ impl Opt<'_> {
     }
 
     fn meet(&mut self, node: NodeId, states: &[State]) -> State {
-        let mut out = states[0].clone();
+        let mut out = states[0];
         for s in &states[1..] {
             for r in 0..REGS {
                 if out.regs[r] != s.regs[r] {
                     out.regs[r] = self.vals.vn(Value::Phi(node, r as u8));
                 }
             }
-            out.facts.retain(|f| s.facts.contains(f));
+            let other = s.facts;
+            out.facts.retain(|f| other.contains(f));
         }
         out
     }
@@ -298,12 +362,26 @@ impl Opt<'_> {
     /// One round; returns the new root and whether anything changed.
     fn round(&mut self, root: NodeId) -> (NodeId, bool) {
         let order = self.g.order(root);
-        let mut index: HashMap<NodeId, usize> = HashMap::with_capacity(order.len());
+        let mut index: HashMap<NodeId, usize> =
+            HashMap::with_capacity_and_hasher(order.len(), Default::default());
         for (i, &id) in order.iter().enumerate() {
             index.insert(id, i);
         }
         // Mutable copies of the reachable nodes, edges by position in `order`.
-        let mut nodes: Vec<Node> = order.iter().map(|&id| self.g.node(id).clone()).collect();
+        let mut nodes: Vec<Node> = order
+            .iter()
+            .map(|&id| match self.g.node(id) {
+                // Hops only shorten jumps in big trees; here they are plain continuations.
+                Node::Hop { target, .. } => Node::Branch {
+                    stmts: Vec::new(),
+                    jump: JA,
+                    k: 0,
+                    jt: *target,
+                    jf: *target,
+                },
+                other => other.clone(),
+            })
+            .collect();
         let n = nodes.len();
         let pos = |id: NodeId| index[&id];
         for node in nodes.iter_mut() {
@@ -317,7 +395,7 @@ impl Opt<'_> {
             let v = self.vals.vn(Value::Initial);
             State {
                 regs: [v; REGS],
-                facts: Vec::new(),
+                facts: Facts::new(),
             }
         };
         let mut incoming: Vec<Vec<State>> = vec![Vec::new(); n];
@@ -343,7 +421,7 @@ impl Opt<'_> {
                 continue;
             };
             // Redundant statements: the register already holds the value on every path.
-            let mut cur = st.clone();
+            let mut cur = st;
             let mut kept = Vec::with_capacity(stmts.len());
             for s in &stmts {
                 match self.step(&cur, s) {
@@ -358,7 +436,7 @@ impl Opt<'_> {
             entry[i] = Some(st);
             let (mut jt, mut jf) = (jt, jf);
             if jump == JA {
-                let t = self.thread(&nodes, &live, jt as usize, cur.clone());
+                let t = self.thread(&nodes, &live, jt as usize, cur);
                 changed |= t != jt as usize;
                 jt = t as NodeId;
                 jf = jt;
@@ -376,8 +454,8 @@ impl Opt<'_> {
                     None => {
                         let st_t = self.with_fact(&cur, jump, k, true);
                         let st_f = self.with_fact(&cur, jump, k, false);
-                        let t = self.thread(&nodes, &live, jt as usize, st_t.clone());
-                        let f = self.thread(&nodes, &live, jf as usize, st_f.clone());
+                        let t = self.thread(&nodes, &live, jt as usize, st_t);
+                        let f = self.thread(&nodes, &live, jf as usize, st_f);
                         changed |= t != jt as usize || f != jf as usize;
                         jt = t as NodeId;
                         jf = f as NodeId;
@@ -410,7 +488,7 @@ impl Opt<'_> {
                 let mut kept: Vec<Insn> = Vec::with_capacity(before);
                 for s in stmts.iter().rev() {
                     let (u, d) = uses_defs(s);
-                    if d & need == 0 {
+                    if d & need == 0 && !may_fail(s) {
                         continue;
                     }
                     need = (need & !d) | u;
@@ -428,6 +506,7 @@ impl Opt<'_> {
         for i in (0..n).rev() {
             new_id[i] = match &nodes[i] {
                 Node::Ret(k) => self.g.ret(*k),
+                Node::Hop { target, .. } => new_id[*target as usize],
                 Node::Branch {
                     stmts,
                     jump,
@@ -436,13 +515,12 @@ impl Opt<'_> {
                     jf,
                 } => {
                     let (t, f) = (new_id[*jt as usize], new_id[*jf as usize]);
-                    let jump = if t == f { JA } else { *jump };
                     self.g.mk(Node::Branch {
                         stmts: stmts.clone(),
-                        jump,
-                        k: if jump == JA { 0 } else { *k },
+                        jump: *jump,
+                        k: if *jump == JA { 0 } else { *k },
                         jt: t,
-                        jf: if jump == JA { t } else { f },
+                        jf: if *jump == JA { t } else { f },
                     })
                 }
             };
@@ -466,17 +544,21 @@ impl Opt<'_> {
             else {
                 return target;
             };
-            let mut cur = st.clone();
+            let mut cur = st;
             let mut defs = 0u32;
             for s in stmts {
                 if let Some((r, v)) = self.step(&cur, s) {
+                    if may_fail(s) && !known(&cur, v) {
+                        // Skipping this load could turn a rejection into a verdict.
+                        return target;
+                    }
                     if cur.regs[r] != v {
                         defs |= 1 << r;
                     }
                     cur.regs[r] = v;
                 }
             }
-            let next = if *jump == JA {
+            let next = if *jump == JA || jt == jf {
                 *jt as usize
             } else {
                 match self.decide(&cur, *jump, *k) {
@@ -496,12 +578,19 @@ impl Opt<'_> {
     }
 }
 
+/// Whether value `v` was computed on every path to a point with state `st` (it is held in a
+/// register or a test was made on it), so that computing it again cannot fail.
+fn known(st: &State, v: Vn) -> bool {
+    st.regs.contains(&v) || st.facts.iter().any(|f| f.vn == v)
+}
+
 /// Registers live on entry to each node.
 fn liveness(nodes: &[Node]) -> Vec<u32> {
     let mut live = vec![0u32; nodes.len()];
     for i in (0..nodes.len()).rev() {
         live[i] = match &nodes[i] {
             Node::Ret(_) => 0,
+            Node::Hop { target, .. } => live[*target as usize],
             Node::Branch {
                 stmts,
                 jump,
@@ -542,11 +631,38 @@ pub fn optimize(g: &mut Graph, mut root: NodeId) -> NodeId {
             break;
         }
     }
-    root
+    skip_undecided_root(opt.g, root)
 }
 
-/// Whether the program rejects every packet (a lone `ret #0`): libpcap refuses such filters when
-/// optimizing ("expression rejects all packets").
-pub fn rejects_all(g: &Graph, root: NodeId) -> bool {
-    matches!(g.node(root), Node::Ret(0))
+/// libpcap's opt_root: while the first node's two targets agree, start at the target instead,
+/// carrying the statements along. When that reaches a return, only statements that may reject
+/// the packet are kept.
+fn skip_undecided_root(g: &mut Graph, mut root: NodeId) -> NodeId {
+    let mut carried: Vec<Insn> = Vec::new();
+    loop {
+        match g.node(root).clone() {
+            Node::Branch { stmts, jt, jf, .. } if jt == jf => {
+                carried.extend(stmts);
+                root = jt;
+            }
+            Node::Ret(_) | Node::Hop { .. } => {
+                carried.retain(may_fail);
+                return g.prepend(&carried, root);
+            }
+            Node::Branch { .. } => return g.prepend(&carried, root),
+        }
+    }
+}
+
+/// Whether the program rejects every packet (`ret #0`, maybe after loads): libpcap refuses such
+/// filters when optimizing ("expression rejects all packets").
+pub fn rejects_all(g: &Graph, mut root: NodeId) -> bool {
+    loop {
+        match g.node(root) {
+            Node::Ret(k) => return *k == 0,
+            Node::Hop { target, .. } => root = *target,
+            Node::Branch { jt, jf, .. } if jt == jf => root = *jt,
+            Node::Branch { .. } => return false,
+        }
+    }
 }

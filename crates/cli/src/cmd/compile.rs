@@ -1,7 +1,10 @@
 //! `jitkit compile`: a tcpdump expression -> a program, printed in the form asked for.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+
+use anyhow::Context;
 
 /// Compile a filter expression and print the program, like `tcpdump -d`.
 ///
@@ -37,6 +40,60 @@ pub struct Args {
     pub expression: Vec<String>,
 }
 
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    Err(super::not_built("the filter compiler (`jitkit compile`)"))
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let expr = expression(&args)?;
+    let linktype = jitkit_filter::linktype::from_name(&args.linktype).ok_or_else(|| {
+        super::UsageError(format!(
+            "unknown link type '{}' (use a libpcap name such as EN10MB, LINUX_SLL, RAW, or a number)",
+            args.linktype
+        ))
+    })?;
+    let options = jitkit_filter::Options {
+        optimize: args.opt_level != Some(0),
+        ..jitkit_filter::Options::default()
+    };
+    let program = jitkit_filter::compile(&expr, linktype, &options)
+        .map_err(|e| anyhow::anyhow!("can't compile filter: {}", e.one_line(&expr)))?;
+    let text = match args.emit.as_str() {
+        "cbpf" => {
+            use jitkit_bpf::cbpf::text::{format, TextForm};
+            let form = if args.dd {
+                TextForm::CArray
+            } else if args.ddd {
+                TextForm::Decimal
+            } else {
+                TextForm::Listing
+            };
+            format(&program, form)
+        }
+        other => {
+            return Err(super::UsageError(format!(
+                "--emit {other} is not available in this build (known: cbpf)"
+            ))
+            .into())
+        }
+    };
+    match &args.output {
+        Some(path) => std::fs::write(path, text)
+            .with_context(|| format!("cannot write {}", path.display()))?,
+        None => std::io::stdout().write_all(text.as_bytes())?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The expression: the arguments joined by spaces, or `-F FILE` with `#` comments removed (as
+/// tcpdump reads it).
+fn expression(args: &Args) -> anyhow::Result<String> {
+    match &args.file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            Ok(text
+                .lines()
+                .map(|l| l.split('#').next().unwrap_or(""))
+                .collect::<Vec<_>>()
+                .join(" "))
+        }
+        None => Ok(args.expression.join(" ")),
+    }
 }

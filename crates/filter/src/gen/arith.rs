@@ -89,7 +89,8 @@ impl Gen {
                 if jump == op::JEQ && matches!(**m, Arith::Num(_)) =>
             {
                 let Arith::Num(m) = **m else { unreachable!() };
-                let stmts = self.value(x, 0)?;
+                let mut stmts = self.value(x, 0)?;
+                stmts.push(crate::graph::VALUE_MARKER);
                 let t = Pred::test(stmts, op::JSET, m);
                 if negate {
                     t
@@ -98,7 +99,9 @@ impl Gen {
                 }
             }
             (_, Arith::Num(k)) => {
-                let t = Pred::test(self.value(lhs, 0)?, jump, *k);
+                let mut stmts = self.value(lhs, 0)?;
+                stmts.push(crate::graph::VALUE_MARKER);
+                let t = Pred::test(stmts, jump, *k);
                 if negate {
                     t.not()
                 } else {

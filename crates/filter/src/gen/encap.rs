@@ -82,13 +82,18 @@ impl Gen {
         Ok(b)
     }
 
-    /// Inside MPLS, "is IPv4/IPv6" is the bottom-of-stack bit plus the IP version nibble.
-    pub fn mpls_linktype(&self, proto: u32) -> Pred {
+    /// Inside MPLS, "is IPv4/IPv6" is the bottom-of-stack bit plus the IP version nibble; any
+    /// other protocol is an error (reported when generation ends, as `linktype` cannot fail).
+    pub fn mpls_linktype(&mut self, proto: u32) -> Pred {
         let nl = self.nl();
         let version = match proto {
             IP => 0x40,
             IPV6 => 0x60,
-            _ => return Pred::False,
+            _ => {
+                self.deferred_error
+                    .get_or_insert_with(|| err("unsupported protocol over mpls", 0));
+                return Pred::False;
+            }
         };
         Pred::and2(
             Pred::mcmp(1, nl.wrapping_sub(2), 0x01, 0x01),

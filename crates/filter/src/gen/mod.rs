@@ -62,6 +62,8 @@ pub struct Gen {
     /// (all source tests, then all destination tests), which changes which loads run on a
     /// truncated packet; sets of hosts and ports are only formed when it would.
     pub optimize: bool,
+    /// An error found where the generator cannot fail on the spot (see `mpls_linktype`).
+    pub deferred_error: Option<CompileError>,
 }
 
 pub fn err(message: impl Into<String>, offset: usize) -> CompileError {
@@ -107,6 +109,7 @@ impl Gen {
             vlan_stack_depth: 0,
             netmask: options.netmask,
             optimize: options.optimize,
+            deferred_error: None,
         })
     }
 
@@ -115,7 +118,16 @@ impl Gen {
         self.off_linkpl + self.off_nl
     }
 
-    /// Generates the predicate for a whole expression, in source order.
+    /// Generates the predicate for a whole expression.
+    pub fn generate(&mut self, e: &Expr) -> Result<Pred, CompileError> {
+        let p = self.expr(e)?;
+        match self.deferred_error.take() {
+            Some(e) => Err(e),
+            None => Ok(p),
+        }
+    }
+
+    /// Generates the predicate for an expression, in source order.
     pub fn expr(&mut self, e: &Expr) -> Result<Pred, CompileError> {
         Ok(match e {
             Expr::And(items) => {
@@ -179,8 +191,12 @@ impl Gen {
         let mut out = Vec::with_capacity(items.len());
         let mut i = 0;
         while i < items.len() {
-            let run = net::set_run(&items[i..]);
-            if self.optimize && run >= net::MIN_SET {
+            let run = if self.optimize {
+                net::set_run(&items[i..])
+            } else {
+                0
+            };
+            if run >= net::MIN_SET {
                 if let Some(p) = self.id_set(&items[i..i + run])? {
                     out.push(p);
                     i += run;

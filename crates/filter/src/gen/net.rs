@@ -8,6 +8,9 @@ use crate::names::{self, ethertype::*, ipproto, ServiceProto};
 use crate::pred::{alu_k, ld_abs, ld_ind, ldx_msh, Pred};
 use crate::CompileError;
 
+/// Pseudo link protocol for "ARP or RARP" (their address fields are at the same offsets).
+const ARP_OR_RARP: u32 = 0x1_0000;
+
 /// An `or` run of this many same-qualified hosts or ports becomes one set test.
 pub const MIN_SET: usize = 2;
 
@@ -420,6 +423,12 @@ impl Gen {
                 if self.label_stack_depth > 0 {
                     return Ok(ip);
                 }
+                if values.len() > 1 {
+                    // A set: ARP and RARP share their address fields, so one comparison tree
+                    // per field serves both (the same loads run, so verdicts are unchanged).
+                    let both = self.hostop(values, mask, q.dir, ARP_OR_RARP, 14, 24, offset)?;
+                    return Ok(Pred::Or(vec![ip, both]));
+                }
                 let arp = self.hostop(values, mask, q.dir, ARP, 14, 24, offset)?;
                 let rarp = self.hostop(values, mask, q.dir, REVARP, 14, 24, offset)?;
                 Ok(Pred::Or(vec![ip, arp, rarp]))
@@ -459,8 +468,14 @@ impl Gen {
             }
             s
         };
-        let one =
-            |this: &mut Self, off: u32| Pred::and2(this.linktype(ll), member(&load(off), values));
+        let is_ll = |this: &mut Self| {
+            if ll == ARP_OR_RARP {
+                Pred::or2(this.linktype(ARP), this.linktype(REVARP))
+            } else {
+                this.linktype(ll)
+            }
+        };
+        let one = |this: &mut Self, off: u32| Pred::and2(is_ll(this), member(&load(off), values));
         Ok(match dir {
             Dir::Src => one(self, src_off),
             Dir::Dst => one(self, dst_off),
@@ -469,7 +484,7 @@ impl Gen {
                 if values.len() == 1 {
                     Pred::or2(one(self, src_off), one(self, dst_off))
                 } else {
-                    let lt = self.linktype(ll);
+                    let lt = is_ll(self);
                     Pred::and2(lt, either_member(&load(src_off), &load(dst_off), values))
                 }
             }
