@@ -81,6 +81,13 @@ fn engines() -> Vec<Engine> {
             build: |program, _| Box::new(JitFilter::compile(program).expect("JIT compiles")),
         },
         Engine {
+            name: "llvm",
+            build: |program, _| {
+                let options = jitkit_llvm::Options::default();
+                Box::new(jitkit_llvm::compile_filter(program, &options).expect("LLVM compiles"))
+            },
+        },
+        Engine {
             name: "hand",
             build: |_, filter| Box::new(Handwritten(filter.handwritten)),
         },
