@@ -93,6 +93,11 @@ fn branch_relaxation_matches_gnu_as() {
         (1u64, 3000usize, 300usize, 8u64),
         (2, 3000, 200, 60),
         (3, 1500, 100, 300),
+        (4, 3000, 150, 30),
+        (5, 2000, 60, 20),
+        (6, 3000, 400, 120),
+        (7, 1000, 20, 10),
+        (8, 4000, 250, 45),
     ];
     let mut all = String::new();
     for (seed, items, labels, spread) in programs {
