@@ -37,8 +37,3 @@ impl std::fmt::Display for UsageError {
 }
 
 impl std::error::Error for UsageError {}
-
-/// The error for a part of jitkit that is not built yet.
-pub fn not_built(what: &str) -> anyhow::Error {
-    anyhow::anyhow!("{what} is not implemented yet in this build of jitkit")
-}
