@@ -329,26 +329,13 @@ fn build_program(seeds: &[u64], ops: &[RandomOp]) -> Vec<Insn> {
                 if matches!(operation, op::DIV | op::MOD) && src.is_none() && imm == 0 {
                     imm = 7;
                 }
-                let code = class
-                    | operation
-                    | if src.is_some() && operation != op::NEG {
-                        op::X
-                    } else {
-                        0
-                    };
-                out.push(Insn::new(
-                    code,
-                    dst,
-                    src.filter(|_| operation != op::NEG).unwrap_or(0),
-                    0,
-                    if src.is_some() && operation != op::NEG {
-                        0
-                    } else if operation == op::NEG {
-                        0
-                    } else {
-                        imm
-                    },
-                ));
+                // `neg` has no operand; the others take src (BPF_X) or imm (BPF_K).
+                let src = src.filter(|_| operation != op::NEG);
+                out.push(match src {
+                    Some(s) => Insn::new(class | operation | op::X, dst, s, 0, 0),
+                    None if operation == op::NEG => Insn::new(class | operation, dst, 0, 0, 0),
+                    None => Insn::new(class | operation, dst, 0, 0, imm),
+                });
                 // rbpf's interpreter sign-extends 32-bit add/sub/mul, both rbpf engines keep 64
                 // bits on mod32 by 0 and rbpf's JIT does not zero-extend mov32 from a register:
                 // `and32 dst, -1` zero-extends in every engine, so the rest stays comparable.
