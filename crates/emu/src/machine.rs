@@ -173,8 +173,14 @@ impl Emulator {
                 return Stop::ReadFault(rip);
             };
             let block = self.cache.get(idx);
+            let last = block.insns.len() - 1;
             for (n, insn) in block.insns.iter().enumerate() {
-                m.cpu.rip = insn.next_rip;
+                // Only the block's last instruction (a branch, a syscall or the instruction
+                // before the next block) needs RIP: nothing earlier in a block reads it (call
+                // uses `next_rip`, RIP-relative operands are absolute, faults set it below).
+                if n == last {
+                    m.cpu.rip = insn.next_rip;
+                }
                 if let Err(stop) = (insn.handler)(m, insn) {
                     self.instructions += n as u64 + 1;
                     if !matches!(stop, Stop::Exec | Stop::Exit(_)) {
