@@ -22,10 +22,10 @@ fn child_main_if_requested() {
     std::process::exit(emu.run().status());
 }
 
-/// Runs a command to completion; returns (wall, cpu) and checks its stdout. The child is reaped
+/// Runs a command to completion; returns (wall, cpu, stdout) and checks the stdout. The child is reaped
 /// with wait4 (for its rusage), which clippy cannot see.
 #[allow(clippy::zombie_processes)]
-fn measure(cmd: &mut Command, expect: &str) -> (Duration, Duration) {
+fn measure(cmd: &mut Command, expect: &str) -> (Duration, Duration, String) {
     let start = Instant::now();
     let child = cmd.stdout(Stdio::piped()).spawn().expect("spawn");
     let pid = child.id() as libc::pid_t;
@@ -45,7 +45,7 @@ fn measure(cmd: &mut Command, expect: &str) -> (Duration, Duration) {
         text.contains(expect),
         "unexpected output {text:?} (wanted {expect:?})"
     );
-    (wall, cpu)
+    (wall, cpu, text)
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -62,6 +62,7 @@ struct Row {
 fn bench(program: &Path, args: &[&str], expect: &str, reps: usize) -> Vec<Row> {
     let me = std::env::current_exe().expect("current_exe");
     let mut rows = Vec::new();
+    let mut native_text = None;
     for name in ["native", "jitkit (interpreter)", "qemu-x86_64"] {
         let mut walls = Vec::new();
         let mut cpus = Vec::new();
@@ -80,7 +81,10 @@ fn bench(program: &Path, args: &[&str], expect: &str, reps: usize) -> Vec<Row> {
                 }
             };
             cmd.args(args);
-            let (w, c) = measure(&mut cmd, expect);
+            let (w, c, text) = measure(&mut cmd, expect);
+            // Every runner must print exactly what the native run printed.
+            let reference = native_text.get_or_insert_with(|| text.clone());
+            assert_eq!(&text, reference, "{name} printed something else");
             walls.push(w);
             cpus.push(c);
         }
