@@ -54,7 +54,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let program = jitkit_filter::compile(&expr, linktype, &options)
         .map_err(|e| anyhow::anyhow!("can't compile filter: {}", e.one_line(&expr)))?;
-    let text = match args.emit.as_str() {
+    let output: Vec<u8> = match args.emit.as_str() {
         "cbpf" => {
             use jitkit_bpf::cbpf::text::{format, TextForm};
             let form = if args.dd {
@@ -64,19 +64,38 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             } else {
                 TextForm::Listing
             };
-            format(&program, form)
+            format(&program, form).into_bytes()
         }
-        other => {
-            return Err(super::UsageError(format!(
-                "--emit {other} is not available in this build (known: cbpf)"
-            ))
-            .into())
-        }
+        name => match jitkit_llvm::EmitForm::from_name(name) {
+            Some(form) => {
+                if form == jitkit_llvm::EmitForm::EbpfElf && args.output.is_none() {
+                    return Err(super::UsageError(
+                        "--emit ebpf-elf writes an object file: give -o FILE".into(),
+                    )
+                    .into());
+                }
+                let options = jitkit_llvm::Options {
+                    optimize: args.opt_level != Some(0),
+                    ..jitkit_llvm::Options::default()
+                };
+                match jitkit_llvm::emit(form, &program, &options)? {
+                    jitkit_llvm::Emitted::Text(text) => text.into_bytes(),
+                    jitkit_llvm::Emitted::Binary(bytes) => bytes,
+                }
+            }
+            None => {
+                return Err(super::UsageError(format!(
+                    "--emit {name} is not available in this build \
+                     (known: cbpf, llvm-ir, dot, ebpf, ebpf-elf)"
+                ))
+                .into())
+            }
+        },
     };
     match &args.output {
-        Some(path) => std::fs::write(path, text)
+        Some(path) => std::fs::write(path, output)
             .with_context(|| format!("cannot write {}", path.display()))?,
-        None => std::io::stdout().write_all(text.as_bytes())?,
+        None => std::io::stdout().write_all(&output)?,
     }
     Ok(ExitCode::SUCCESS)
 }
