@@ -23,7 +23,7 @@ use jitkit_x86::{
     RDX, RSI, RSP,
 };
 
-use super::plan::{Cell, Plan};
+use super::plan::{Cell, Chain, Plan};
 use crate::cbpf::insn::{op, Insn};
 
 /// Registers that can hold scratch cells, in order of preference. The last one is r8d, which is
@@ -53,6 +53,8 @@ struct Emitter<'a> {
     labels: Vec<Option<Label>>,
     /// `xor eax, eax; ret`: where failed bounds checks and division by X = 0 go.
     reject: Label,
+    /// Constant tables of set-membership chains, placed after the code.
+    tables: Vec<(Label, Vec<u32>)>,
 }
 
 /// Emits the whole program. The caller assembles (`finish`) the result.
@@ -72,16 +74,25 @@ pub(super) fn emit(program: &[Insn], plan: &Plan) -> Assembler {
         plan,
         labels,
         reject,
+        tables: Vec::new(),
     };
     e.prologue();
     for index in 0..program.len() {
-        if plan.reachable[index] {
+        if plan.reachable[index] && !plan.in_chain[index] {
             e.instruction(index);
         }
     }
     e.asm.bind(e.reject);
     e.asm.xor(A_REG, A_REG);
     e.asm.ret();
+    // Data after the code: 16-byte aligned for SSE loads.
+    for (label, constants) in std::mem::take(&mut e.tables) {
+        e.asm.align(16, false);
+        e.asm.bind(label);
+        for k in constants {
+            e.asm.bytes_raw(&k.to_le_bytes());
+        }
+    }
     e.asm
 }
 
@@ -118,7 +129,7 @@ impl Emitter<'_> {
 
     /// The index of the next instruction that gets code (control falls through to it).
     fn next_emitted(&self, index: usize) -> Option<usize> {
-        (index + 1..self.program.len()).find(|&i| self.plan.reachable[i])
+        (index + 1..self.program.len()).find(|&i| self.plan.reachable[i] && !self.plan.in_chain[i])
     }
 
     fn label(&mut self, target: usize) -> Label {
@@ -142,6 +153,10 @@ impl Emitter<'_> {
         }
         if let Some(need) = self.plan.ind_check[index] {
             self.check_indexed(need);
+        }
+        if let Some(chain) = &self.plan.chains[index] {
+            self.chain(chain);
+            return;
         }
         let insn = self.program[index];
         let k = insn.k;
@@ -427,6 +442,80 @@ impl Emitter<'_> {
             let target = self.label(t);
             self.asm.jcc(cond, target);
             self.goto(next, f);
+        }
+    }
+
+    /// A set-membership chain (see [`Chain`]): a range check that sends most values away with
+    /// one predictable branch, then A compared with every constant four at a time (SSE2, which
+    /// every x86-64 has), branch-free.
+    ///
+    /// The SSE2 instructions are encoded here (the builder has no vector instructions); they
+    /// use only xmm0-xmm3 (caller-saved) and `[rdx + disp]`, so no REX prefix is needed.
+    fn chain(&mut self, chain: &Chain) {
+        let next = self.next_emitted(chain.last);
+        let min = *chain.constants.iter().min().unwrap_or(&0);
+        let max = *chain.constants.iter().max().unwrap_or(&0);
+        let not_member = self.label(chain.if_not);
+        if max - min != u32::MAX {
+            self.asm.mov(SCRATCH, A_REG);
+            self.asm.sub(SCRATCH, min);
+            self.asm.cmp(SCRATCH, max - min);
+            self.asm.jcc(Cond::A, not_member);
+        }
+        // The table, padded to whole 16-byte chunks with copies of the first constant.
+        let mut table = chain.constants.clone();
+        while !table.len().is_multiple_of(4) {
+            table.push(table[0]);
+        }
+        let chunks = table.len() / 4;
+        let table_label = self.asm.new_label();
+        self.tables.push((table_label, table));
+        self.asm.lea(SCRATCH64, Mem::rip_label(table_label));
+        self.sse_rr(0x6E, 0, 0); // movd xmm0, eax
+        self.sse_rr(0x70, 0, 0); // pshufd xmm0, xmm0, 0 (A in all four lanes)
+        self.asm.bytes_raw(&[0x00]);
+        for chunk in 0..chunks {
+            // Two accumulators (xmm2, xmm3) halve the dependency chain of `por`.
+            let acc = 2 + (chunk % 2) as u8;
+            let dst = if chunk < 2 { acc } else { 1 };
+            self.sse_load(0x6F, dst, 16 * chunk as i32); // movdqa xmmN, [rdx + 16*chunk]
+            self.sse_rr(0x76, dst, 0); // pcmpeqd xmmN, xmm0
+            if chunk >= 2 {
+                self.sse_rr(0xEB, acc, 1); // por acc, xmm1
+            }
+        }
+        if chunks >= 2 {
+            self.sse_rr(0xEB, 2, 3); // por xmm2, xmm3
+        }
+        self.sse_rr(0xD7, 2, 2); // pmovmskb edx, xmm2
+        self.asm.test(SCRATCH, SCRATCH);
+        if Some(chain.if_member) == next {
+            self.asm.jcc(Cond::E, not_member);
+        } else {
+            let member = self.label(chain.if_member);
+            self.asm.jcc(Cond::Ne, member);
+            self.goto(next, chain.if_not);
+        }
+    }
+
+    /// `66 0F op /r` with two registers (xmm or, for movd/pmovmskb, a 32-bit GPR) below 8.
+    fn sse_rr(&mut self, opcode: u8, reg: u8, rm: u8) {
+        self.asm
+            .bytes_raw(&[0x66, 0x0F, opcode, 0xC0 | (reg << 3) | rm]);
+    }
+
+    /// `66 0F op /r` with `xmm(reg)` and the memory operand `[rdx + disp]`.
+    fn sse_load(&mut self, opcode: u8, reg: u8, disp: i32) {
+        const RDX: u8 = 2;
+        if disp == 0 {
+            self.asm.bytes_raw(&[0x66, 0x0F, opcode, (reg << 3) | RDX]);
+        } else if let Ok(d8) = i8::try_from(disp) {
+            self.asm
+                .bytes_raw(&[0x66, 0x0F, opcode, 0x40 | (reg << 3) | RDX, d8 as u8]);
+        } else {
+            self.asm
+                .bytes_raw(&[0x66, 0x0F, opcode, 0x80 | (reg << 3) | RDX]);
+            self.asm.bytes_raw(&disp.to_le_bytes());
         }
     }
 

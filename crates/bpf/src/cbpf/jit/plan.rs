@@ -34,6 +34,23 @@ pub(super) enum Cell {
     Stack(u8),
 }
 
+/// A run of `jeq #k` instructions that all jump to the same place when equal and otherwise fall
+/// to the next one (libpcap's code for `host A or host B or ...`): "is A in this set?".
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct Chain {
+    /// The instructions after the head that the chain replaces (emitted as nothing).
+    pub last: usize,
+    /// Where control goes when A is one of the constants.
+    pub if_member: usize,
+    /// Where control goes otherwise (the last `jeq`'s false target).
+    pub if_not: usize,
+    /// The constants, in program order (duplicates possible).
+    pub constants: Vec<u32>,
+}
+
+/// Chains shorter than this stay compare-and-branch sequences.
+pub(super) const MIN_CHAIN: usize = 4;
+
 /// The analysis results for one program.
 #[derive(Clone, Debug)]
 pub(super) struct Plan {
@@ -56,6 +73,10 @@ pub(super) struct Plan {
     pub cells: [Cell; op::MEMWORDS],
     /// Whether the program loads the wire length (`len`).
     pub uses_wire_len: bool,
+    /// Set-membership chains, by the index of their first `jeq`.
+    pub chains: Vec<Option<Chain>>,
+    /// Whether instruction `i` is inside a chain (after its head): it emits no code.
+    pub in_chain: Vec<bool>,
 }
 
 /// How many bytes an absolute or indexed load reads, if `code` is one.
@@ -186,6 +207,17 @@ impl Plan {
         }
 
         let (abs_check, ind_check) = bounds_checks(program, &reachable, &block_start);
+        let chains = find_chains(program, &reachable);
+        let mut in_chain = vec![false; len];
+        for (head, chain) in chains.iter().enumerate() {
+            if let Some(chain) = chain {
+                for member in head + 1..=chain.last {
+                    in_chain[member] = true;
+                    // Only the chain's own fall-through edge reached it.
+                    is_target[member] = false;
+                }
+            }
+        }
         let (init_a, init_x, init_cells) = uninitialized_reads(program, &reachable);
 
         // Scratch cells: the most used ones get registers, the rest the red zone.
@@ -229,8 +261,57 @@ impl Plan {
             init_cells,
             cells,
             uses_wire_len,
+            chains,
+            in_chain,
         }
     }
+}
+
+fn is_jeq_k(insn: Insn) -> bool {
+    insn.code == op::JMP | op::JEQ | op::K
+}
+
+/// Finds set-membership chains (see [`Chain`]). A member after the head must be reached only by
+/// the previous member's fall-through, so replacing the chain by one test changes nothing else.
+fn find_chains(program: &[Insn], reachable: &[bool]) -> Vec<Option<Chain>> {
+    let len = program.len();
+    let mut incoming = vec![0u32; len];
+    for (index, &insn) in program.iter().enumerate() {
+        if reachable[index] {
+            for target in successors(index, insn) {
+                incoming[target] += 1;
+            }
+        }
+    }
+    let true_target = |i: usize| i + 1 + usize::from(program[i].jt);
+    let mut chains = vec![None; len];
+    let mut head = 0;
+    while head < len {
+        if !reachable[head] || !is_jeq_k(program[head]) {
+            head += 1;
+            continue;
+        }
+        let if_member = true_target(head);
+        let mut last = head;
+        while program[last].jf == 0
+            && last + 1 < if_member
+            && is_jeq_k(program[last + 1])
+            && true_target(last + 1) == if_member
+            && incoming[last + 1] == 1
+        {
+            last += 1;
+        }
+        if last + 1 - head >= MIN_CHAIN {
+            chains[head] = Some(Chain {
+                last,
+                if_member,
+                if_not: last + 1 + usize::from(program[last].jf),
+                constants: program[head..=last].iter().map(|i| i.k).collect(),
+            });
+        }
+        head = last + 1;
+    }
+    chains
 }
 
 /// Places bounds checks (see the module documentation).
