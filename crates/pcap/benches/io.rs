@@ -17,7 +17,10 @@ use jitkit_pcap::{CaptureReader, MappedFile, PcapWriter};
 const RUNS: usize = 7;
 
 fn main() {
-    let megabytes: usize = std::env::var("JITKIT_BENCH_MB").ok().and_then(|v| v.parse().ok()).unwrap_or(300);
+    let megabytes: usize = std::env::var("JITKIT_BENCH_MB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300);
     let dir = std::env::temp_dir();
     let big = dir.join(format!("jitkit-bench-{megabytes}mb.pcap"));
     make_big_capture(&big, megabytes << 20);
@@ -28,14 +31,26 @@ fn main() {
 
     let variants: [(&str, &dyn Fn()); 4] = [
         ("cat IN > OUT", &|| {
-            let status = Command::new("cat").arg(&big).stdout(File::create(&out).unwrap()).status().unwrap();
+            let status = Command::new("cat")
+                .arg(&big)
+                .stdout(File::create(&out).unwrap())
+                .status()
+                .unwrap();
             assert!(status.success());
         }),
-        ("read + write every record (1 thread)", &|| copy_records(&big, &out)),
-        ("select all, 2 threads (jitkit filter's path)", &|| select_all(&big, &out, 2)),
+        ("read + write every record (1 thread)", &|| {
+            copy_records(&big, &out)
+        }),
+        ("select all, 2 threads (jitkit filter's path)", &|| {
+            select_all(&big, &out, 2)
+        }),
         ("read only: iterate every record", &|| {
             let map = MappedFile::open(&big).unwrap();
-            let n = CaptureReader::new(&map).unwrap().records().filter(|r| r.is_ok()).count();
+            let n = CaptureReader::new(&map)
+                .unwrap()
+                .records()
+                .filter(|r| r.is_ok())
+                .count();
             assert!(n > 0);
         }),
     ];
@@ -56,7 +71,10 @@ fn main() {
             t[t.len() / 2]
         })
         .collect();
-    println!("capture I/O, {} MB input, median of {RUNS} interleaved runs", size >> 20);
+    println!(
+        "capture I/O, {} MB input, median of {RUNS} interleaved runs",
+        size >> 20
+    );
     for (i, (name, _)) in variants.iter().enumerate() {
         let m = medians[i];
         println!(
@@ -84,7 +102,15 @@ fn select_all(input: &Path, output: &Path, threads: usize) {
     let mut writer = PcapWriter::for_capture(File::create(output).unwrap(), &reader).unwrap();
     let progress = AtomicU64::new(0);
     let all = |_: &jitkit_pcap::Record| true;
-    let selection = jitkit_pcap::select::select(&reader, Some(&mut writer), all, || Some(all), threads, &progress).unwrap();
+    let selection = jitkit_pcap::select::select(
+        &reader,
+        Some(&mut writer),
+        all,
+        || Some(all),
+        threads,
+        &progress,
+    )
+    .unwrap();
     assert!(selection.error.is_none());
     writer.finish().unwrap();
 }
@@ -101,14 +127,23 @@ fn make_big_capture(path: &PathBuf, size: usize) {
             continue;
         }
         let bytes = std::fs::read(&capture.path).unwrap();
-        let Ok(CaptureReader::Pcap(reader)) = CaptureReader::new(&bytes) else { continue };
+        let Ok(CaptureReader::Pcap(reader)) = CaptureReader::new(&bytes) else {
+            continue;
+        };
         let h = reader.header();
-        if h.swapped || h.modified || h.precision != jitkit_pcap::Precision::Micro || (h.version_major, h.version_minor) != (2, 4) {
+        if h.swapped
+            || h.modified
+            || h.precision != jitkit_pcap::Precision::Micro
+            || (h.version_major, h.version_minor) != (2, 4)
+        {
             continue;
         }
         for record in reader.records() {
             let Ok(r) = record else { break };
-            if r.data.len() == r.raw.len() - 16 && r.timestamp.frac < 1_000_000 && r.data.len() as u32 <= r.wire_len {
+            if r.data.len() == r.raw.len() - 16
+                && r.timestamp.frac < 1_000_000
+                && r.data.len() as u32 <= r.wire_len
+            {
                 chunk.extend_from_slice(r.raw);
             }
         }
