@@ -16,15 +16,18 @@ pub enum EngineKind {
     Ebpf,
 }
 
-/// Builds the engine for an already validated program.
+/// Builds the engine for a program. Every engine validates with libpcap's rules (the kernel's,
+/// except that scratch cells read before any store read 0), so whatever tcpdump runs, we run.
 pub fn build(kind: EngineKind, program: &[Insn]) -> anyhow::Result<Box<dyn PacketFilter>> {
-    let _ = program;
     match kind {
         EngineKind::Jit => Ok(Box::new(jitkit_bpf::cbpf::jit::JitFilter::compile_with(
             program,
             jitkit_bpf::cbpf::Rules::Libpcap,
         )?)),
-        EngineKind::Interp => Ok(Box::new(jitkit_bpf::cbpf::Interpreter::new(program)?)),
+        EngineKind::Interp => Ok(Box::new(jitkit_bpf::cbpf::Interpreter::with_rules(
+            program,
+            jitkit_bpf::cbpf::Rules::Libpcap,
+        )?)),
         EngineKind::Llvm => {
             let filter = jitkit_llvm::compile_filter(program, &jitkit_llvm::Options::default())?;
             Ok(Box::new(filter))
