@@ -30,6 +30,43 @@ pub struct Args {
     pub args: Vec<OsString>,
 }
 
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    Err(super::not_built("the x86-64 emulator (`jitkit run`)"))
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    use std::os::unix::ffi::OsStrExt;
+    if args.engine != "interp" {
+        return Err(super::UsageError(format!(
+            "unknown engine `{}` for `jitkit run` (available: interp)",
+            args.engine
+        ))
+        .into());
+    }
+    let path = args.program.as_os_str().as_bytes().to_vec();
+    let mut argv = vec![path.clone()];
+    argv.extend(args.args.iter().map(|a| a.as_bytes().to_vec()));
+    let env: Vec<Vec<u8>> = std::env::vars_os()
+        .map(|(k, v)| [k.as_bytes(), b"=", v.as_bytes()].concat())
+        .collect();
+    let stderr =
+        || -> Box<dyn std::io::Write> { Box::new(std::io::LineWriter::new(std::io::stderr())) };
+    let options = jitkit_emu::Options {
+        strace: args.strace.then(stderr),
+        trace: args.trace.then(|| {
+            Box::new(std::io::BufWriter::new(std::io::stderr())) as Box<dyn std::io::Write>
+        }),
+    };
+    let started = std::time::Instant::now();
+    let mut emu = jitkit_emu::Emulator::new(&path, argv, env, options)
+        .map_err(|e| anyhow::anyhow!("cannot run {}: {e}", args.program.display()))?;
+    let outcome = emu.run();
+    if args.stats {
+        let secs = started.elapsed().as_secs_f64();
+        let n = emu.instructions();
+        eprintln!(
+            "jitkit: {n} instructions in {secs:.3} s ({:.1} M instructions/s)",
+            n as f64 / secs / 1e6
+        );
+    }
+    if let jitkit_emu::Outcome::Killed { reason, .. } = &outcome {
+        eprintln!("jitkit: {}: {reason}", args.program.display());
+    }
+    Ok(ExitCode::from(outcome.status().clamp(0, 255) as u8))
 }
