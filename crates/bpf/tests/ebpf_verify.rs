@@ -102,6 +102,15 @@ fn bad_encodings_are_refused() {
             vec![Insn::new(0x38, 0, 0, 0, 0), exit],
             "unknown opcode 0x38",
         ),
+        (vec![Insn::new(0x95, 3, 0, 0, 0)], "does not use is not 0"),
+        (
+            vec![Insn::new(0xb7, 0, 5, 0, 1), exit],
+            "does not use is not 0",
+        ),
+        (
+            vec![Insn::new(0x05, 0, 0, 0, 7), exit],
+            "does not use is not 0",
+        ),
     ] {
         let err = verify(&prog, &Helpers::new(), &Options::default())
             .unwrap_err()

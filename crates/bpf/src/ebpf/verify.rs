@@ -201,6 +201,39 @@ pub fn verify(
     })
 }
 
+/// Whether the fields an instruction does not use are 0, as the kernel requires (so that text
+/// forms, which cannot show them, describe the program exactly).
+fn reserved_fields_zero(i: Insn) -> bool {
+    let x = i.uses_src_reg();
+    match i.class() {
+        op::ALU | op::ALU64 => {
+            i.off == 0
+                && match i.op() {
+                    op::NEG => i.src == 0 && i.imm == 0,
+                    op::END => i.src == 0,
+                    _ if x => i.imm == 0,
+                    _ => i.src == 0,
+                }
+        }
+        op::JMP | op::JMP32 => match i.op() {
+            op::JA => i.dst == 0 && i.src == 0 && i.imm == 0,
+            op::EXIT => i.dst == 0 && i.src == 0 && i.imm == 0 && i.off == 0,
+            op::CALL => i.dst == 0 && i.src == 0 && i.off == 0,
+            _ if x => i.imm == 0,
+            _ => i.src == 0,
+        },
+        op::LD => match i.code & 0xe0 {
+            op::ABS => i.dst == 0 && i.src == 0 && i.off == 0,
+            op::IND => i.dst == 0 && i.off == 0,
+            _ => i.off == 0,
+        },
+        op::LDX => i.imm == 0,
+        op::ST => i.src == 0,
+        op::STX if i.code & 0xe0 == op::MEM => i.imm == 0,
+        _ => true,
+    }
+}
+
 /// Checks one instruction on its own and says which registers it reads and writes.
 fn check_insn(pc: usize, i: Insn, helpers: &Helpers) -> Result<Effect, VerifyError> {
     let unknown = VerifyError::UnknownOpcode { pc, code: i.code };
@@ -217,6 +250,9 @@ fn check_insn(pc: usize, i: Insn, helpers: &Helpers) -> Result<Effect, VerifyErr
         }
     };
     let bad = |what| VerifyError::BadOperand { pc, what };
+    if !reserved_fields_zero(i) {
+        return Err(bad("a field this instruction does not use is not 0"));
+    }
     let stack_check = |base: u8, size: usize| {
         if base == 10 {
             let off = i.off as i64;
