@@ -66,6 +66,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             };
             format(&program, form).into_bytes()
         }
+        "x86" => {
+            jitkit_bpf::cbpf::jit::listing(&program, jitkit_bpf::cbpf::Rules::Libpcap)?.into_bytes()
+        }
         name => match jitkit_llvm::EmitForm::from_name(name) {
             Some(form) => {
                 if form == jitkit_llvm::EmitForm::EbpfElf && args.output.is_none() {
@@ -86,7 +89,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             None => {
                 return Err(super::UsageError(format!(
                     "--emit {name} is not available in this build \
-                     (known: cbpf, llvm-ir, dot, ebpf, ebpf-elf)"
+                     (known: cbpf, x86, llvm-ir, dot, ebpf, ebpf-elf)"
                 ))
                 .into())
             }

@@ -57,8 +57,9 @@ struct Emitter<'a> {
     tables: Vec<(Label, Vec<u32>)>,
 }
 
-/// Emits the whole program. The caller assembles (`finish`) the result.
-pub(super) fn emit(program: &[Insn], plan: &Plan) -> Assembler {
+/// Emits the whole program. The caller assembles (`finish`) the result; the label marks where
+/// code ends and constant tables begin.
+pub(super) fn emit(program: &[Insn], plan: &Plan) -> (Assembler, Label) {
     // About 8 bytes of code per instruction; avoid regrowing the buffer.
     let mut asm = Assembler::with_capacity(program.len() * 10 + 64);
     let labels = plan
@@ -85,6 +86,7 @@ pub(super) fn emit(program: &[Insn], plan: &Plan) -> Assembler {
     e.asm.bind(e.reject);
     e.asm.xor(A_REG, A_REG);
     e.asm.ret();
+    let code_end = e.asm.here();
     // Data after the code: 16-byte aligned for SSE loads.
     for (label, constants) in std::mem::take(&mut e.tables) {
         e.asm.align(16, false);
@@ -93,7 +95,7 @@ pub(super) fn emit(program: &[Insn], plan: &Plan) -> Assembler {
             e.asm.bytes_raw(&k.to_le_bytes());
         }
     }
-    e.asm
+    (e.asm, code_end)
 }
 
 impl Emitter<'_> {

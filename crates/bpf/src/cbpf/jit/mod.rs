@@ -93,9 +93,36 @@ pub fn assemble(program: &[Insn]) -> Result<Code, JitError> {
 
 /// [`assemble`] with the given validation rules.
 pub fn assemble_with(program: &[Insn], rules: Rules) -> Result<Code, JitError> {
+    Ok(translate(program, rules)?.0)
+}
+
+/// The code and where its instructions end (constant tables follow).
+fn translate(program: &[Insn], rules: Rules) -> Result<(Code, usize), JitError> {
     validate_with(program, rules)?;
     let plan = plan::Plan::new(program, emit::CELL_REG_COUNTS);
-    Ok(emit::emit(program, &plan).finish()?)
+    let (asm, code_end) = emit::emit(program, &plan);
+    let code = asm.finish()?;
+    let code_end = code.label_offset(code_end).unwrap_or(code.bytes().len());
+    Ok((code, code_end))
+}
+
+/// The generated code as text: address, bytes and instruction per line, then any constant
+/// tables as `.long` lines (what `jitkit compile --emit x86` prints). Validates with `rules`.
+pub fn listing(program: &[Insn], rules: Rules) -> Result<String, JitError> {
+    let (code, code_end) = translate(program, rules)?;
+    let mut text = jitkit_x86::listing::disassemble(&code.bytes()[..code_end], 0, &[]);
+    // Tables start at the next 16-byte boundary (zero padding before them is not listed).
+    let data_start = code_end.next_multiple_of(16).min(code.bytes().len());
+    for (n, word) in code.bytes()[data_start..].chunks(4).enumerate() {
+        let mut bytes = [0u8; 4];
+        bytes[..word.len()].copy_from_slice(word);
+        text.push_str(&format!(
+            "  {:04x}:  .long {:#010x}\n",
+            data_start + 4 * n,
+            u32::from_le_bytes(bytes)
+        ));
+    }
+    Ok(text)
 }
 
 impl PacketFilter for JitFilter {
