@@ -64,7 +64,10 @@ fn listing_matches_objdump() {
                 insn.split_whitespace().next().unwrap_or("").to_string()
             })
             .collect();
-        assert!(ours.len() > 10 && ours.iter().all(|m| !m.is_empty()), "{text}");
+        assert!(
+            ours.len() > 10 && ours.iter().all(|m| !m.is_empty()),
+            "{text}"
+        );
         let bytes = assemble(&program).unwrap();
         let code_len = ours.len();
         let theirs = objdump_mnemonics(bytes.bytes(), name);
