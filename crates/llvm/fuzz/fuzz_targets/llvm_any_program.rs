@@ -16,7 +16,12 @@ fuzz_target!(|data: &[u8]| {
         .chunks_exact(8)
         .map(|c| {
             let code = u16::from_le_bytes([c[0], c[1]]);
-            Insn::new(code, c[2], c[3], u32::from_le_bytes([c[4], c[5], c[6], c[7]]))
+            Insn::new(
+                code,
+                c[2],
+                c[3],
+                u32::from_le_bytes([c[4], c[5], c[6], c[7]]),
+            )
         })
         .collect();
     let packet = &data[count * 8..];
@@ -26,10 +31,18 @@ fuzz_target!(|data: &[u8]| {
             if validate(&program).is_ok() {
                 let raw: Vec<RawInsn> = program
                     .iter()
-                    .map(|i| RawInsn { code: i.code, jt: i.jt, jf: i.jf, k: i.k })
+                    .map(|i| RawInsn {
+                        code: i.code,
+                        jt: i.jt,
+                        jf: i.jf,
+                        k: i.k,
+                    })
                     .collect();
                 let wire_len = packet.len() as u32 + 3;
-                assert_eq!(filter.run(packet, wire_len), bpf_filter(&raw, packet, wire_len));
+                assert_eq!(
+                    filter.run(packet, wire_len),
+                    bpf_filter(&raw, packet, wire_len)
+                );
             }
         }
         Err(Error::InvalidProgram { .. }) => {}

@@ -17,11 +17,19 @@ fuzz_target!(|data: &[u8]| {
     };
     let optimize = !e.chance(1, 4);
     let program = testgen::program(&mut e, &shape);
-    let options = Options { optimize, ..Options::default() };
+    let options = Options {
+        optimize,
+        ..Options::default()
+    };
     let filter = compile_filter(&program, &options).expect("testgen programs compile");
     let raw: Vec<RawInsn> = program
         .iter()
-        .map(|i| RawInsn { code: i.code, jt: i.jt, jf: i.jf, k: i.k })
+        .map(|i| RawInsn {
+            code: i.code,
+            jt: i.jt,
+            jf: i.jf,
+            k: i.k,
+        })
         .collect();
     for _ in 0..4 {
         let (packet, wire_len) = testgen::packet(&mut e, &shape);
