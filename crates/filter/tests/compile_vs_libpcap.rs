@@ -29,3 +29,63 @@ fn expression_list_matches_libpcap_unoptimized() {
         failures[..failures.len().min(20)].join("\n\n")
     );
 }
+
+/// The optimizer never changes a verdict: our optimized and unoptimized programs agree on every
+/// packet, except where libpcap's own optimizer changes that packet's verdict too (it reorders
+/// `host a or host b` and drops some loads, which matters only for truncated packets; we follow
+/// its optimized output there).
+#[test]
+fn optimizer_never_changes_a_verdict() {
+    use jitkit_filter::{compile, Options};
+    use jitkit_testkit::libpcap;
+    let exprs = common::expressions(include_str!("data/expressions.txt"));
+    let mut failures = Vec::new();
+    for expr in &exprs {
+        for link in common::LINKS {
+            let lt = common::our_linktype(link);
+            let opt = compile(expr, lt, &Options::default());
+            let plain = compile(
+                expr,
+                lt,
+                &Options {
+                    optimize: false,
+                    ..Options::default()
+                },
+            );
+            let (Ok(opt), Ok(plain)) = (opt, plain) else {
+                continue;
+            };
+            let (opt, plain) = (common::raw(&opt), common::raw(&plain));
+            let dlt = common::pcap_dlt(link);
+            let theirs_opt = libpcap::compile(expr, dlt, common::SNAPLEN as i32, true).ok();
+            let theirs_plain = libpcap::compile(expr, dlt, common::SNAPLEN as i32, false).ok();
+            for p in common::packets(link) {
+                let a = libpcap::bpf_filter(&opt, &p.data, p.wire_len);
+                let b = libpcap::bpf_filter(&plain, &p.data, p.wire_len);
+                if a == b {
+                    continue;
+                }
+                let libpcap_differs = match (&theirs_opt, &theirs_plain) {
+                    (Some(o), Some(u)) => {
+                        libpcap::bpf_filter(o, &p.data, p.wire_len)
+                            != libpcap::bpf_filter(u, &p.data, p.wire_len)
+                    }
+                    _ => false,
+                };
+                if !libpcap_differs {
+                    failures.push(format!(
+                        "{link}: `{expr}`: optimized {a} != unoptimized {b} on {:02x?}",
+                        &p.data[..p.data.len().min(64)]
+                    ));
+                    break;
+                }
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} cases:\n{}",
+        failures.len(),
+        failures[..failures.len().min(20)].join("\n")
+    );
+}

@@ -35,8 +35,8 @@ pub struct Args {
     /// Read the expression from this file
     #[arg(short = 'F', value_name = "FILE", conflicts_with = "expression")]
     pub file: Option<PathBuf>,
-    /// The filter expression (pcap-filter(7) syntax)
-    #[arg(value_name = "EXPR", allow_hyphen_values = true)]
+    /// The filter expression (pcap-filter(7) syntax); put it after `--` if it starts with `-`
+    #[arg(value_name = "EXPR")]
     pub expression: Vec<String>,
 }
 

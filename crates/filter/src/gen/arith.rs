@@ -57,6 +57,32 @@ fn first_constant(a: &Arith) -> Option<u32> {
     }
 }
 
+/// The value of `a` when it involves only numbers (folded as libpcap's optimizer folds them;
+/// division by zero and shifts by 32 or more are left to run time).
+fn const_value(a: &Arith) -> Option<u32> {
+    match a {
+        Arith::Num(k) => Some(*k),
+        Arith::Neg(x) => const_value(x).map(u32::wrapping_neg),
+        Arith::Binary(o, l, r, _) => {
+            let (x, y) = (const_value(l)?, const_value(r)?);
+            Some(match o {
+                ArithOp::Add => x.wrapping_add(y),
+                ArithOp::Sub => x.wrapping_sub(y),
+                ArithOp::Mul => x.wrapping_mul(y),
+                ArithOp::Div => x.checked_div(y)?,
+                ArithOp::Mod => x.checked_rem(y)?,
+                ArithOp::And => x & y,
+                ArithOp::Or => x | y,
+                ArithOp::Xor => x ^ y,
+                ArithOp::Shl if y < 32 => x << y,
+                ArithOp::Shr if y < 32 => x >> y,
+                _ => return None,
+            })
+        }
+        _ => None,
+    }
+}
+
 impl Gen {
     /// `lhs op rhs`.
     pub fn relation(
@@ -83,12 +109,14 @@ impl Gen {
             RelOp::Lt => (op::JGE, true),
             RelOp::Ne => (op::JEQ, true),
         };
+        let folded_rhs = const_value(rhs).map(Arith::Num);
+        let rhs = folded_rhs.as_ref().unwrap_or(rhs);
         let test = match (lhs, rhs) {
             // `x & m == 0` is `!(x jset m)`.
             (Arith::Binary(ArithOp::And, x, m, _), Arith::Num(0))
-                if jump == op::JEQ && matches!(**m, Arith::Num(_)) =>
+                if jump == op::JEQ && const_value(m).is_some() =>
             {
-                let Arith::Num(m) = **m else { unreachable!() };
+                let m = const_value(m).unwrap_or(0);
                 let mut stmts = self.value(x, 0)?;
                 stmts.push(crate::graph::VALUE_MARKER);
                 let t = Pred::test(stmts, op::JSET, m);
@@ -204,9 +232,17 @@ impl Gen {
                 s.push(Insn::stmt(op::ALU | op::NEG, 0));
                 s
             }
+            Arith::Binary(..) if const_value(a).is_some() => {
+                vec![Insn::stmt(op::LD | op::IMM, const_value(a).unwrap_or(0))]
+            }
             Arith::Binary(o, l, r, _) => {
                 let mut s = self.value(l, depth)?;
-                if let Arith::Num(k) = **r {
+                let k = const_value(r).filter(|&k| match o {
+                    ArithOp::Div | ArithOp::Mod => k != 0,
+                    ArithOp::Shl | ArithOp::Shr => k < 32,
+                    _ => true,
+                });
+                if let Some(k) = k {
                     s.push(alu_k(alu_code(*o), k));
                 } else {
                     s.push(Insn::stmt(op::ST, depth));
