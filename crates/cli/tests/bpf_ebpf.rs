@@ -23,7 +23,7 @@ fn scratch(name: &str) -> std::path::PathBuf {
 
 /// An Ethernet/IPv4/TCP frame from port `sport` to port 80.
 fn tcp_frame(sport: u16) -> String {
-    let mut f = vec![0u8; 54];
+    let mut f = [0u8; 54];
     f[12] = 0x08;
     f[14] = 0x45;
     f[23] = 6;
