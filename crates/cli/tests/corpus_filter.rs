@@ -40,6 +40,15 @@ const ENGINES: &[(&str, EngineCtor)] = &[
     ("jit", |p| {
         Box::new(jitkit_bpf::cbpf::jit::JitFilter::compile_with(p, Rules::Libpcap).unwrap())
     }),
+    ("ebpf", |p| {
+        Box::new(jitkit_bpf::ebpf::EbpfFilter::jit(p).expect("converts to eBPF"))
+    }),
+    ("llvm", |p| {
+        Box::new(
+            jitkit_llvm::compile_filter(p, &jitkit_llvm::Options::default())
+                .expect("compiles through LLVM"),
+        )
+    }),
 ];
 
 /// Everyday expressions; those that do not compile for a capture's link type are skipped.
