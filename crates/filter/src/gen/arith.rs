@@ -178,8 +178,12 @@ impl Gen {
                     }
                     _ => {}
                 }
+                // libpcap 1.10's gen_arth keeps only the left operand's protocol conditions:
+                // in `2 + ip[8]` or `ip[8] + tcp[0]` the right side's are dropped (its loads
+                // still run, and read whatever the packet holds there). The right side is still
+                // walked for its errors. A relation keeps both of its sides' conditions.
                 self.checks(l, out)?;
-                self.checks(r, out)?;
+                self.checks(r, &mut Vec::new())?;
             }
             Arith::Neg(x) => self.checks(x, out)?,
         }
