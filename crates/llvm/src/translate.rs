@@ -687,6 +687,7 @@ impl<'ctx, 'm, 'p> Translator<'ctx, 'm, 'p> {
                 }
                 // SAFETY (of the IR): the pointer is compared with data_end before any load.
                 let ptr = unsafe { b.build_in_bounds_gep(data, &[offset], "p")? };
+                // SAFETY (of the IR): one past the loaded bytes, compared with data_end next.
                 let end = unsafe { b.build_in_bounds_gep(ptr, &[size64], "p_end")? };
                 let inside = b.build_int_compare(IntPredicate::ULE, end, data_end, "inside")?;
                 let fast = self.new_block(index, "direct");
