@@ -11,6 +11,7 @@
 
 use std::collections::HashMap;
 
+use crate::encode::InsnBytes;
 use crate::error::EncodeError;
 use crate::operand::{Label, SymbolId, Target};
 
@@ -161,8 +162,6 @@ pub struct Assembler {
     symbols: Vec<String>,
     symbol_ids: HashMap<String, SymbolId>,
     error: Option<EncodeError>,
-    /// A `lock`/`rep` byte the next instruction writes after its 0x67/0x66 prefixes.
-    pub(crate) pending_prefix: u8,
 }
 
 impl Assembler {
@@ -197,9 +196,15 @@ impl Assembler {
     #[inline(always)]
     pub(crate) fn record(&mut self, r: Result<(), EncodeError>) {
         if let Err(e) = r {
-            if self.error.is_none() {
-                self.error = Some(e);
-            }
+            self.record_error(e);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn record_error(&mut self, e: EncodeError) {
+        if self.error.is_none() {
+            self.error = Some(e);
         }
     }
 
@@ -245,10 +250,34 @@ impl Assembler {
         id
     }
 
-    /// Inserts a prefix byte at `at` (the start of the last instruction, which has no label
-    /// references: only fixed encodings get here).
-    pub(crate) fn insert_prefix(&mut self, at: usize, byte: u8) {
+    /// Puts a `lock`/`rep` prefix into the instruction that starts at `start` (the last one
+    /// written), after its segment, `0x67` and `0x66` prefixes: GNU as's order. References
+    /// recorded for that instruction move with its bytes. (This keeps the rare prefixes of the
+    /// text assembler off the encoder's hot path.)
+    pub(crate) fn insert_prefix(&mut self, start: usize, byte: u8) {
+        let mut at = start;
+        while at < self.buf.len()
+            && matches!(
+                self.buf[at],
+                0x26 | 0x2E | 0x36 | 0x3E | 0x64 | 0x65 | 0x66 | 0x67
+            )
+        {
+            at += 1;
+        }
         self.buf.insert(at, byte);
+        for f in self.fixups.iter_mut().rev() {
+            if (f.at as usize) < at {
+                break;
+            }
+            f.at += 1;
+            f.end += 1;
+        }
+        for r in self.relocs.iter_mut().rev() {
+            if r.offset < at {
+                break;
+            }
+            r.offset += 1;
+        }
     }
 
     /// Appends raw bytes (`.byte`, `.ascii`, a pre-encoded instruction).
@@ -293,7 +322,8 @@ impl Assembler {
     }
 
     /// Records a reference from the field at `at`; for `Rel32` the displacement counts from
-    /// `end`.
+    /// `end`. (Out of line: the encoder's hot path only calls it for label/symbol operands.)
+    #[inline(never)]
     pub(crate) fn reference(
         &mut self,
         target: Target,
@@ -359,30 +389,38 @@ impl Assembler {
         if settled {
             // Backward, with nothing between that can still grow: the distance is final.
             let short = target as i64 - (here as i64 + 2);
+            let mut ib = InsnBytes::new();
             if (-128..=127).contains(&short) {
-                self.buf.push(match cond {
+                ib.push(match cond {
                     Some(cc) => 0x70 | cc,
                     None => 0xEB,
                 });
-                self.buf.push(short as u8);
+                ib.push(short as u8);
             } else {
                 let len = if cond.is_some() { 6 } else { 5 };
                 let rel = target as i64 - (here as i64 + len);
                 match cond {
-                    Some(cc) => self.buf.extend_from_slice(&[0x0F, 0x80 | cc]),
-                    None => self.buf.push(0xE9),
+                    Some(cc) => ib.push_slice(&[0x0F, 0x80 | cc]),
+                    None => ib.push(0xE9),
                 }
-                self.buf.extend_from_slice(&(rel as i32).to_le_bytes());
+                ib.push_imm(rel, 4);
             }
+            self.flush(&ib);
         } else {
-            self.variables.push(Variable::Branch {
-                at: here,
-                cond: cond.unwrap_or(JMP),
-                label,
-            });
-            self.buf.extend_from_slice(&[0, 0]);
+            self.forward_branch(here, cond, label);
         }
         Ok(())
+    }
+
+    /// A branch whose length is decided in `finish`: a 2-byte placeholder now.
+    #[inline(never)]
+    fn forward_branch(&mut self, here: u32, cond: Option<u8>, label: Label) {
+        self.variables.push(Variable::Branch {
+            at: here,
+            cond: cond.unwrap_or(JMP),
+            label,
+        });
+        self.buf.extend_from_slice(&[0, 0]);
     }
 
     /// Finishes the code: relaxes branches, patches label references, and returns the bytes with

@@ -38,7 +38,7 @@ macro_rules! fixed {
         $(#[$doc])*
         #[inline(always)]
         pub fn $name(&mut self) {
-            self.buf.extend_from_slice(&[$($b),*]);
+            self.flush(&crate::encode::fixed_bytes(&[$($b),*]));
         }
     )*};
 }
@@ -176,7 +176,7 @@ impl Assembler {
     /// arguments in rdi, rsi, rdx, rcx, r8, r9, and `al` = number of vector registers for
     /// variadic functions such as `printf`.
     pub fn call_abs(&mut self, addr: u64) {
-        self.buf.push(0xE8);
+        self.flush(&crate::encode::fixed_bytes(&[0xE8]));
         self.rel32_to_address(addr);
     }
 

@@ -1,11 +1,19 @@
 //! The byte-level pieces every instruction shares: legacy prefixes, REX, ModRM, SIB and
 //! displacements, following the rules GNU as applies (shortest displacement, `[rbp]` and
-//! `[r13]` as disp8 0, SIB for `rsp`/`r12` bases, `0x67` for 32-bit addresses).
+//! `[r13]` as disp8 0, SIB for `rsp`/`r12` bases, `0x67` for 32-bit addresses, a segment
+//! override only when it differs from the address's default segment).
+//!
+//! Why it is shaped this way: every builder call is inlined into the JIT that makes it, so when
+//! the operands are constants LLVM folds everything here (operand kinds, sizes, REX, ModRM, the
+//! immediate's width) into a handful of constant stores. The instruction is accumulated in a
+//! `u128` ([`InsnBytes`]) with branch-free pushes (a conditional prefix adds `cond as u32` to
+//! the length instead of branching) and appended with one capacity check and one 16-byte store
+//! (`bytes.rs`). References to labels and symbols are recorded out of line.
 
 use crate::assembler::{Assembler, FixKind};
 use crate::error::EncodeError;
 use crate::operand::Mem;
-use crate::reg::{Reg, Size};
+use crate::reg::{Reg, SegReg, Size};
 
 /// The ModRM `reg` field: a register or an opcode extension (`/digit`).
 #[derive(Clone, Copy)]
@@ -24,7 +32,7 @@ pub(crate) enum Rm<'a> {
 /// Prefix choices of one instruction.
 #[derive(Clone, Copy, Default)]
 pub(crate) struct Pfx {
-    /// 0x66 operand-size override.
+    /// 0x66 operand-size override (also the mandatory 0x66 of SSE2 instructions).
     pub o16: bool,
     /// REX.W.
     pub w: bool,
@@ -35,7 +43,7 @@ pub(crate) struct Pfx {
 impl Pfx {
     /// The prefixes for an ordinary instruction of operand size `size` (8-bit forms use a
     /// different opcode, chosen by the caller).
-    #[inline]
+    #[inline(always)]
     pub fn size(size: Size) -> Pfx {
         Pfx {
             o16: size == Size::Word,
@@ -45,14 +53,15 @@ impl Pfx {
     }
 }
 
-#[inline]
+#[inline(always)]
 fn fits_i8(v: i64) -> bool {
     (-128..=127).contains(&v)
 }
 
-/// One instruction's bytes before they are appended: accumulated in a 128-bit register (not
-/// a stack array, whose byte stores followed by a wide load would stall store forwarding),
-/// then stored into the code buffer at once.
+/// One instruction's bytes before they are appended: accumulated in a 128-bit value (not a
+/// stack array, whose byte stores followed by a wide load would stall store forwarding), then
+/// stored into the code buffer at once.
+#[derive(Clone, Copy)]
 pub(crate) struct InsnBytes {
     v: u128,
     n: u32,
@@ -68,6 +77,12 @@ impl InsnBytes {
         // An x86 instruction is at most 15 bytes; the mask keeps the shift in range.
         self.v |= (x as u128) << ((self.n & 15) * 8);
         self.n += 1;
+    }
+    /// Pushes `x` when `cond` holds, without a branch.
+    #[inline(always)]
+    pub fn push_if(&mut self, cond: bool, x: u8) {
+        self.v |= ((x & (cond as u8).wrapping_neg()) as u128) << ((self.n & 15) * 8);
+        self.n += cond as u32;
     }
     #[inline(always)]
     pub fn push_slice(&mut self, xs: &[u8]) {
@@ -91,8 +106,66 @@ impl InsnBytes {
         self.v |= ((v as u64 & mask) as u128) << ((self.n & 15) * 8);
         self.n += len;
     }
+    /// Appends `other`'s bytes (one variable shift, instead of one per byte).
+    #[inline(always)]
+    pub fn append(&mut self, other: InsnBytes) {
+        self.v |= other.v << ((self.n & 15) * 8);
+        self.n += other.n;
+    }
+    #[inline(always)]
     pub fn len(&self) -> usize {
         self.n as usize
+    }
+}
+
+/// The bytes of an instruction without operands (or a fixed sequence of up to 15 bytes).
+#[inline(always)]
+pub(crate) fn fixed_bytes(bytes: &[u8]) -> InsnBytes {
+    let mut ib = InsnBytes::new();
+    ib.push_slice(bytes);
+    ib
+}
+
+/// Legacy prefixes in GNU as's order: segment, `0x67`, `0x66`, then a mandatory prefix.
+/// (`lock`/`rep` from the text assembler go after `0x67`/`0x66`: see `text::put_prefix`.)
+#[inline(always)]
+pub(crate) fn prefixes(ib: &mut InsnBytes, p: Pfx, seg: u8, addr32: bool) {
+    ib.push_if(seg != 0, seg);
+    ib.push_if(addr32, 0x67);
+    ib.push_if(p.o16, 0x66);
+    ib.push_if(p.mandatory != 0, p.mandatory);
+}
+
+/// Prefixes, REX and `opcode | reg.low3()` for an instruction without ModRM whose register
+/// lives in the opcode's low bits (`push r`, `mov r, imm`, `bswap r`, `xchg rax, r`).
+#[inline(always)]
+pub(crate) fn opreg(p: Pfx, r: Reg, opcode: &[u8]) -> InsnBytes {
+    let rex = if p.w { 0x48 } else { 0 } | r.ext() as u8 | ((r.needs_rex() as u8) << 6);
+    let mut ib = InsnBytes::new();
+    prefixes(&mut ib, p, 0, false);
+    ib.push_if(rex != 0, rex | 0x40);
+    let (last, first) = opcode.split_last().unwrap_or((&0x90, &[]));
+    ib.push_slice(first);
+    ib.push(last | r.low3());
+    ib
+}
+
+/// The segment-override prefix a memory operand needs (0 for none): GNU as drops an override
+/// that names the default segment (`ss` for an `rsp`/`rbp`/`esp`/`ebp` base, `ds` otherwise).
+#[inline(always)]
+fn segment_prefix(m: &Mem) -> u8 {
+    match m.seg {
+        None => 0,
+        Some(seg) => {
+            let stack_base =
+                !m.rip && matches!(m.base, Some(b) if !b.ext() && (b.num() == 4 || b.num() == 5));
+            let default = if stack_base { SegReg::Ss } else { SegReg::Ds };
+            if seg == default {
+                0
+            } else {
+                seg.prefix()
+            }
+        }
     }
 }
 
@@ -100,7 +173,7 @@ impl Assembler {
     /// Appends `ib` to the code.
     #[inline(always)]
     pub(crate) fn flush(&mut self, ib: &InsnBytes) {
-        crate::bytes::append16(&mut self.buf, ib.v.to_le_bytes(), ib.n as usize);
+        crate::bytes::append16(&mut self.buf, ib.v, ib.n as usize);
     }
 
     /// Emits prefixes, REX, `opcode`, ModRM, SIB and displacement. `imm_len` is the size of the
@@ -114,7 +187,9 @@ impl Assembler {
         rm: Rm<'_>,
         imm_len: u8,
     ) -> Result<(), EncodeError> {
-        self.emit_modrm_inner(p, opcode, reg, rm, imm_len, None)
+        let ib = self.modrm_bytes(p, opcode, reg, rm, imm_len, None)?;
+        self.flush(&ib);
+        Ok(())
     }
 
     /// [`emit_modrm`](Self::emit_modrm) followed by an `imm_len`-byte immediate, appended in
@@ -129,11 +204,16 @@ impl Assembler {
         imm_len: u8,
         imm: i64,
     ) -> Result<(), EncodeError> {
-        self.emit_modrm_inner(p, opcode, reg, rm, imm_len, Some(imm))
+        let ib = self.modrm_bytes(p, opcode, reg, rm, imm_len, Some(imm))?;
+        self.flush(&ib);
+        Ok(())
     }
 
+    /// The bytes of a ModRM instruction, with its `imm_len`-byte immediate if `imm` is given
+    /// (otherwise the caller appends `imm_len` bytes). Label and symbol references in the
+    /// displacement are recorded at the offsets the bytes will have.
     #[inline(always)]
-    fn emit_modrm_inner(
+    pub(crate) fn modrm_bytes(
         &mut self,
         p: Pfx,
         opcode: &[u8],
@@ -141,46 +221,41 @@ impl Assembler {
         rm: Rm<'_>,
         imm_len: u8,
         imm: Option<i64>,
-    ) -> Result<(), EncodeError> {
+    ) -> Result<InsnBytes, EncodeError> {
         let mut rex = if p.w { 0x48u8 } else { 0 };
         let mut force = false;
-        let mut high: Option<Reg> = None;
+        let mut high = false;
         let reg_bits = match reg {
             RegField::Digit(d) => d,
             RegField::Reg(r) => {
                 rex |= (r.ext() as u8) << 2;
                 force |= r.needs_rex();
-                if r.is_high_byte() {
-                    high = Some(r);
-                }
+                high |= r.is_high_byte();
                 r.low3()
             }
         };
+        // The prefixes (whose count varies with the operands) and the body (whose byte
+        // positions mostly do not) are built apart and joined with one shift.
         let mut ib = InsnBytes::new();
+        let mut body = InsnBytes::new();
+        body.push_slice(opcode);
         match rm {
             Rm::Reg(r) => {
                 rex |= r.ext() as u8;
                 force |= r.needs_rex();
-                if r.is_high_byte() {
-                    high = Some(r);
+                high |= r.is_high_byte();
+                let need_rex = rex != 0 || force;
+                if need_rex && high {
+                    return Err(high_byte_error(reg, r));
                 }
-                if rex != 0 || force {
-                    if let Some(h) = high {
-                        return Err(EncodeError::HighByteWithRex { reg: h });
-                    }
-                    rex |= 0x40;
-                }
-                self.prefixes_into(&mut ib, p, false);
-                if rex != 0 {
-                    ib.push(rex);
-                }
-                ib.push_slice(opcode);
-                ib.push(0xC0 | (reg_bits << 3) | r.low3());
+                prefixes(&mut ib, p, 0, false);
+                ib.push_if(need_rex, rex | 0x40);
+                body.push(0xC0 | (reg_bits << 3) | r.low3());
+                ib.append(body);
                 if let Some(v) = imm {
                     ib.push_imm(v, imm_len);
                 }
-                self.flush(&ib);
-                Ok(())
+                Ok(ib)
             }
             Rm::Mem(m) => {
                 check_mem(m)?;
@@ -191,77 +266,33 @@ impl Assembler {
                 if let Some(i) = m.index {
                     rex |= (i.ext() as u8) << 1;
                 }
-                if rex != 0 || force {
-                    if let Some(h) = high {
-                        return Err(EncodeError::HighByteWithRex { reg: h });
+                let need_rex = rex != 0 || force;
+                if need_rex && high {
+                    if let RegField::Reg(r) = reg {
+                        return Err(EncodeError::HighByteWithRex { reg: r });
                     }
-                    rex |= 0x40;
                 }
-                self.prefixes_into(&mut ib, p, addr32);
-                if rex != 0 {
-                    ib.push(rex);
-                }
-                ib.push_slice(opcode);
-                self.mem_tail(&mut ib, reg_bits, m, imm_len);
+                prefixes(&mut ib, p, segment_prefix(m), addr32);
+                ib.push_if(need_rex, rex | 0x40);
+                let start = ib.len();
+                self.mem_tail(&mut body, start, reg_bits, m, imm_len);
+                ib.append(body);
                 if let Some(v) = imm {
                     ib.push_imm(v, imm_len);
                 }
-                self.flush(&ib);
-                Ok(())
+                Ok(ib)
             }
         }
     }
 
-    /// Prefixes and REX for an instruction without ModRM whose register lives in the opcode's
-    /// low bits (`push r`, `mov r, imm`, `bswap r`, `xchg rax, r`); returns those low bits.
+    /// ModRM, SIB and displacement for a checked memory operand, appended to `ib`, which
+    /// will be placed `start` bytes into the instruction.
     #[inline(always)]
-    pub(crate) fn emit_opreg_prefix(&mut self, p: Pfx, r: Reg) -> Result<u8, EncodeError> {
-        let mut rex = if p.w { 0x48 } else { 0 };
-        rex |= r.ext() as u8;
-        if r.needs_rex() {
-            rex |= 0x40;
-        }
-        let mut ib = InsnBytes::new();
-        self.prefixes_into(&mut ib, p, false);
-        if rex != 0 {
-            ib.push(rex);
-        }
-        self.flush(&ib);
-        Ok(r.low3())
-    }
-
-    /// `0x67`, `0x66`, then a mandatory prefix: the order GNU as writes them.
-    #[inline]
-    pub(crate) fn legacy_prefixes(&mut self, p: Pfx, addr32: bool) {
-        let mut ib = InsnBytes::new();
-        self.prefixes_into(&mut ib, p, addr32);
-        self.flush(&ib);
-    }
-
-    #[inline(always)]
-    fn prefixes_into(&mut self, ib: &mut InsnBytes, p: Pfx, addr32: bool) {
-        if addr32 {
-            ib.push(0x67);
-        }
-        if p.o16 {
-            ib.push(0x66);
-        }
-        if self.pending_prefix != 0 {
-            ib.push(self.pending_prefix);
-            self.pending_prefix = 0;
-        }
-        if p.mandatory != 0 {
-            ib.push(p.mandatory);
-        }
-    }
-
-    /// ModRM, SIB and displacement for a checked memory operand.
-    #[inline(always)]
-    fn mem_tail(&mut self, ib: &mut InsnBytes, reg_bits: u8, m: &Mem, imm_len: u8) {
+    fn mem_tail(&mut self, ib: &mut InsnBytes, start: usize, reg_bits: u8, m: &Mem, imm_len: u8) {
         let reg = reg_bits << 3;
         if m.rip {
             ib.push(reg | 0b101);
-            self.disp32_into(ib, m, FixKind::Rel32, imm_len);
+            self.disp32_into(ib, start, m, FixKind::Rel32, imm_len);
             return;
         }
         let scale_bits = match m.scale {
@@ -275,7 +306,7 @@ impl Assembler {
             ib.push(reg | 0b100);
             let index = m.index.map_or(0b100, |i| i.low3());
             ib.push(scale_bits | (index << 3) | 0b101);
-            self.disp32_into(ib, m, FixKind::Abs32S, 0);
+            self.disp32_into(ib, start, m, FixKind::Abs32S, 0);
             return;
         };
         let mode = if m.target.is_some() {
@@ -296,23 +327,40 @@ impl Assembler {
         }
         match mode {
             0b01 => ib.push(m.disp as u8),
-            0b10 => self.disp32_into(ib, m, FixKind::Abs32S, 0),
+            0b10 => self.disp32_into(ib, start, m, FixKind::Abs32S, 0),
             _ => {}
         }
     }
 
     /// A 32-bit displacement: the number, or zero and a reference to the operand's target.
     #[inline(always)]
-    fn disp32_into(&mut self, ib: &mut InsnBytes, m: &Mem, kind: FixKind, imm_len: u8) {
+    fn disp32_into(
+        &mut self,
+        ib: &mut InsnBytes,
+        start: usize,
+        m: &Mem,
+        kind: FixKind,
+        imm_len: u8,
+    ) {
         match m.target {
             Some(t) => {
-                let at = (self.buf.len() + ib.len()) as u32;
+                let at = (self.buf.len() + start + ib.len()) as u32;
                 self.reference(t, kind, at, at + 4 + imm_len as u32, m.disp as i64);
                 ib.push_u32(0);
             }
             None => ib.push_u32(m.disp as u32),
         }
     }
+}
+
+/// The error for a high-byte register (`ah`..`bh`) in an instruction that needs REX.
+#[cold]
+fn high_byte_error(reg: RegField, rm: Reg) -> EncodeError {
+    let reg = match reg {
+        RegField::Reg(r) if r.is_high_byte() => r,
+        _ => rm,
+    };
+    EncodeError::HighByteWithRex { reg }
 }
 
 /// Checks the parts of a memory operand. (`rsp` can never be an index; the text assembler swaps

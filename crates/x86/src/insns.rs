@@ -9,10 +9,10 @@
 //! `movabs` form otherwise.
 
 use crate::assembler::{Assembler, FixKind};
-use crate::encode::{Pfx, RegField, Rm};
+use crate::encode::{fixed_bytes, opreg, prefixes, InsnBytes, Pfx, RegField, Rm};
 use crate::error::EncodeError;
 use crate::operand::{Cond, Mem, Operand, Target};
-use crate::reg::Size;
+use crate::reg::{SegReg, Size};
 
 /// The eight classic ALU operations, in opcode order (`/digit` of `80`/`81`/`83`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -167,7 +167,7 @@ pub(crate) fn imm_fits(v: i64, size: Size) -> bool {
         Size::Byte => 0xFF,
         Size::Word => 0xFFFF,
         Size::Dword => 0xFFFF_FFFF,
-        Size::Qword => return (-0x8000_0000..=0x7FFF_FFFF).contains(&v),
+        Size::Qword | Size::Xmmword => return (-0x8000_0000..=0x7FFF_FFFF).contains(&v),
     };
     let mut n = v;
     if size == Size::Byte && n & !0xFFFF == 0 {
@@ -186,7 +186,7 @@ fn fits_simm8(v: i64, size: Size) -> bool {
         Size::Byte => v as i8 as i64,
         Size::Word => v as i16 as i64,
         Size::Dword => v as i32 as i64,
-        Size::Qword => v,
+        Size::Qword | Size::Xmmword => v,
     };
     (-128..=127).contains(&s)
 }
@@ -208,12 +208,20 @@ fn check_imm(insn: &'static str, v: i64, size: Size) -> Result<(), EncodeError> 
     }
 }
 
-/// The operand size an instruction works on: from a register, or an explicit `PTR` size.
+/// The operand size a general-purpose instruction works on: from a register, or an explicit
+/// `PTR` size (`XMMWORD PTR` has no general-purpose form).
 #[inline(always)]
 fn op_size(insn: &'static str, op: &Operand) -> Result<Size, EncodeError> {
     match op {
         Operand::Reg(r) => Ok(r.size()),
-        Operand::Mem(m) => m.size.ok_or(EncodeError::AmbiguousSize { insn }),
+        Operand::Mem(m) => match m.size {
+            None => Err(EncodeError::AmbiguousSize { insn }),
+            Some(Size::Xmmword) => Err(EncodeError::BadSize {
+                insn,
+                size: Size::Xmmword,
+            }),
+            Some(s) => Ok(s),
+        },
         _ => Err(EncodeError::InvalidOperands {
             insn,
             why: "expected a register or memory operand",
@@ -242,11 +250,18 @@ fn same_size(insn: &'static str, m: &Mem, size: Size) -> Result<(), EncodeError>
 impl Assembler {
     #[inline(always)]
     fn imm(&mut self, v: i64, len: u8) {
-        crate::bytes::append16(
-            &mut self.buf,
-            (v as u64 as u128).to_le_bytes(),
-            len as usize,
-        );
+        crate::bytes::append16(&mut self.buf, v as u64 as u128, len as usize);
+    }
+
+    /// An accumulator short form: prefixes, REX.W, `opcode`, then an immediate of `len` bytes.
+    #[inline(always)]
+    fn acc_imm(&mut self, p: Pfx, opcode: u8, v: i64, len: u8) {
+        let mut ib = InsnBytes::new();
+        prefixes(&mut ib, p, 0, false);
+        ib.push_if(p.w, 0x48);
+        ib.push(opcode);
+        ib.push_imm(v, len);
+        self.flush(&ib);
     }
 
     /// A 32-bit immediate that is a number or an address (`OFFSET label`).
@@ -302,7 +317,7 @@ impl Assembler {
                 let p = Pfx::size(size);
                 if size == Size::Byte {
                     if acc {
-                        self.buf.extend_from_slice(&[base | 4, v as u8]);
+                        self.acc_imm(p, base | 4, v, 1);
                         return Ok(());
                     }
                     self.emit_modrm_imm(p, &[0x80], RegField::Digit(op as u8), rm, 1, v)?;
@@ -311,15 +326,10 @@ impl Assembler {
                 } else {
                     let len = if size == Size::Word { 2 } else { 4 };
                     if acc {
-                        self.legacy_prefixes(p, false);
-                        if p.w {
-                            self.buf.push(0x48);
-                        }
-                        self.buf.push(base | 5);
+                        self.acc_imm(p, base | 5, v, len);
                     } else {
-                        self.emit_modrm(p, &[0x81], RegField::Digit(op as u8), rm, len)?;
+                        self.emit_modrm_imm(p, &[0x81], RegField::Digit(op as u8), rm, len, v)?;
                     }
-                    self.imm(v, len);
                 }
                 Ok(())
             }
@@ -334,11 +344,7 @@ impl Assembler {
                 })?;
                 let p = Pfx::size(size);
                 if matches!(dst, Operand::Reg(r) if r.num() == 0) {
-                    self.legacy_prefixes(p, false);
-                    if p.w {
-                        self.buf.push(0x48);
-                    }
-                    self.buf.push(base | 5);
+                    self.acc_imm(p, base | 5, 0, 0);
                 } else {
                     self.emit_modrm(p, &[0x81], RegField::Digit(op as u8), rm, 4)?;
                 }
@@ -394,16 +400,11 @@ impl Assembler {
                     _ => 4,
                 };
                 if acc {
-                    self.legacy_prefixes(p, false);
-                    if p.w {
-                        self.buf.push(0x48);
-                    }
-                    self.buf.push(if size == Size::Byte { 0xA8 } else { 0xA9 });
+                    self.acc_imm(p, if size == Size::Byte { 0xA8 } else { 0xA9 }, v, len);
                 } else {
                     let opc = if size == Size::Byte { 0xF6 } else { 0xF7 };
-                    self.emit_modrm(p, &[opc], RegField::Digit(0), rm, len)?;
+                    self.emit_modrm_imm(p, &[opc], RegField::Digit(0), rm, len, v)?;
                 }
-                self.imm(v, len);
                 Ok(())
             }
             _ => Err(EncodeError::InvalidOperands {
@@ -440,28 +441,29 @@ impl Assembler {
                 let size = d.size();
                 match size {
                     Size::Qword if !imm_fits(v, Size::Qword) => {
-                        let low = self.emit_opreg_prefix(Pfx::size(size), d)?;
-                        self.buf.push(0xB8 | low);
-                        self.imm(v, 8);
+                        let mut ib = opreg(Pfx::size(size), d, &[0xB8]);
+                        ib.push_imm(v, 8);
+                        self.flush(&ib);
                     }
                     Size::Qword => {
                         self.emit_modrm_imm(Pfx::size(size), &[0xC7], RegField::Digit(0), Rm::Reg(d), 4, v)?;
                     }
                     _ => {
                         check_imm(insn, v, size)?;
-                        if d.is_high_byte() {
-                            self.buf.push(0xB0 | d.num());
+                        let mut ib = if d.is_high_byte() {
+                            fixed_bytes(&[0xB0 | d.num()])
                         } else {
-                            let low = self.emit_opreg_prefix(Pfx::size(size), d)?;
-                            self.buf.push(if size == Size::Byte { 0xB0 } else { 0xB8 } | low);
-                        }
-                        self.imm(v, size.bytes() as u8);
+                            opreg(Pfx::size(size), d, &[if size == Size::Byte { 0xB0 } else { 0xB8 }])
+                        };
+                        ib.push_imm(v, size.bytes() as u8);
+                        self.flush(&ib);
                     }
                 }
                 Ok(())
             }
-            (Operand::Mem(m), Operand::Imm(v)) => {
-                let size = m.size.ok_or(EncodeError::AmbiguousSize { insn })?;
+            (Operand::Mem(_), Operand::Imm(v)) => {
+                let size = op_size(insn, &dst)?;
+                let Operand::Mem(m) = &dst else { unreachable!() };
                 check_imm(insn, *v, size)?;
                 let len = match size {
                     Size::Byte => 1,
@@ -473,8 +475,7 @@ impl Assembler {
                 Ok(())
             }
             (Operand::Reg(d), Operand::Target(..)) if d.size() == Size::Dword => {
-                let low = self.emit_opreg_prefix(Pfx::size(Size::Dword), *d)?;
-                self.buf.push(0xB8 | low);
+                self.flush(&opreg(Pfx::size(Size::Dword), *d, &[0xB8]));
                 self.imm32_operand(&src, false);
                 Ok(())
             }
@@ -511,11 +512,16 @@ impl Assembler {
                 size: d.size(),
             });
         }
-        let low = self.emit_opreg_prefix(Pfx::size(Size::Qword), d)?;
-        self.buf.push(0xB8 | low);
+        let mut ib = opreg(Pfx::size(Size::Qword), d, &[0xB8]);
         match src {
-            Operand::Imm(v) => self.imm(v, 8),
-            Operand::Target(t, addend) => self.ref64(t, addend),
+            Operand::Imm(v) => {
+                ib.push_imm(v, 8);
+                self.flush(&ib);
+            }
+            Operand::Target(t, addend) => {
+                self.flush(&ib);
+                self.ref64(t, addend)
+            }
             _ => {
                 return Err(EncodeError::InvalidOperands {
                     insn,
@@ -636,12 +642,11 @@ impl Assembler {
                     };
                     if let Some(o) = other {
                         if size == Size::Qword && o.num() == 0 {
-                            self.buf.push(0x90); // GNU as: `xchg rax, rax` is `nop`
+                            self.flush(&fixed_bytes(&[0x90])); // GNU as: `xchg rax, rax` is `nop`
                             return Ok(());
                         }
                         if !(size == Size::Dword && o.num() == 0) {
-                            let low = self.emit_opreg_prefix(Pfx::size(size), o)?;
-                            self.buf.push(0x90 | low);
+                            self.flush(&opreg(Pfx::size(size), o, &[0x90]));
                             return Ok(());
                         }
                     }
@@ -673,8 +678,7 @@ impl Assembler {
         let insn = "bswap";
         match r {
             Operand::Reg(r) if matches!(r.size(), Size::Dword | Size::Qword) => {
-                let low = self.emit_opreg_prefix(Pfx::size(r.size()), r)?;
-                self.buf.extend_from_slice(&[0x0F, 0xC8 | low]);
+                self.flush(&opreg(Pfx::size(r.size()), r, &[0x0F, 0xC8]));
                 Ok(())
             }
             Operand::Reg(r) => Err(EncodeError::BadSize {
@@ -699,8 +703,7 @@ impl Assembler {
                         o16: r.size() == Size::Word,
                         ..Pfx::default()
                     };
-                    let low = self.emit_opreg_prefix(p, r)?;
-                    self.buf.push(0x50 | low);
+                    self.flush(&opreg(p, r, &[0x50]));
                     Ok(())
                 }
                 size => Err(EncodeError::BadSize { insn, size }),
@@ -713,12 +716,15 @@ impl Assembler {
                         bits: 32,
                     });
                 }
+                let mut ib = InsnBytes::new();
                 if (-128..=127).contains(&v) {
-                    self.buf.extend_from_slice(&[0x6A, v as u8]);
+                    ib.push(0x6A);
+                    ib.push_imm(v, 1);
                 } else {
-                    self.buf.push(0x68);
-                    self.imm(v, 4);
+                    ib.push(0x68);
+                    ib.push_imm(v, 4);
                 }
+                self.flush(&ib);
                 Ok(())
             }
             Operand::Target(..) => {
@@ -726,6 +732,11 @@ impl Assembler {
                 self.imm32_operand(&op, true);
                 Ok(())
             }
+            Operand::Seg(seg) => self.push_pop_seg(insn, seg, 0xA0),
+            Operand::Xmm(_) => Err(EncodeError::InvalidOperands {
+                insn,
+                why: "expected a general-purpose register, memory or an immediate",
+            }),
             Operand::Mem(m) => match m.size {
                 None | Some(Size::Qword) => {
                     self.emit_modrm(Pfx::default(), &[0xFF], RegField::Digit(6), Rm::Mem(&m), 0)
@@ -753,8 +764,7 @@ impl Assembler {
                         o16: r.size() == Size::Word,
                         ..Pfx::default()
                     };
-                    let low = self.emit_opreg_prefix(p, r)?;
-                    self.buf.push(0x58 | low);
+                    self.flush(&opreg(p, r, &[0x58]));
                     Ok(())
                 }
                 size => Err(EncodeError::BadSize { insn, size }),
@@ -772,11 +782,33 @@ impl Assembler {
                 ),
                 Some(size) => Err(EncodeError::BadSize { insn, size }),
             },
+            Operand::Seg(seg) => self.push_pop_seg(insn, seg, 0xA1),
             _ => Err(EncodeError::InvalidOperands {
                 insn,
                 why: "expected a register or memory operand",
             }),
         }
+    }
+
+    /// `push fs`/`push gs` (`0F A0`/`0F A8`) and `pop fs`/`pop gs` (`0F A1`/`0F A9`); the other
+    /// segment registers cannot be pushed or popped in 64-bit mode.
+    fn push_pop_seg(
+        &mut self,
+        insn: &'static str,
+        seg: SegReg,
+        base: u8,
+    ) -> Result<(), EncodeError> {
+        match seg {
+            SegReg::Fs => self.flush(&fixed_bytes(&[0x0F, base])),
+            SegReg::Gs => self.flush(&fixed_bytes(&[0x0F, base | 8])),
+            _ => {
+                return Err(EncodeError::InvalidOperands {
+                    insn,
+                    why: "only fs and gs can be pushed or popped in 64-bit mode",
+                })
+            }
+        }
+        Ok(())
     }
 
     /// Shifts and rotates by 1 (`D1`), by an immediate (`C1 ib`) or by `cl` (`D3`).
@@ -931,15 +963,14 @@ impl Assembler {
                     });
                 }
                 let rm = rm_of(&dst).unwrap_or(Rm::Reg(crate::reg::RAX));
-                self.emit_modrm(
+                self.emit_modrm_imm(
                     Pfx::size(size),
                     &[0x0F, 0xBA],
                     RegField::Digit(op as u8),
                     rm,
                     1,
-                )?;
-                self.imm(v, 1);
-                Ok(())
+                    v,
+                )
             }
             _ => Err(EncodeError::InvalidOperands {
                 insn,
@@ -1095,10 +1126,12 @@ impl Assembler {
                 ),
                 Some(size) => Err(EncodeError::BadSize { insn, size }),
             },
-            Operand::Imm(_) => Err(EncodeError::InvalidOperands {
-                insn,
-                why: "the target must be a label, symbol, register or memory",
-            }),
+            Operand::Imm(_) | Operand::Xmm(_) | Operand::Seg(_) => {
+                Err(EncodeError::InvalidOperands {
+                    insn,
+                    why: "the target must be a label, symbol, register or memory",
+                })
+            }
         }
     }
 
@@ -1106,8 +1139,9 @@ impl Assembler {
     pub fn enc_ret_imm(&mut self, n: Operand) -> Result<(), EncodeError> {
         match n {
             Operand::Imm(v) if (-0x8000..=0xFFFF).contains(&v) => {
-                self.buf.push(0xC2);
-                self.imm(v, 2);
+                let mut ib = fixed_bytes(&[0xC2]);
+                ib.push_imm(v, 2);
+                self.flush(&ib);
                 Ok(())
             }
             Operand::Imm(v) => Err(EncodeError::ImmediateOutOfRange {
@@ -1126,11 +1160,11 @@ impl Assembler {
     pub fn enc_int(&mut self, n: Operand) -> Result<(), EncodeError> {
         match n {
             Operand::Imm(3) => {
-                self.buf.push(0xCC); // GNU as writes `int 3` as `int3`
+                self.flush(&fixed_bytes(&[0xCC])); // GNU as writes `int 3` as `int3`
                 Ok(())
             }
             Operand::Imm(v) if (-128..=255).contains(&v) => {
-                self.buf.extend_from_slice(&[0xCD, v as u8]);
+                self.flush(&fixed_bytes(&[0xCD, v as u8]));
                 Ok(())
             }
             _ => Err(EncodeError::InvalidOperands {

@@ -96,7 +96,8 @@ pub use insns::{AluOp, BitOp, ShiftOp, UnaryOp};
 pub use loader::{link, Image, LinkReloc, LinkTarget, LoadedCode, SectionImage};
 pub use mnemonic::Mnemonic;
 pub use operand::{
-    byte_ptr, dword_ptr, qword_ptr, word_ptr, Cond, Label, Mem, Operand, SymbolId, Target,
+    byte_ptr, dword_ptr, qword_ptr, word_ptr, xmmword_ptr, Cond, Label, Mem, Operand, SymbolId,
+    Target,
 };
 pub use reg::*;
 pub use text::{assemble, AsmError, AsmErrors, LoadedProgram, ObjSection, Object, SectionKind};

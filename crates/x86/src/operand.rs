@@ -1,6 +1,6 @@
 //! Instruction operands: registers, memory references, immediates and code targets.
 
-use crate::reg::{Reg, Size};
+use crate::reg::{Reg, SegReg, Size, Xmm};
 
 /// A position in the code, bound once with [`Assembler::bind`](crate::Assembler::bind) and
 /// referenced any number of times before or after (jumps, calls, `lea r, [rip + label]`, data).
@@ -65,6 +65,8 @@ pub struct Mem {
     pub(crate) size: Option<Size>,
     /// A label or symbol whose address is added to `disp` (RIP-relative or absolute).
     pub(crate) target: Option<Target>,
+    /// A segment override (`fs:[rax]`, `gs:0x28`).
+    pub(crate) seg: Option<SegReg>,
 }
 
 impl Mem {
@@ -76,9 +78,11 @@ impl Mem {
         disp: 0,
         size: None,
         target: None,
+        seg: None,
     };
 
     /// `[base]`
+    #[inline(always)]
     pub const fn base(base: Reg) -> Mem {
         Mem {
             base: Some(base),
@@ -87,6 +91,7 @@ impl Mem {
     }
 
     /// `[base + disp]`
+    #[inline(always)]
     pub const fn base_disp(base: Reg, disp: i32) -> Mem {
         Mem {
             base: Some(base),
@@ -96,6 +101,7 @@ impl Mem {
     }
 
     /// `[base + index*scale + disp]`; scale is 1, 2, 4 or 8.
+    #[inline(always)]
     pub const fn base_index(base: Reg, index: Reg, scale: u8, disp: i32) -> Mem {
         Mem {
             base: Some(base),
@@ -107,6 +113,7 @@ impl Mem {
     }
 
     /// `[index*scale + disp]` (no base register).
+    #[inline(always)]
     pub const fn index_only(index: Reg, scale: u8, disp: i32) -> Mem {
         Mem {
             index: Some(index),
@@ -117,11 +124,13 @@ impl Mem {
     }
 
     /// `[disp]`: an absolute 32-bit address, sign-extended.
+    #[inline(always)]
     pub const fn abs(disp: i32) -> Mem {
         Mem { disp, ..Mem::EMPTY }
     }
 
     /// `[rip + disp]`: relative to the end of the instruction.
+    #[inline(always)]
     pub const fn rip(disp: i32) -> Mem {
         Mem {
             rip: true,
@@ -131,6 +140,7 @@ impl Mem {
     }
 
     /// `[rip + label]`: the address of a label, RIP-relative.
+    #[inline(always)]
     pub const fn rip_label(label: Label) -> Mem {
         Mem {
             rip: true,
@@ -140,6 +150,7 @@ impl Mem {
     }
 
     /// `[rip + target + disp]`: a label or external symbol, RIP-relative.
+    #[inline(always)]
     pub const fn rip_target(target: Target, disp: i32) -> Mem {
         Mem {
             rip: true,
@@ -150,18 +161,21 @@ impl Mem {
     }
 
     /// The same operand with an explicit size (`BYTE PTR` ... `QWORD PTR`).
+    #[inline(always)]
     pub const fn sized(mut self, size: Size) -> Mem {
         self.size = Some(size);
         self
     }
 
     /// The same operand without an explicit size.
+    #[inline(always)]
     pub const fn without_size(mut self) -> Mem {
         self.size = None;
         self
     }
 
     /// Adds to the displacement (wrapping).
+    #[inline(always)]
     pub const fn offset(mut self, disp: i32) -> Mem {
         self.disp = self.disp.wrapping_add(disp);
         self
@@ -169,6 +183,7 @@ impl Mem {
 
     /// A memory operand with every field given (what the text assembler builds).
     #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
     pub const fn new(
         base: Option<Reg>,
         index: Option<Reg>,
@@ -186,54 +201,90 @@ impl Mem {
             disp,
             size,
             target,
+            seg: None,
         }
+    }
+
+    /// The same operand with a segment override (`fs:[rax+8]`, `gs:0x28` for TLS and the
+    /// stack protector). GNU as writes the prefix unless it names the default segment of the
+    /// address (`ss` with an `rsp`/`rbp` base, `ds` otherwise), and so does the encoder.
+    #[inline(always)]
+    pub const fn with_segment(mut self, seg: SegReg) -> Mem {
+        self.seg = Some(seg);
+        self
+    }
+
+    /// The segment override, if any.
+    #[inline(always)]
+    pub const fn segment(&self) -> Option<SegReg> {
+        self.seg
     }
 
     pub const fn size(&self) -> Option<Size> {
         self.size
     }
+    #[inline(always)]
     pub const fn base_reg(&self) -> Option<Reg> {
         self.base
     }
+    #[inline(always)]
     pub const fn index_reg(&self) -> Option<Reg> {
         self.index
     }
+    #[inline(always)]
     pub const fn scale(&self) -> u8 {
         self.scale
     }
+    #[inline(always)]
     pub const fn disp(&self) -> i32 {
         self.disp
     }
+    #[inline(always)]
     pub const fn is_rip(&self) -> bool {
         self.rip
     }
+    #[inline(always)]
     pub const fn target(&self) -> Option<Target> {
         self.target
     }
 }
 
 /// `BYTE PTR m`
+#[inline(always)]
 pub const fn byte_ptr(m: Mem) -> Mem {
     m.sized(Size::Byte)
 }
 /// `WORD PTR m`
+#[inline(always)]
 pub const fn word_ptr(m: Mem) -> Mem {
     m.sized(Size::Word)
 }
 /// `DWORD PTR m`
+#[inline(always)]
 pub const fn dword_ptr(m: Mem) -> Mem {
     m.sized(Size::Dword)
 }
 /// `QWORD PTR m`
+#[inline(always)]
 pub const fn qword_ptr(m: Mem) -> Mem {
     m.sized(Size::Qword)
 }
+/// `XMMWORD PTR m` (16 bytes, for packed SSE instructions)
+#[inline(always)]
+pub const fn xmmword_ptr(m: Mem) -> Mem {
+    m.sized(Size::Xmmword)
+}
 
 /// Any operand of an instruction. Registers, memory operands, integers and labels convert into it
-/// with `From`, so builder methods accept `RAX`, `Mem::base(RDI)`, `42` or a `Label` directly.
+/// with `From`, so builder methods accept `RAX`, `XMM0`, `Mem::base(RDI)`, `42` or a `Label`
+/// directly.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Operand {
     Reg(Reg),
+    /// An SSE register.
+    Xmm(Xmm),
+    /// A segment register (`mov ax, fs`, `push fs`).
+    Seg(SegReg),
     Mem(Mem),
     /// An immediate; its encoded width depends on the instruction (GNU as's shortest choice).
     Imm(i64),
@@ -243,11 +294,25 @@ pub enum Operand {
 }
 
 impl From<Reg> for Operand {
+    #[inline(always)]
     fn from(r: Reg) -> Operand {
         Operand::Reg(r)
     }
 }
+impl From<Xmm> for Operand {
+    #[inline(always)]
+    fn from(x: Xmm) -> Operand {
+        Operand::Xmm(x)
+    }
+}
+impl From<SegReg> for Operand {
+    #[inline(always)]
+    fn from(s: SegReg) -> Operand {
+        Operand::Seg(s)
+    }
+}
 impl From<Mem> for Operand {
+    #[inline(always)]
     fn from(m: Mem) -> Operand {
         Operand::Mem(m)
     }
@@ -265,6 +330,7 @@ impl From<SymbolId> for Operand {
 macro_rules! imm_from {
     ($($t:ty),*) => {$(
         impl From<$t> for Operand {
+            #[inline(always)]
             fn from(v: $t) -> Operand { Operand::Imm(v as i64) }
         }
     )*};
@@ -306,6 +372,7 @@ pub enum Cond {
 
 impl Cond {
     /// The opposite condition (`e` <-> `ne`, `l` <-> `ge`, ...).
+    #[inline(always)]
     pub const fn negate(self) -> Cond {
         Cond::from_code(self as u8 ^ 1)
     }

@@ -1134,16 +1134,11 @@ impl State {
                     )?);
                 }
                 let a = &mut asms[sec];
-                if let Some((byte, _)) = prefix {
-                    // GNU as puts lock/rep after 0x67/0x66; the encoder leaves room for it.
-                    a.pending_prefix = *byte;
-                }
                 let start = a.offset();
                 let r = a.emit(*mnemonic, &operands);
-                if a.pending_prefix != 0 {
-                    // The instruction had no legacy-prefix stage (a fixed encoding).
-                    a.insert_prefix(start, a.pending_prefix);
-                    a.pending_prefix = 0;
+                if let (Some((byte, _)), Ok(())) = (prefix, &r) {
+                    // GNU as puts lock/rep after the segment, 0x67 and 0x66 prefixes.
+                    a.insert_prefix(start, *byte);
                 }
                 r.map_err(|e| {
                     // Point at the operand at fault where the error names one.

@@ -93,6 +93,8 @@ pub fn gas(source: &str) -> GasOutput {
 pub fn fmt_operand(op: &Operand) -> String {
     match op {
         Operand::Reg(r) => r.name().to_string(),
+        Operand::Xmm(x) => x.name().to_string(),
+        Operand::Seg(s) => s.name().to_string(),
         Operand::Imm(v) => format!("{v}"),
         Operand::Mem(m) => fmt_mem(m),
         Operand::Target(..) => unimplemented!("targets are formatted by the caller"),
@@ -107,7 +109,12 @@ pub fn fmt_mem(m: &Mem) -> String {
             Size::Word => "WORD PTR ",
             Size::Dword => "DWORD PTR ",
             Size::Qword => "QWORD PTR ",
+            Size::Xmmword => "XMMWORD PTR ",
         });
+    }
+    if let Some(seg) = m.segment() {
+        s.push_str(seg.name());
+        s.push(':');
     }
     s.push('[');
     let mut first = true;
