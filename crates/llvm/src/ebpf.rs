@@ -18,7 +18,7 @@ pub fn object(program: &[Insn], options: &Options) -> Result<Vec<u8>, Error> {
     let machine = pipeline::target_machine(flavor)?;
     let context = Context::create();
     let module = translate::translate(&context, program, flavor)?;
-    pipeline::finish(&module, &machine, options.optimize)?;
+    pipeline::finish(&module, &machine, flavor, options.optimize)?;
     let buffer = machine
         .write_to_memory_buffer(&module, FileType::Object)
         .map_err(|e| Error::CodeGen(e.to_string()))?;

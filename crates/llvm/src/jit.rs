@@ -16,8 +16,15 @@ use crate::pipeline;
 use crate::translate::{self, Flavor, FUNCTION_NAME};
 use crate::{Error, Options};
 
-/// `u32 filter(const u8 *packet, u32 captured_len, u32 wire_len)`.
-type FilterFn = unsafe extern "C" fn(*const u8, u32, u32) -> u32;
+/// `u32 filter(const u8 *packet, usize captured_len, u32 wire_len)`: the length in a full
+/// register, as the slice gives it (no clamping or extension on the way in).
+type FilterFn = unsafe extern "C" fn(*const u8, usize, u32) -> u32;
+
+// The IR declares the length as i64: usize must be that wide on the hosts we JIT for.
+const _: () = assert!(
+    usize::BITS == 64,
+    "the native flavor passes the length as i64"
+);
 
 /// A classic BPF program compiled by LLVM to native code for this machine.
 pub struct LlvmFilter {
@@ -36,7 +43,7 @@ impl LlvmFilter {
         let context_ptr = context as *const Context as *mut Context;
         let built = (|| {
             let module = translate::translate(context, program, Flavor::Native)?;
-            pipeline::finish(&module, &machine, options.optimize)?;
+            pipeline::finish(&module, &machine, Flavor::Native, options.optimize)?;
             let level = if options.optimize {
                 OptimizationLevel::Default
             } else {
@@ -53,7 +60,7 @@ impl LlvmFilter {
         match built {
             Ok((engine, address)) => {
                 // SAFETY: `address` is the entry of the function we defined with exactly the
-                // FilterFn signature (i8*, i32, i32) -> i32 and the C calling convention; the
+                // FilterFn signature (i8*, i64, i32) -> i32 and the C calling convention; the
                 // code lives as long as `engine`, which the returned value owns.
                 let function = unsafe { std::mem::transmute::<usize, FilterFn>(address) };
                 Ok(LlvmFilter {
@@ -74,11 +81,10 @@ impl LlvmFilter {
 
 impl PacketFilter for LlvmFilter {
     fn run(&self, packet: &[u8], wire_len: u32) -> u32 {
-        // A capture record never exceeds 4 GiB; clamp rather than wrap if one claims to.
-        let caplen = u32::try_from(packet.len()).unwrap_or(u32::MAX);
-        // SAFETY: the generated code reads only packet[0..caplen] (every load is bounds-checked
-        // against caplen in the IR), writes nothing outside its own stack frame, and returns.
-        unsafe { (self.function)(packet.as_ptr(), caplen, wire_len) }
+        // SAFETY: the generated code reads only packet[0..packet.len()] (every load is
+        // bounds-checked against that length in the IR), writes nothing outside its own stack
+        // frame, and returns.
+        unsafe { (self.function)(packet.as_ptr(), packet.len(), wire_len) }
     }
 }
 

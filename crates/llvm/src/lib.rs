@@ -34,6 +34,8 @@ mod jit;
 #[cfg(feature = "llvm")]
 mod pipeline;
 #[cfg(feature = "llvm")]
+mod plan;
+#[cfg(feature = "llvm")]
 mod translate;
 
 pub use error::Error;
@@ -103,7 +105,7 @@ impl jitkit_bpf::PacketFilter for LlvmFilter {
     }
 }
 
-/// The LLVM IR of the native function `u32 filter(const u8 *packet, u32 caplen, u32 wirelen)`,
+/// The LLVM IR of the native function `u32 filter(const u8 *packet, u64 caplen, u32 wirelen)`,
 /// optimized unless `options.optimize` is false.
 pub fn llvm_ir(program: &[Insn], options: &Options) -> Result<String, Error> {
     #[cfg(feature = "llvm")]
@@ -230,6 +232,11 @@ fn with_native_module<T>(
     let machine = pipeline::target_machine(translate::Flavor::Native)?;
     let context = inkwell::context::Context::create();
     let module = translate::translate(&context, program, translate::Flavor::Native)?;
-    pipeline::finish(&module, &machine, options.optimize)?;
+    pipeline::finish(
+        &module,
+        &machine,
+        translate::Flavor::Native,
+        options.optimize,
+    )?;
     Ok(f(&module))
 }

@@ -24,6 +24,7 @@ use inkwell::values::{BasicValue, CallableValue, FunctionValue, IntValue, Pointe
 use inkwell::{AddressSpace, IntPredicate};
 use jitkit_bpf::cbpf::{op, Insn};
 
+use crate::plan::{Plan, SetTest};
 use crate::{Error, PacketAccess};
 
 /// The name of the generated function, in both flavors.
@@ -40,7 +41,7 @@ pub const EBPF_LICENSE: &str = "Dual BSD/GPL";
 /// What the generated function looks like and how it reaches the packet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Flavor {
-    /// `u32 filter(const u8 *packet, u32 captured_len, u32 wire_len)` for the host.
+    /// `u32 filter(const u8 *packet, u64 captured_len, u32 wire_len)` for the host.
     Native,
     /// `int filter(struct __sk_buff *skb)` in section [`EBPF_SECTION`] for the BPF target.
     Ebpf(PacketAccess),
@@ -174,7 +175,7 @@ fn classify(insn: &Insn) -> Option<Kind> {
 enum Packet<'ctx> {
     Native {
         data: PointerValue<'ctx>,
-        /// Captured length, zero-extended to 64 bits.
+        /// Captured length (64 bits, so `offset + size` compares without wrapping).
         caplen: IntValue<'ctx>,
         wirelen: IntValue<'ctx>,
     },
@@ -209,6 +210,8 @@ struct Translator<'ctx, 'm, 'p> {
     /// Returns 0: a load outside the packet or a division by zero.
     reject: BasicBlock<'ctx>,
     packet: Packet<'ctx>,
+    /// Hoisted bounds checks and set tests (native flavor; see `plan`).
+    plan: Plan,
 }
 
 impl<'ctx, 'm, 'p> Translator<'ctx, 'm, 'p> {
@@ -226,7 +229,7 @@ impl<'ctx, 'm, 'p> Translator<'ctx, 'm, 'p> {
 
         let (function, entry) = match flavor {
             Flavor::Native => {
-                let fn_type = i32t.fn_type(&[byte_ptr.into(), i32t.into(), i32t.into()], false);
+                let fn_type = i32t.fn_type(&[byte_ptr.into(), i64t.into(), i32t.into()], false);
                 let function = module.add_function(FUNCTION_NAME, fn_type, None);
                 for (name, param) in [("noalias", 0), ("nocapture", 0), ("readonly", 0)] {
                     let kind = Attribute::get_named_enum_kind_id(name);
@@ -264,11 +267,10 @@ impl<'ctx, 'm, 'p> Translator<'ctx, 'm, 'p> {
             Flavor::Native => {
                 let data = param_ptr(function, 0);
                 data.set_name("packet");
-                let caplen32 = function.get_nth_param(1).expect("param 1").into_int_value();
-                caplen32.set_name("caplen");
+                let caplen = function.get_nth_param(1).expect("param 1").into_int_value();
+                caplen.set_name("caplen");
                 let wirelen = function.get_nth_param(2).expect("param 2").into_int_value();
                 wirelen.set_name("wirelen");
-                let caplen = builder.build_int_z_extend(caplen32, i64t, "caplen64")?;
                 Packet::Native {
                     data,
                     caplen,
@@ -338,12 +340,22 @@ impl<'ctx, 'm, 'p> Translator<'ctx, 'm, 'p> {
             blocks,
             reject,
             packet,
+            plan: match flavor {
+                Flavor::Native => Plan::new(program),
+                Flavor::Ebpf(_) => Plan::plain(program.len()),
+            },
         })
     }
 
     fn run(self) -> Built<()> {
         for index in 0..self.program.len() {
             self.builder.position_at_end(self.blocks[index]);
+            let need = self.plan.hoisted_check[index];
+            if need > 0 {
+                if let Packet::Native { caplen, .. } = &self.packet {
+                    self.check_captured(index, *caplen, self.i64t.const_int(need, false))?;
+                }
+            }
             self.instruction(index)?;
         }
         Ok(())
@@ -507,7 +519,7 @@ impl<'ctx, 'm, 'p> Translator<'ctx, 'm, 'p> {
                             .append_basic_block(self.function, &format!("insn.{index}.divide"));
                         let is_zero =
                             b.build_int_compare(IntPredicate::EQ, operand, zero, "x_is_zero")?;
-                        b.build_conditional_branch(is_zero, self.reject, nonzero)?;
+                        self.branch_unlikely(is_zero, self.reject, nonzero)?;
                         b.position_at_end(nonzero);
                         if operation == DIV {
                             b.build_int_unsigned_div(a, operand, "div")?
@@ -559,6 +571,9 @@ impl<'ctx, 'm, 'p> Translator<'ctx, 'm, 'p> {
                 .map(|_| ());
         }
         let a = self.get(self.a, "a")?;
+        if let Some(set) = &self.plan.sets[index] {
+            return self.set_test(index, a, set);
+        }
         let operand = if insn.code & X != 0 {
             self.get(self.x, "x")?
         } else {
@@ -579,6 +594,76 @@ impl<'ctx, 'm, 'p> Translator<'ctx, 'm, 'p> {
             .map(|_| ())
     }
 
+    /// "Is A one of `set.constants`?" for a run of `jeq #k` (see `plan`): constants outside
+    /// `min..=max` go straight to `if_not`; the rest compare four lanes at a time (SSE2 `pcmpeqd`
+    /// on x86-64), the lanes or-ed together, any lane set meaning a member.
+    fn set_test(&self, index: usize, a: IntValue<'ctx>, set: &SetTest) -> Built<()> {
+        const LANES: u32 = 4;
+        let b = &self.builder;
+        let min = *set
+            .constants
+            .iter()
+            .min()
+            .expect("a set test has constants");
+        let max = *set
+            .constants
+            .iter()
+            .max()
+            .expect("a set test has constants");
+        let offset = b.build_int_sub(a, self.i32t.const_int(u64::from(min), false), "set.off")?;
+        let in_range = b.build_int_compare(
+            IntPredicate::ULE,
+            offset,
+            self.i32t.const_int(u64::from(max - min), false),
+            "set.in_range",
+        )?;
+        let compare = self.new_block(index, "set");
+        let if_member = self.blocks[set.if_member];
+        let if_not = self.blocks[set.if_not];
+        b.build_conditional_branch(in_range, compare, if_not)?;
+        b.position_at_end(compare);
+
+        let vector_type = self.i32t.vec_type(LANES);
+        let lane0 = self.i32t.const_zero();
+        let one = b.build_insert_element(vector_type.get_undef(), a, lane0, "set.a")?;
+        let splat = b.build_shuffle_vector(
+            one,
+            vector_type.get_undef(),
+            self.i32t.vec_type(LANES).const_zero(),
+            "set.splat",
+        )?;
+        // Pad the last group with the first constant: a repeated member changes nothing.
+        let mut constants = set.constants.clone();
+        while !constants.len().is_multiple_of(LANES as usize) {
+            constants.push(set.constants[0]);
+        }
+        let mut any = None;
+        for group in constants.chunks(LANES as usize) {
+            let lanes: Vec<IntValue<'ctx>> = group
+                .iter()
+                .map(|&k| self.i32t.const_int(u64::from(k), false))
+                .collect();
+            let members = inkwell::types::VectorType::const_vector(&lanes);
+            let equal = b.build_int_compare(IntPredicate::EQ, splat, members, "set.eq")?;
+            any = Some(match any {
+                None => equal,
+                Some(so_far) => b.build_or(so_far, equal, "set.any")?,
+            });
+        }
+        let any = any.expect("at least one group");
+        let mask = b
+            .build_bit_cast(any, self.context.custom_width_int_type(LANES), "set.mask")?
+            .into_int_value();
+        let member = b.build_int_compare(
+            IntPredicate::NE,
+            mask,
+            mask.get_type().const_zero(),
+            "set.member",
+        )?;
+        b.build_conditional_branch(member, if_member, if_not)
+            .map(|_| ())
+    }
+
     /// Loads `size` (1, 2 or 4) bytes at the 64-bit `offset`, big-endian, zero-extended to 32
     /// bits; branches to `reject` when they are not all inside the packet. Leaves the builder in
     /// the block where the value is available.
@@ -590,7 +675,8 @@ impl<'ctx, 'm, 'p> Translator<'ctx, 'm, 'p> {
     ) -> Built<IntValue<'ctx>> {
         let raw = match &self.packet {
             Packet::Native { data, caplen, .. } => {
-                self.load_native(index, *data, *caplen, offset, size)?
+                let covered = self.plan.covered[index];
+                self.load_native(index, *data, *caplen, offset, size, covered)?
             }
             Packet::Ebpf {
                 skb,
@@ -616,6 +702,8 @@ impl<'ctx, 'm, 'p> Translator<'ctx, 'm, 'p> {
         self.context.custom_width_int_type(size * 8)
     }
 
+    /// Loads `size` bytes at `offset`; unless `covered` (by a check hoisted to the start of the
+    /// straight-line run), checks them against the captured length first.
     fn load_native(
         &self,
         index: usize,
@@ -623,16 +711,56 @@ impl<'ctx, 'm, 'p> Translator<'ctx, 'm, 'p> {
         caplen: IntValue<'ctx>,
         offset: IntValue<'ctx>,
         size: u32,
+        covered: bool,
     ) -> Built<IntValue<'ctx>> {
         let b = &self.builder;
-        let end = b.build_int_add(offset, self.i64t.const_int(u64::from(size), false), "end")?;
-        let outside = b.build_int_compare(IntPredicate::UGT, end, caplen, "outside")?;
-        let inside = self.new_block(index, "load");
-        b.build_conditional_branch(outside, self.reject, inside)?;
-        b.position_at_end(inside);
-        // SAFETY (of the IR): offset + size <= captured length was just checked.
+        if !covered {
+            let end =
+                b.build_int_add(offset, self.i64t.const_int(u64::from(size), false), "end")?;
+            self.check_captured(index, caplen, end)?;
+        }
+        // SAFETY (of the IR): offset + size <= captured length was checked here or at the start
+        // of the straight-line run.
         let ptr = unsafe { b.build_in_bounds_gep(data, &[offset], "p")? };
         self.load_unaligned(ptr, size)
+    }
+
+    /// Rejects the packet unless it holds `end` captured bytes; continues in a new block.
+    fn check_captured(
+        &self,
+        index: usize,
+        caplen: IntValue<'ctx>,
+        end: IntValue<'ctx>,
+    ) -> Built<()> {
+        let b = &self.builder;
+        let outside = b.build_int_compare(IntPredicate::UGT, end, caplen, "outside")?;
+        let inside = self.new_block(index, "load");
+        self.branch_unlikely(outside, self.reject, inside)?;
+        b.position_at_end(inside);
+        Ok(())
+    }
+
+    /// A conditional branch whose `cold` side (a rejected packet: truncated, zero divisor) is
+    /// rare: LLVM then lays the code out with the common path falling through.
+    fn branch_unlikely(
+        &self,
+        condition: IntValue<'ctx>,
+        cold: BasicBlock<'ctx>,
+        hot: BasicBlock<'ctx>,
+    ) -> Built<()> {
+        let branch = self
+            .builder
+            .build_conditional_branch(condition, cold, hot)?;
+        // The weights clang gives __builtin_expect: 1 against 2000.
+        let weights = self.context.metadata_node(&[
+            self.context.metadata_string("branch_weights").into(),
+            self.i32t.const_int(1, false).into(),
+            self.i32t.const_int(2000, false).into(),
+        ]);
+        branch
+            .set_metadata(weights, self.context.get_kind_id("prof"))
+            .map_err(|_| BuilderError::AlignmentError("branch weights are a metadata node"))?;
+        Ok(())
     }
 
     fn load_unaligned(&self, ptr: PointerValue<'ctx>, size: u32) -> Built<IntValue<'ctx>> {

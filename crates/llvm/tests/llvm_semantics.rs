@@ -48,7 +48,27 @@ const CASES: &[(&str, &str, &[u8], u32, u32)] = &[
     ("empty packet: every load rejects", "ldb [0]; ret #9", &[], 0, 0),
     ("scratch memory", "ld #0x7; st M[15]; ldx M[15]; txa; add x; ret", P4, 4, 14),
     ("ja skips", "ja 3; ret #1; ret #2; ret #3", P4, 4, 3),
+    // Bounds checks hoisted to the start of a straight-line run (see src/plan.rs).
+    ("a later load past the end rejects after good ones", "ldb [0]; st M[0]; ldh [3]; ret #9", P4, 4, 0),
+    ("a load on a path not taken does not reject", "ldb [0]; jeq #0x0 jt 2 jf 3; ldb [8]; ret #9", P4, 4, 9),
+    ("a return ends the run", "ldb [0]; jeq #0x45 jt 2 jf 3; ret #5; ld [8]; ret #9", P4, 4, 5),
+    ("msh and an absolute load in one run", "ldxb 4*([0]&0xf); ldh [2]; add x; ret", P4, 4, 0x1234 + 20),
+    // Runs of jeq with one true target become set tests (src/plan.rs).
+    (SET5, "ld #0x3; jeq #0x1 jt 7 jf 2; jeq #0x2 jt 7 jf 3; jeq #0x45 jt 7 jf 4; jeq #0x4 jt 7 jf 5; jeq #0x5 jt 7 jf 6; ret #7; ret #9", P4, 4, 7),
+    (SET5, "ldb [0]; jeq #0x1 jt 7 jf 2; jeq #0x2 jt 7 jf 3; jeq #0x45 jt 7 jf 4; jeq #0x4 jt 7 jf 5; jeq #0x5 jt 7 jf 6; ret #7; ret #9", P4, 4, 9),
+    (SET5, "ld #0x1; jeq #0x1 jt 7 jf 2; jeq #0x2 jt 7 jf 3; jeq #0x45 jt 7 jf 4; jeq #0x4 jt 7 jf 5; jeq #0x5 jt 7 jf 6; ret #7; ret #9", P4, 4, 9),
+    (SET5, "ld #0x5; jeq #0x1 jt 7 jf 2; jeq #0x2 jt 7 jf 3; jeq #0x45 jt 7 jf 4; jeq #0x4 jt 7 jf 5; jeq #0x5 jt 7 jf 6; ret #7; ret #9", P4, 4, 9),
+    (SET5, "ldb [1]; jeq #0x1 jt 7 jf 2; jeq #0x2 jt 7 jf 3; jeq #0x45 jt 7 jf 4; jeq #0x4 jt 7 jf 5; jeq #0x5 jt 7 jf 6; ret #7; ret #9", P4, 4, 7),
+    (SET5, "ldb [2]; jeq #0x1 jt 7 jf 2; jeq #0x2 jt 7 jf 3; jeq #0x45 jt 7 jf 4; jeq #0x4 jt 7 jf 5; jeq #0x5 jt 7 jf 6; ret #7; ret #9", P4, 4, 7),
+    (SET5, "ld #0xffffffff; jeq #0x1 jt 7 jf 2; jeq #0x2 jt 7 jf 3; jeq #0xffffffff jt 7 jf 4; jeq #0x4 jt 7 jf 5; jeq #0x5 jt 7 jf 6; ret #7; ret #9", P4, 4, 9),
+    (SET5, "ldh [0]; jeq #0x1 jt 7 jf 2; jeq #0x2 jt 7 jf 3; jeq #0x45 jt 7 jf 4; jeq #0x4 jt 7 jf 5; jeq #0x5 jt 7 jf 6; ret #7; ret #9", P4, 4, 7),
+    ("a jump into a set run tests the rest of it", "ld #0x1; jeq #0x0 jt 8 jf 3; jeq #0x1 jt 8 jf 3; jeq #0x2 jt 8 jf 4; jeq #0x3 jt 8 jf 5; jeq #0x4 jt 8 jf 6; jeq #0x5 jt 8 jf 7; ret #7; ret #9", P4, 4, 7),
+    ("a jump into a set run tests the rest of it", "ldb [2]; jeq #0x0 jt 8 jf 3; jeq #0x12 jt 8 jf 3; jeq #0x2 jt 8 jf 4; jeq #0x3 jt 8 jf 5; jeq #0x12 jt 8 jf 6; jeq #0x5 jt 8 jf 7; ret #7; ret #9", P4, 4, 9),
+    ("a jump into a set run tests the rest of it", "ldb [2]; jeq #0x0 jt 8 jf 3; jeq #0x12 jt 8 jf 3; jeq #0x2 jt 8 jf 4; jeq #0x3 jt 8 jf 5; jeq #0x4 jt 8 jf 6; jeq #0x5 jt 8 jf 7; ret #7; ret #9", P4, 4, 7),
 ];
+
+/// The description of the set-test cases: A against {1, 2, 0x45 (or 0xffffffff), 4, 5}.
+const SET5: &str = "jeq run as a set test";
 
 fn parse(listing: &str) -> Vec<jitkit_bpf::cbpf::Insn> {
     let text: String = listing

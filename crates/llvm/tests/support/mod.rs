@@ -77,6 +77,9 @@ pub const EXPRESSIONS: &[&str] = &[
     "ip[1] & 0xfc != 0 or ip6[1] & 0xf0 != 0",
     "tcp[0:2] > 1023 and tcp[2:2] < 1024",
     "ip[12:4] = ip[16:4]",
+    // Runs of jeq on one value (set tests in the native code).
+    "host 192.168.1.1 or host 10.0.0.1 or host 10.0.0.2 or host 192.168.1.2 or host 127.0.0.1",
+    "port 53 or port 80 or port 443 or port 22 or port 25 or port 123",
 ];
 
 /// libpcap's program for `expr` on the link type `dlt` (a DLT number), optimized as tcpdump does.

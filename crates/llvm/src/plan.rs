@@ -1,0 +1,246 @@
+//! What the translation decides about the whole cBPF program before it builds any IR, so that
+//! LLVM starts from less code and finds the fast form with a short pass pipeline:
+//!
+//! - **Hoisted bounds checks.** A straight-line run (no jump target inside, ending at a jump or
+//!   return) checks once, at its first instruction, that the packet holds the bytes of every
+//!   constant-offset load in the run (`ld/ldh/ldb [k]`, `ldx 4*([k]&0xf)`); those loads then need
+//!   no check of their own. This changes no result: inside a run every instruction that runs
+//!   leads to the same end, and a load past the captured length rejects the packet wherever it
+//!   happens, as does any other failure on the way (a zero divisor). Loads at `X + k` keep their
+//!   own check (X may change inside the run). The direct JIT places its checks the same way.
+//! - **Set tests.** A run of `jeq #k` instructions that all jump to the same place when equal and
+//!   otherwise fall to the next one (libpcap's code for `host A or host B or ...`, port lists) is
+//!   "is A in this set?": its first instruction becomes a range check plus vector compares (four
+//!   constants per SSE2 compare) instead of a branch per constant. The other instructions of the
+//!   run keep their own blocks; when another jump lands inside the run (libpcap's optimizer
+//!   shares chain tails between `src` and `dst` tests), the rest of the run from there is a set
+//!   test of its own.
+
+use jitkit_bpf::cbpf::{op, Insn};
+
+/// Runs shorter than this stay compare-and-branch sequences (LLVM turns them into a `switch`).
+pub const MIN_SET: usize = 4;
+
+/// A run of `jeq #k` that [`Plan::sets`] replaces by one membership test.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SetTest {
+    /// Where control goes when A is one of the constants.
+    pub if_member: usize,
+    /// Where control goes otherwise (the last `jeq`'s false target).
+    pub if_not: usize,
+    /// The constants, in program order (duplicates possible).
+    pub constants: Vec<u32>,
+}
+
+/// The per-instruction decisions (indexes are instruction indexes).
+#[derive(Clone, Debug, Default)]
+pub struct Plan {
+    /// Bytes the packet must hold, checked when the instruction starts (0: no check there).
+    pub hoisted_check: Vec<u64>,
+    /// The instruction's constant-offset load is covered by a hoisted check.
+    pub covered: Vec<bool>,
+    /// The set test that starts at the instruction, if any.
+    pub sets: Vec<Option<SetTest>>,
+}
+
+impl Plan {
+    /// No hoisting and no set tests: every load checks itself, every `jeq` branches (the eBPF
+    /// flavor, whose loads the kernel verifier checks one pointer at a time).
+    pub fn plain(len: usize) -> Plan {
+        Plan {
+            hoisted_check: vec![0; len],
+            covered: vec![false; len],
+            sets: vec![None; len],
+        }
+    }
+
+    /// Both decisions for a program that passed `translate::check_structure`.
+    pub fn new(program: &[Insn]) -> Plan {
+        let mut plan = Plan::plain(program.len());
+        // incoming[i]: jump edges into instruction i (fall-through from a non-jump not counted).
+        let mut incoming = vec![0u32; program.len()];
+        for (index, insn) in program.iter().enumerate() {
+            for target in jump_targets(index, insn) {
+                incoming[target] += 1;
+            }
+        }
+        plan.hoist_checks(program, &incoming);
+        plan.find_sets(program, &incoming);
+        plan
+    }
+
+    fn hoist_checks(&mut self, program: &[Insn], incoming: &[u32]) {
+        let len = program.len();
+        let is_target = |i: usize| incoming[i] > 0;
+        let mut start = 0;
+        while start < len {
+            let mut end = start;
+            loop {
+                let class = program[end].class();
+                if class == op::JMP || class == op::RET || end + 1 == len || is_target(end + 1) {
+                    break;
+                }
+                end += 1;
+            }
+            let mut need = 0u64;
+            for (index, insn) in program.iter().enumerate().take(end + 1).skip(start) {
+                if let Some(bytes) = constant_load_end(insn) {
+                    need = need.max(bytes);
+                    self.covered[index] = true;
+                }
+            }
+            self.hoisted_check[start] = need;
+            start = end + 1;
+        }
+    }
+
+    fn find_sets(&mut self, program: &[Insn], incoming: &[u32]) {
+        let is_jeq_k = |i: usize| program[i].code == op::JMP | op::JEQ | op::K;
+        let true_target = |i: usize| i + 1 + usize::from(program[i].jt);
+        let mut head = 0;
+        while head < program.len() {
+            if !is_jeq_k(head) {
+                head += 1;
+                continue;
+            }
+            let if_member = true_target(head);
+            let mut last = head;
+            while program[last].jf == 0
+                && last + 1 < if_member
+                && is_jeq_k(last + 1)
+                && true_target(last + 1) == if_member
+            {
+                last += 1;
+            }
+            // The head, and every member some other jump lands on (more than the previous
+            // member's false edge), starts a test of the rest of the run.
+            for start in head..=last {
+                let entered_elsewhere = start == head || incoming[start] > 1;
+                if entered_elsewhere && last + 1 - start >= MIN_SET {
+                    self.sets[start] = Some(SetTest {
+                        if_member,
+                        if_not: last + 1 + usize::from(program[last].jf),
+                        constants: program[start..=last].iter().map(|i| i.k).collect(),
+                    });
+                }
+            }
+            head = last + 1;
+        }
+    }
+}
+
+/// Where a jump at `index` can go (nothing for other instructions).
+fn jump_targets(index: usize, insn: &Insn) -> Vec<usize> {
+    if insn.class() != op::JMP {
+        return Vec::new();
+    }
+    let next = index + 1;
+    if insn.code == op::JMP | op::JA {
+        vec![next + insn.k as usize]
+    } else {
+        vec![next + usize::from(insn.jt), next + usize::from(insn.jf)]
+    }
+}
+
+/// `k + size` for a load at a constant offset (`ld/ldh/ldb [k]`, `ldx 4*([k]&0xf)`).
+fn constant_load_end(insn: &Insn) -> Option<u64> {
+    let size = match insn.code {
+        c if c == op::LD | op::W | op::ABS => 4,
+        c if c == op::LD | op::H | op::ABS => 2,
+        c if c == op::LD | op::B | op::ABS || c == op::LDX | op::B | op::MSH => 1,
+        _ => return None,
+    };
+    Some(u64::from(insn.k) + size)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use op::*;
+
+    #[test]
+    fn checks_hoist_to_the_start_of_straight_line_runs() {
+        // ldh [12]; jeq #0x800 (jt 0, jf 4); ld [26]; st M[0]; ld [30]; jeq X... ; ret; ret
+        let program = [
+            Insn::stmt(LD | H | ABS, 12),
+            Insn::jump(JMP | JEQ | K, 0x800, 0, 5),
+            Insn::stmt(LD | W | ABS, 26),
+            Insn::stmt(ST, 0),
+            Insn::stmt(LDX | B | MSH, 14),
+            Insn::stmt(LD | W | ABS, 30),
+            Insn::jump(JMP | JEQ | X, 0, 0, 1),
+            Insn::stmt(RET | K, 1),
+            Insn::stmt(RET | K, 0),
+        ];
+        let plan = Plan::new(&program);
+        assert_eq!(plan.hoisted_check, [14, 0, 34, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(
+            plan.covered,
+            [true, false, true, false, true, true, false, false, false]
+        );
+    }
+
+    #[test]
+    fn a_jump_target_starts_a_new_run() {
+        // ld [0]; jeq #1 (jt 0, jf 0) -> both to 2; 2: ldb [20] is a target: its own run.
+        let program = [
+            Insn::stmt(LD | W | ABS, 0),
+            Insn::stmt(LD | B | ABS, 8),
+            Insn::jump(JMP | JEQ | K, 1, 0, 0),
+            Insn::stmt(LD | B | ABS, 20),
+            Insn::stmt(JMP | JA, 0),
+            Insn::stmt(LD | H | ABS, 40),
+            Insn::stmt(RET | A, 0),
+        ];
+        let plan = Plan::new(&program);
+        assert_eq!(plan.hoisted_check, [9, 0, 0, 21, 0, 42, 0]);
+    }
+
+    #[test]
+    fn jeq_runs_with_one_true_target_become_set_tests() {
+        let mut program = vec![Insn::stmt(LD | W | ABS, 26)];
+        // Five jeqs, all true -> accept (index 7), last false -> reject (index 8).
+        for (n, k) in [10u32, 20, 30, 40, 50].iter().enumerate() {
+            let jt = (6 - (n + 1)) as u8;
+            let jf = if n == 4 { 2 } else { 0 };
+            program.push(Insn::jump(JMP | JEQ | K, *k, jt, jf));
+        }
+        program.push(Insn::stmt(RET | K, 7)); // 6: unreachable filler
+        program.push(Insn::stmt(RET | K, 1)); // 7: accept
+        program.push(Insn::stmt(RET | K, 0)); // 8: reject
+        let plan = Plan::new(&program);
+        assert_eq!(
+            plan.sets[1],
+            Some(SetTest {
+                if_member: 7,
+                if_not: 8,
+                constants: vec![10, 20, 30, 40, 50],
+            })
+        );
+        assert!(plan
+            .sets
+            .iter()
+            .enumerate()
+            .all(|(i, s)| (i == 1) == s.is_some()));
+
+        // A jump into the run (to the member comparing with 20) starts a test of its rest.
+        let mut entered = program.clone();
+        entered.insert(0, Insn::jump(JMP | JEQ | K, 99, 2, 0)); // jt -> index 3 (k = 20)
+        let plan = Plan::new(&entered);
+        let starts: Vec<usize> = (0..entered.len())
+            .filter(|&i| plan.sets[i].is_some())
+            .collect();
+        assert_eq!(starts, [2, 3]);
+        assert_eq!(plan.sets[3].as_ref().unwrap().constants, [20, 30, 40, 50]);
+
+        // Three are not enough.
+        let short = [
+            Insn::jump(JMP | JEQ | K, 1, 3, 0),
+            Insn::jump(JMP | JEQ | K, 2, 2, 0),
+            Insn::jump(JMP | JEQ | K, 3, 1, 0),
+            Insn::stmt(RET | K, 0),
+            Insn::stmt(RET | K, 1),
+        ];
+        assert!(Plan::new(&short).sets.iter().all(Option::is_none));
+    }
+}
