@@ -70,6 +70,8 @@ impl Insn {
 pub struct Block {
     pub start: u64,
     pub insns: Box<[Insn]>,
+    /// Times the interpreter ran this block (the translator takes hot blocks).
+    pub hits: u32,
 }
 
 const MAX_BLOCK: usize = 128;
@@ -235,6 +237,7 @@ pub fn decode_block(mem: &mut Memory, rip: u64) -> Option<Block> {
     Some(Block {
         start: rip,
         insns: insns.into_boxed_slice(),
+        hits: 0,
     })
 }
 
@@ -280,6 +283,11 @@ impl BlockCache {
     #[inline(always)]
     pub fn get(&self, idx: u32) -> &Block {
         &self.blocks[idx as usize]
+    }
+
+    #[inline(always)]
+    pub fn get_mut(&mut self, idx: u32) -> &mut Block {
+        &mut self.blocks[idx as usize]
     }
 
     pub fn clear(&mut self) {

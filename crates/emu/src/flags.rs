@@ -14,7 +14,9 @@ pub const DF: u64 = 1 << 10;
 pub const OF: u64 = 1 << 11;
 pub const ARITH: u64 = CF | PF | AF | ZF | SF | OF;
 
+/// Which operation the recorded operands belong to. `repr(u8)`: translated code stores it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
 pub enum Lazy {
     None,
     Add,
@@ -24,7 +26,10 @@ pub enum Lazy {
     Dec,
 }
 
+/// `repr(C)`: translated code (crate::translate) writes these fields at fixed offsets; `lazy`
+/// and `size` are adjacent so one 16-bit store sets both.
 #[derive(Clone, Copy, Debug)]
+#[repr(C)]
 pub struct Flags {
     pub lazy: Lazy,
     /// Operand size in bytes of the recorded operation.

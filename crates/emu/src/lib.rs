@@ -23,8 +23,9 @@ pub mod machine;
 pub mod memory;
 pub mod signal;
 pub mod syscall;
+pub mod translate;
 
-pub use machine::{Emulator, Options, Outcome};
+pub use machine::{Emulator, Engine, Options, Outcome};
 
 /// Why a program could not be loaded.
 #[derive(Debug, thiserror::Error)]

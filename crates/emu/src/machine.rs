@@ -4,11 +4,12 @@ use std::io::Write;
 use std::time::Instant;
 
 use crate::cpu::Cpu;
-use crate::decode::{block_at, BlockCache};
+use crate::decode::{block_at, Block, BlockCache};
 use crate::memory::{Fault, Memory};
 
 const _: () = assert!(std::mem::size_of::<Result<(), Stop>>() == 16);
 use crate::syscall::Os;
+use crate::translate::{Exit, Jit};
 
 /// Why execution of a block stopped before its end.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,18 +72,63 @@ impl Outcome {
 }
 
 /// Options for running a program.
-#[derive(Default)]
 pub struct Options {
     /// Where `--strace` lines go.
     pub strace: Option<Box<dyn Write>>,
     /// Where `--trace` lines (one per executed instruction) go.
     pub trace: Option<Box<dyn Write>>,
+    /// Interpreter only, or interpreter plus translator for hot blocks.
+    pub engine: Engine,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            strace: None,
+            trace: None,
+            engine: Engine::from_env(),
+        }
+    }
+}
+
+/// How guest code runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    /// Every block through the interpreter's handlers.
+    Interp,
+    /// Blocks that ran [`HOT_BLOCK`] times in the interpreter are translated to native code
+    /// (`crate::translate`); the interpreter runs the rest.
+    Jit,
+}
+
+/// Interpreted runs after which a block is translated.
+pub const HOT_BLOCK: u32 = 16;
+
+impl Engine {
+    /// `JITKIT_EMU_ENGINE=interp` or `jit` (the default): lets test suites and benchmarks run
+    /// the same programs through both engines.
+    pub fn from_env() -> Engine {
+        match std::env::var("JITKIT_EMU_ENGINE").as_deref() {
+            Ok("interp") => Engine::Interp,
+            _ => Engine::Jit,
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Engine> {
+        match name {
+            "interp" => Some(Engine::Interp),
+            "jit" => Some(Engine::Jit),
+            _ => None,
+        }
+    }
 }
 
 /// A loaded guest program and everything needed to run it.
 pub struct Emulator {
     pub machine: Machine,
     cache: BlockCache,
+    /// The translator (`None` with `Engine::Interp`, or if its code could not be mapped).
+    jit: Option<Jit>,
     trace: Option<Box<dyn Write>>,
     instructions: u64,
 }
@@ -112,9 +158,14 @@ impl Emulator {
             saved_signal_states: Vec::new(),
         };
         crate::loader::start(&mut machine, &program, &env)?;
+        let jit = match options.engine {
+            Engine::Jit => Jit::new().ok(),
+            Engine::Interp => None,
+        };
         Ok(Emulator {
             machine,
             cache: BlockCache::default(),
+            jit,
             trace: options.trace,
             instructions: 0,
         })
@@ -130,12 +181,17 @@ impl Emulator {
         loop {
             let stop = if self.trace.is_some() {
                 self.run_traced()
+            } else if self.jit.is_some() {
+                self.run_translated()
             } else {
                 self.run_blocks()
             };
             match stop {
                 Stop::Exec => {
                     self.cache.clear();
+                    if let Some(jit) = self.jit.as_mut() {
+                        jit.clear();
+                    }
                     continue;
                 }
                 Stop::Exit(code) => {
@@ -172,24 +228,70 @@ impl Emulator {
             let Some(idx) = block_at(&mut self.cache, m, rip) else {
                 return Stop::ReadFault(rip);
             };
-            let block = self.cache.get(idx);
-            let last = block.insns.len() - 1;
-            for (n, insn) in block.insns.iter().enumerate() {
-                // Only the block's last instruction (a branch, a syscall or the instruction
-                // before the next block) needs RIP: nothing earlier in a block reads it (call
-                // uses `next_rip`, RIP-relative operands are absolute, faults set it below).
-                if n == last {
-                    m.cpu.rip = insn.next_rip;
-                }
-                if let Err(stop) = (insn.handler)(m, insn) {
-                    self.instructions += n as u64 + 1;
-                    if !matches!(stop, Stop::Exec | Stop::Exit(_)) {
-                        m.cpu.rip = insn.addr();
+            if let Err(stop) = interpret(m, self.cache.get(idx), &mut self.instructions) {
+                return stop;
+            }
+        }
+    }
+
+    /// Hot blocks run as translated code, the others in the interpreter; after translated code
+    /// leaves through a direct exit, the exit is linked to its target's translation so the
+    /// next run goes straight there.
+    fn run_translated(&mut self) -> Stop {
+        let m = &mut self.machine;
+        let cache = &mut self.cache;
+        let Some(jit) = self.jit.as_mut() else {
+            return Stop::Illegal;
+        };
+        let mut pending_link: Option<u64> = None;
+        loop {
+            if m.mem.code_written {
+                cache.clear();
+                jit.clear();
+                m.mem.clear_code_marks();
+                pending_link = None;
+            }
+            let rip = m.cpu.rip;
+            let mut entry = jit.entry(rip);
+            let mut interp = None;
+            if entry.is_none() {
+                let Some(idx) = block_at(cache, m, rip) else {
+                    return Stop::ReadFault(rip);
+                };
+                let block = cache.get_mut(idx);
+                block.hits = block.hits.saturating_add(1);
+                if block.hits == HOT_BLOCK {
+                    match jit.translate(block) {
+                        Ok(e) => entry = Some(e),
+                        // Not translatable (mapping failed): keep interpreting it.
+                        Err(_) => block.hits = u32::MAX,
                     }
+                }
+                if entry.is_none() {
+                    interp = Some(idx);
+                }
+            }
+            if let Some(entry) = entry {
+                if let Some(id) = pending_link.take() {
+                    jit.link(id, entry);
+                }
+                let exit = jit.run(m, entry);
+                self.instructions += jit.take_instructions();
+                match exit {
+                    Exit::Continue(id) => pending_link = id,
+                    Exit::Stop { stop, rip } => {
+                        if !matches!(stop, Stop::Exec | Stop::Exit(_)) {
+                            m.cpu.rip = rip;
+                        }
+                        return stop;
+                    }
+                }
+            } else if let Some(idx) = interp {
+                pending_link = None;
+                if let Err(stop) = interpret(m, cache.get(idx), &mut self.instructions) {
                     return stop;
                 }
             }
-            self.instructions += block.insns.len() as u64;
         }
     }
 
@@ -281,6 +383,29 @@ impl Emulator {
         };
         Outcome::Killed { signal, reason }
     }
+}
+
+/// Runs one decoded block through the interpreter's handlers.
+#[inline(always)]
+fn interpret(m: &mut Machine, block: &Block, instructions: &mut u64) -> Result<(), Stop> {
+    let last = block.insns.len() - 1;
+    for (n, insn) in block.insns.iter().enumerate() {
+        // Only the block's last instruction (a branch, a syscall or the instruction before the
+        // next block) needs RIP: nothing earlier in a block reads it (call uses `next_rip`,
+        // RIP-relative operands are absolute, faults set it below).
+        if n == last {
+            m.cpu.rip = insn.next_rip;
+        }
+        if let Err(stop) = (insn.handler)(m, insn) {
+            *instructions += n as u64 + 1;
+            if !matches!(stop, Stop::Exec | Stop::Exit(_)) {
+                m.cpu.rip = insn.addr();
+            }
+            return Err(stop);
+        }
+    }
+    *instructions += block.insns.len() as u64;
+    Ok(())
 }
 
 fn unreachable_outcome() -> (i32, String) {

@@ -20,8 +20,9 @@ pub struct Args {
     /// Print the instruction count and the time taken when the program ends
     #[arg(long)]
     pub stats: bool,
-    /// Execution engine: `interp` (decode and interpret) or `jit` (translate to native code)
-    #[arg(long, value_name = "ENGINE", default_value = "interp")]
+    /// Execution engine: `jit` (interpret, then translate hot blocks to native code) or
+    /// `interp` (interpret only)
+    #[arg(long, value_name = "ENGINE", default_value = "jit")]
     pub engine: String,
     /// The program to run
     pub program: PathBuf,
@@ -32,13 +33,13 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     use std::os::unix::ffi::OsStrExt;
-    if args.engine != "interp" {
+    let Some(engine) = jitkit_emu::Engine::from_name(&args.engine) else {
         return Err(super::UsageError(format!(
-            "unknown engine `{}` for `jitkit run` (available: interp)",
+            "unknown engine `{}` for `jitkit run` (available: jit, interp)",
             args.engine
         ))
         .into());
-    }
+    };
     let path = args.program.as_os_str().as_bytes().to_vec();
     let mut argv = vec![path.clone()];
     argv.extend(args.args.iter().map(|a| a.as_bytes().to_vec()));
@@ -52,6 +53,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         trace: args.trace.then(|| {
             Box::new(std::io::BufWriter::new(std::io::stderr())) as Box<dyn std::io::Write>
         }),
+        engine,
     };
     let started = std::time::Instant::now();
     let mut emu = jitkit_emu::Emulator::new(&path, argv, env, options)

@@ -36,6 +36,12 @@ impl HostRegion {
         })
     }
 
+    /// The host address of guest address 0 (for translated code, which checks an address
+    /// against `LIMIT` and the permission table before adding it to this base).
+    pub fn base_addr(&self) -> usize {
+        self.base as usize
+    }
+
     #[inline(always)]
     fn check(&self, off: u64, n: usize) -> usize {
         let off = off as usize;

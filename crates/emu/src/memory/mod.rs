@@ -59,6 +59,13 @@ impl Memory {
         })
     }
 
+    /// What translated code (crate::translate) needs to access guest memory itself: the host
+    /// address of guest address 0 and the address of the permission table (one byte per page,
+    /// `LIMIT / PAGE` entries). Both stay valid, unmoved, for the life of this `Memory`.
+    pub fn raw_layout(&self) -> (usize, usize) {
+        (self.host.base_addr(), self.perms.as_ptr() as usize)
+    }
+
     #[inline(always)]
     pub fn perm(&self, addr: u64) -> u8 {
         if addr < LIMIT {

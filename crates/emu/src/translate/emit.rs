@@ -1,0 +1,856 @@
+//! Code generation for one decoded block: guest instructions in, x86-64 bytes out (through
+//! `jitkit_x86::Assembler`). Everything here is safe code; it only produces bytes.
+//!
+//! Conventions of the generated code (set up by the trampoline in `runtime.rs`):
+//! - `r15` = `*mut Machine`: guest registers, RIP, lazy flags and `mem.code_written` are read
+//!   and written in place at fixed offsets ([`Layout`]); nothing is cached in host registers
+//!   across guest instructions, so the guest state is exact whenever a helper runs or a fault
+//!   leaves the block.
+//! - `r12` = `*mut JitCtx`, `r14` = host address of guest address 0, `r13` = the permission
+//!   table (one byte per guest page).
+//! - `rbx` holds a guest address across a slow-path helper call (callee-saved); `rax`, `rcx`,
+//!   `rdx`, `rsi`, `rdi`, `r8` are scratch. The stack is 16-byte aligned, so helpers are
+//!   called directly.
+//!
+//! A guest memory access checks, inline, that the access stays in one page below `LIMIT` and
+//! that the page's permission byte allows it (stores also require the page to hold no decoded
+//! code); only then is `r14 + address` touched. Anything else goes to a helper that does the
+//! interpreter's checked access, so faults (address, read or write) are exactly the
+//! interpreter's. Instructions the translator does not know run through the interpreter's own
+//! handler (`run_insn`).
+
+use jitkit_x86::{Assembler, Cond, Label, Mem, Reg, Size};
+
+use crate::decode::{Block, Insn, MemOperand, Opnd, NO_REG};
+use crate::flags::Lazy;
+use crate::memory::{CODE, LIMIT, PAGE, R, W};
+use iced_x86::Mnemonic as M;
+
+/// Byte offsets the generated code uses (computed with `offset_of!`, see `runtime.rs`).
+#[derive(Clone, Copy, Debug)]
+pub struct Layout {
+    /// From `r15` (the machine).
+    pub gpr: i32,
+    pub rip: i32,
+    pub fs_base: i32,
+    pub gs_base: i32,
+    pub flags_dst: i32,
+    pub flags_src: i32,
+    pub flags_res: i32,
+    /// `Flags::lazy`, immediately followed by `Flags::size` (one 16-bit store sets both).
+    pub flags_lazy: i32,
+    pub code_written: i32,
+    /// From `r12` (the context).
+    pub ctx_exit: i32,
+    pub ctx_icount: i32,
+    pub ctx_exit_slot: i32,
+    pub ctx_stop_rip: i32,
+}
+
+/// Host addresses the generated code calls or reads.
+#[derive(Clone, Copy, Debug)]
+pub struct Addrs {
+    pub mem_read: u64,
+    pub mem_write: u64,
+    pub run_insn: u64,
+    pub cond: u64,
+    /// The jump cache: `JUMP_SLOTS` pairs of (guest address, host entry).
+    pub jump_table: u64,
+    /// This block's chain slots (one u64 per direct exit, at most [`MAX_EXITS`]).
+    pub slots: u64,
+    /// Direct exit `n` of this block reports `exit_id_base + n + 1` in `JitCtx::exit_slot`.
+    pub exit_id_base: u64,
+}
+
+/// Direct exits per block: a jcc has two, a jmp/call/fall-through one.
+pub const MAX_EXITS: usize = 2;
+
+/// Entries of the jump cache (a power of two).
+pub const JUMP_SLOTS: u64 = 4096;
+
+/// What a direct exit of the block leads to (the slot with the same index).
+pub type ExitTargets = Vec<u64>;
+
+fn size_of(bytes: u8) -> Size {
+    match bytes {
+        1 => Size::Byte,
+        2 => Size::Word,
+        4 => Size::Dword,
+        _ => Size::Qword,
+    }
+}
+
+const RAX: u8 = 0;
+const RCX: u8 = 1;
+const RDX: u8 = 2;
+const RBX: u8 = 3;
+const RSI: u8 = 6;
+const RDI: u8 = 7;
+const R8: u8 = 8;
+const R12: u8 = 12;
+const R13: u8 = 13;
+const R14: u8 = 14;
+const R15: u8 = 15;
+
+fn q(n: u8) -> Reg {
+    Reg::from_num(n, Size::Qword)
+}
+fn d(n: u8) -> Reg {
+    Reg::from_num(n, Size::Dword)
+}
+
+/// The ALU operations translated inline.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum AluKind {
+    Add,
+    Sub,
+    And,
+    Or,
+    Xor,
+    Cmp,
+    Test,
+}
+
+impl AluKind {
+    fn of(m: M) -> Option<AluKind> {
+        Some(match m {
+            M::Add => AluKind::Add,
+            M::Sub => AluKind::Sub,
+            M::And => AluKind::And,
+            M::Or => AluKind::Or,
+            M::Xor => AluKind::Xor,
+            M::Cmp => AluKind::Cmp,
+            M::Test => AluKind::Test,
+            _ => return None,
+        })
+    }
+    fn lazy(self) -> Lazy {
+        match self {
+            AluKind::Add => Lazy::Add,
+            AluKind::Sub | AluKind::Cmp => Lazy::Sub,
+            _ => Lazy::Logic,
+        }
+    }
+    fn writes(self) -> bool {
+        !matches!(self, AluKind::Cmp | AluKind::Test)
+    }
+}
+
+/// How one guest instruction is translated.
+#[derive(Clone, Copy, Debug)]
+enum Plan {
+    Nop,
+    /// mov between registers, memory and immediates (no high-byte registers).
+    Mov,
+    /// movzx/movsx/movsxd into a 32- or 64-bit register.
+    Movx {
+        signed: bool,
+    },
+    Lea,
+    Alu(AluKind),
+    Push,
+    Pop,
+    CallRel(u64),
+    Ret,
+    JmpRel(u64),
+    Jcc(u64),
+    /// Run the interpreter's handler.
+    Helper,
+}
+
+fn simple(o: Opnd) -> bool {
+    matches!(o, Opnd::Gpr(_) | Opnd::Mem | Opnd::Imm(_))
+}
+
+fn plan(i: &Insn) -> Plan {
+    if !i.implemented {
+        return Plan::Helper;
+    }
+    let [o0, o1, o2] = i.op;
+    let s0 = i.size[0];
+    let sized = matches!(s0, 1 | 2 | 4 | 8);
+    match i.mnemonic {
+        M::Nop | M::Endbr64 | M::Pause | M::Lfence | M::Mfence | M::Sfence => Plan::Nop,
+        M::Mov
+            if sized
+                && o2 == Opnd::None
+                && simple(o0)
+                && simple(o1)
+                && !matches!(o0, Opnd::Imm(_))
+                && !(o0 == Opnd::Mem && o1 == Opnd::Mem) =>
+        {
+            Plan::Mov
+        }
+        M::Movzx | M::Movsx | M::Movsxd
+            if matches!(o0, Opnd::Gpr(_))
+                && matches!(s0, 4 | 8)
+                && matches!(o1, Opnd::Gpr(_) | Opnd::Mem)
+                && matches!(i.size[1], 1 | 2 | 4) =>
+        {
+            Plan::Movx {
+                signed: i.mnemonic != M::Movzx,
+            }
+        }
+        M::Lea if matches!(o0, Opnd::Gpr(_)) && matches!(s0, 4 | 8) && i.mem.seg == 0 => Plan::Lea,
+        M::Push if matches!(o0, Opnd::Gpr(_)) && s0 == 8 && o1 == Opnd::None => Plan::Push,
+        M::Pop if matches!(o0, Opnd::Gpr(_)) && s0 == 8 && o1 == Opnd::None => Plan::Pop,
+        M::Call => match o0 {
+            Opnd::Imm(t) => Plan::CallRel(t),
+            _ => Plan::Helper,
+        },
+        M::Ret if o0 == Opnd::None => Plan::Ret,
+        M::Jmp => match o0 {
+            Opnd::Imm(t) => Plan::JmpRel(t),
+            _ => Plan::Helper,
+        },
+        M::Je
+        | M::Jne
+        | M::Ja
+        | M::Jae
+        | M::Jb
+        | M::Jbe
+        | M::Jg
+        | M::Jge
+        | M::Jl
+        | M::Jle
+        | M::Jo
+        | M::Jno
+        | M::Jp
+        | M::Jnp
+        | M::Js
+        | M::Jns => match o0 {
+            Opnd::Imm(t) => Plan::Jcc(t),
+            _ => Plan::Helper,
+        },
+        mn => match AluKind::of(mn) {
+            Some(k)
+                if sized
+                    && o2 == Opnd::None
+                    && matches!(o0, Opnd::Gpr(_) | Opnd::Mem)
+                    && matches!(o1, Opnd::Gpr(_) | Opnd::Mem | Opnd::Imm(_))
+                    && !(o0 == Opnd::Mem && o1 == Opnd::Mem)
+                    && (o0 != Opnd::Mem || !k.writes())
+                    && i.size[1] == s0 =>
+            {
+                Plan::Alu(k)
+            }
+            _ => Plan::Helper,
+        },
+    }
+}
+
+/// Whether the translation of `p` may leave the block early (a fault or a helper's stop):
+/// the guest flags must then be exact, so earlier flag results count as read.
+fn may_stop(p: Plan, i: &Insn) -> bool {
+    match p {
+        Plan::Nop | Plan::JmpRel(_) | Plan::Jcc(_) | Plan::Lea => false,
+        Plan::Mov | Plan::Movx { .. } | Plan::Alu(_) => i.op.contains(&Opnd::Mem),
+        _ => true,
+    }
+}
+
+/// A slow path placed after the block's main code.
+enum Slow {
+    Load {
+        at: Label,
+        resume: Label,
+        size: u8,
+        insn: usize,
+    },
+    Store {
+        at: Label,
+        resume: Label,
+        size: u8,
+        insn: usize,
+    },
+}
+
+struct Emitter<'a> {
+    a: Assembler,
+    l: &'a Layout,
+    addrs: &'a Addrs,
+    block: &'a Block,
+    slow: Vec<Slow>,
+    /// One fault exit per instruction index that can stop.
+    fault: Vec<Option<Label>>,
+    targets: ExitTargets,
+    continue_exit: Label,
+    /// The host flags currently equal the guest flags of the last ALU result (kind, size).
+    host_flags: Option<(Lazy, u8)>,
+    /// The guest's lazy flags are known to hold this kind and size.
+    known_flags: Option<(Lazy, u8)>,
+}
+
+fn mem_q(base: u8, disp: i32) -> Mem {
+    Mem::base_disp(q(base), disp).sized(Size::Qword)
+}
+
+impl<'a> Emitter<'a> {
+    fn m(&self, off: i32, size: u8) -> Mem {
+        Mem::base_disp(q(R15), off).sized(size_of(size))
+    }
+    fn gpr_mem(&self, r: u8, size: u8) -> Mem {
+        self.m(self.l.gpr + 8 * i32::from(r), size)
+    }
+
+    fn fault_label(&mut self, insn: usize) -> Label {
+        if let Some(l) = self.fault[insn] {
+            return l;
+        }
+        let l = self.a.new_label();
+        self.fault[insn] = Some(l);
+        l
+    }
+
+    /// Loads a 64-bit constant into a register with the shortest form.
+    fn imm(&mut self, reg: u8, v: u64) {
+        if v <= u64::from(u32::MAX) {
+            self.a.mov(d(reg), v as u32 as i64);
+        } else if (v as i64) >= i64::from(i32::MIN) && (v as i64) <= i64::from(i32::MAX) {
+            self.a.mov(q(reg), v as i64);
+        } else {
+            self.a.movabs(q(reg), v as i64);
+        }
+    }
+
+    /// Stores a 64-bit constant at `mem` (through rax when it does not fit in 32 bits).
+    fn store_imm64(&mut self, mem: Mem, v: u64) {
+        if (v as i64) >= i64::from(i32::MIN) && (v as i64) <= i64::from(i32::MAX) {
+            self.a.mov(mem, v as i64);
+        } else {
+            self.imm(RAX, v);
+            self.a.mov(mem, q(RAX));
+        }
+    }
+
+    /// The guest effective address of the memory operand into rbx.
+    fn ea(&mut self, mo: &MemOperand, with_segment: bool) {
+        let disp = mo.disp as i64;
+        let disp32 = disp >= i64::from(i32::MIN) && disp <= i64::from(i32::MAX);
+        let has_base = mo.base != NO_REG;
+        let has_index = mo.index != NO_REG;
+        if !has_base && !has_index {
+            self.imm(RBX, mo.disp);
+        } else {
+            if has_base {
+                self.a.mov(q(RBX), self.gpr_mem(mo.base, 8));
+            }
+            if has_index {
+                self.a.mov(q(RAX), self.gpr_mem(mo.index, 8));
+            }
+            let scale = 1u8 << mo.scale_shift;
+            let d32 = if disp32 { disp as i32 } else { 0 };
+            match (has_base, has_index) {
+                (true, true) => self
+                    .a
+                    .lea(q(RBX), Mem::base_index(q(RBX), q(RAX), scale, d32)),
+                (false, true) => self.a.lea(q(RBX), Mem::index_only(q(RAX), scale, d32)),
+                _ => {
+                    if d32 != 0 {
+                        self.a.lea(q(RBX), Mem::base_disp(q(RBX), d32));
+                    }
+                }
+            }
+            if !disp32 {
+                self.imm(RAX, mo.disp);
+                self.a.add(q(RBX), q(RAX));
+            }
+        }
+        if mo.addr32 {
+            self.a.mov(d(RBX), d(RBX));
+        }
+        if with_segment {
+            match mo.seg {
+                1 => self.a.add(q(RBX), self.m(self.l.fs_base, 8)),
+                2 => self.a.add(q(RBX), self.m(self.l.gs_base, 8)),
+                _ => {}
+            }
+        }
+        self.host_flags = None;
+    }
+
+    /// Jumps to `slow` unless `[rbx, rbx+size)` lies in one page below LIMIT; leaves the page
+    /// number in rax.
+    fn page_checks(&mut self, size: u8, slow: Label) {
+        if size > 1 {
+            self.a.mov(d(RAX), d(RBX));
+            self.a.and(d(RAX), (PAGE - 1) as i64);
+            self.a.cmp(d(RAX), (PAGE - u64::from(size)) as i64);
+            self.a.jcc(Cond::A, slow);
+        }
+        self.a.mov(q(RAX), q(RBX));
+        self.a.shr(q(RAX), 12);
+        self.a.cmp(q(RAX), (LIMIT / PAGE) as i64);
+        self.a.jcc(Cond::Ae, slow);
+    }
+
+    fn host_mem(size: u8) -> Mem {
+        Mem::base_index(q(R14), q(RBX), 1, 0).sized(size_of(size))
+    }
+
+    /// rax = zero-extended `size` bytes at guest address rbx (instruction `insn` faults).
+    fn load(&mut self, size: u8, insn: usize) {
+        let slow = self.a.new_label();
+        let resume = self.a.new_label();
+        self.page_checks(size, slow);
+        self.a.test(
+            Mem::base_index(q(R13), q(RAX), 1, 0).sized(Size::Byte),
+            i64::from(R),
+        );
+        self.a.jcc(Cond::E, slow);
+        match size {
+            1 | 2 => self.a.movzx(d(RAX), Self::host_mem(size)),
+            4 => self.a.mov(d(RAX), Self::host_mem(4)),
+            _ => self.a.mov(q(RAX), Self::host_mem(8)),
+        }
+        self.a.bind(resume);
+        self.slow.push(Slow::Load {
+            at: slow,
+            resume,
+            size,
+            insn,
+        });
+        self.fault_label(insn);
+        self.host_flags = None;
+    }
+
+    /// Stores the low `size` bytes of rcx at guest address rbx.
+    fn store(&mut self, size: u8, insn: usize) {
+        let slow = self.a.new_label();
+        let resume = self.a.new_label();
+        self.page_checks(size, slow);
+        self.a.movzx(
+            d(RAX),
+            Mem::base_index(q(R13), q(RAX), 1, 0).sized(Size::Byte),
+        );
+        self.a.and(d(RAX), i64::from(W | CODE));
+        self.a.cmp(d(RAX), i64::from(W));
+        self.a.jcc(Cond::Ne, slow);
+        self.a
+            .mov(Self::host_mem(size), Reg::from_num(RCX, size_of(size)));
+        self.a.bind(resume);
+        self.slow.push(Slow::Store {
+            at: slow,
+            resume,
+            size,
+            insn,
+        });
+        self.fault_label(insn);
+        self.host_flags = None;
+    }
+
+    /// Reads operand `n` of `i` (register, immediate or memory) zero-extended into `reg`
+    /// (rax is clobbered by a memory read, so memory operands go to rax first).
+    fn read_operand(&mut self, i: &Insn, n: usize, reg: u8, insn: usize) {
+        let size = i.size[n];
+        match i.op[n] {
+            Opnd::Gpr(r) => match size {
+                1 | 2 => self.a.movzx(d(reg), self.gpr_mem(r, size)),
+                4 => self.a.mov(d(reg), self.gpr_mem(r, 4)),
+                _ => self.a.mov(q(reg), self.gpr_mem(r, 8)),
+            },
+            Opnd::Imm(v) => self.imm(reg, v & crate::flags::mask(size)),
+            Opnd::Mem => {
+                self.ea(&i.mem, true);
+                self.load(size, insn);
+                if reg != RAX {
+                    self.a.mov(q(reg), q(RAX));
+                }
+            }
+            _ => unreachable!("planned operands are registers, immediates or memory"),
+        }
+    }
+
+    /// Writes `reg`'s low `size` bytes to guest register `r` with x86-64 semantics (32-bit
+    /// writes zero the upper half: `reg` must already be zero-extended).
+    fn write_gpr(&mut self, r: u8, size: u8, reg: u8) {
+        match size {
+            4 => self.a.mov(self.gpr_mem(r, 8), q(reg)),
+            s => self
+                .a
+                .mov(self.gpr_mem(r, s), Reg::from_num(reg, size_of(s))),
+        }
+    }
+
+    fn store_flags(&mut self, lazy: Lazy, size: u8, dst: u8, src: u8, res: u8) {
+        self.a.mov(self.m(self.l.flags_dst, 8), q(dst));
+        self.a.mov(self.m(self.l.flags_src, 8), q(src));
+        self.a.mov(self.m(self.l.flags_res, 8), q(res));
+        let word = i64::from(lazy as u8) | (i64::from(size) << 8);
+        self.a.mov(self.m(self.l.flags_lazy, 2), word);
+    }
+
+    /// The host condition flags for guest condition `cc`; jumps to `taken` when it holds.
+    fn branch_on(&mut self, cc: u8, taken: Label) {
+        if self.host_flags.is_none() {
+            match self.known_flags {
+                Some((lazy, size)) => {
+                    let r = Reg::from_num(RAX, size_of(size));
+                    match lazy {
+                        Lazy::Sub => {
+                            self.a.mov(q(RAX), self.m(self.l.flags_dst, 8));
+                            self.a.cmp(r, self.m(self.l.flags_src, size));
+                        }
+                        Lazy::Add => {
+                            self.a.mov(q(RAX), self.m(self.l.flags_dst, 8));
+                            self.a.add(r, self.m(self.l.flags_src, size));
+                        }
+                        _ => {
+                            self.a.mov(q(RAX), self.m(self.l.flags_res, 8));
+                            self.a.test(r, r);
+                        }
+                    }
+                }
+                None => {
+                    self.a.mov(q(RDI), q(R15));
+                    self.a.mov(d(RSI), i64::from(cc));
+                    self.a.call_indirect_abs(q(RAX), self.addrs.cond);
+                    self.a.test(d(RAX), d(RAX));
+                    self.a.jcc(Cond::Ne, taken);
+                    return;
+                }
+            }
+        }
+        self.a.jcc(Cond::from_code(cc), taken);
+    }
+
+    /// Leaves the block for guest address `target` through a chain slot.
+    fn direct_exit(&mut self, target: u64) {
+        let idx = self.targets.len();
+        debug_assert!(idx < MAX_EXITS);
+        self.targets.push(target);
+        self.store_imm64(self.m(self.l.rip, 8), target);
+        // The exit's identity (index + 1) tells the dispatcher which slot to fill in.
+        self.a.mov(
+            Mem::base_disp(q(R12), self.l.ctx_exit_slot).sized(Size::Qword),
+            (self.addrs.exit_id_base + idx as u64 + 1) as i64,
+        );
+        self.a.cmp(self.m(self.l.code_written, 1), 0);
+        self.a.jcc(Cond::Ne, self.continue_exit);
+        self.a
+            .movabs(q(RAX), (self.addrs.slots + 8 * idx as u64) as i64);
+        self.a.jmp(mem_q(RAX, 0));
+    }
+
+    /// Leaves the block for the guest address in rax (already stored as RIP): through the jump
+    /// cache when the target is translated, else back to the dispatcher.
+    fn dynamic_exit(&mut self) {
+        self.a.mov(
+            Mem::base_disp(q(R12), self.l.ctx_exit_slot).sized(Size::Qword),
+            0,
+        );
+        self.a.mov(d(RCX), d(RAX));
+        self.a.shl(d(RCX), 4);
+        self.a.and(d(RCX), ((JUMP_SLOTS - 1) << 4) as i64);
+        self.a.movabs(q(RDX), self.addrs.jump_table as i64);
+        self.a.cmp(
+            Mem::base_index(q(RDX), q(RCX), 1, 0).sized(Size::Qword),
+            q(RAX),
+        );
+        self.a.jcc(Cond::Ne, self.continue_exit);
+        self.a.cmp(self.m(self.l.code_written, 1), 0);
+        self.a.jcc(Cond::Ne, self.continue_exit);
+        self.a
+            .jmp(Mem::base_index(q(RDX), q(RCX), 1, 8).sized(Size::Qword));
+    }
+
+    fn call_helper(&mut self, k: usize, i: &Insn) {
+        self.store_imm64(self.m(self.l.rip, 8), i.next_rip);
+        self.a.mov(q(RDI), q(R15));
+        self.a.mov(q(RSI), q(R12));
+        self.a
+            .movabs(q(RDX), &self.block.insns[k] as *const Insn as usize as i64);
+        self.a.call_indirect_abs(q(RAX), self.addrs.run_insn);
+        self.a.test(d(RAX), d(RAX));
+        let f = self.fault_label(k);
+        self.a.jcc(Cond::Ne, f);
+        self.host_flags = None;
+        self.known_flags = None;
+    }
+
+    fn alu(&mut self, k: usize, i: &Insn, kind: AluKind, flags_live: bool) {
+        let size = i.size[0];
+        // rax = destination operand value, rcx = source, rdx = result. `cmp` and `test` are
+        // done as `sub` and `and` on the copy in rdx: same host flags, and the result the lazy
+        // flags record. 8- and 16-bit operations keep rdx's upper bits, which the 32-bit copy
+        // cleared, so rdx is the result truncated to `size`.
+        self.read_operand(i, 1, RCX, k);
+        self.read_operand(i, 0, RAX, k);
+        if size == 8 {
+            self.a.mov(q(RDX), q(RAX));
+        } else {
+            self.a.mov(d(RDX), d(RAX));
+        }
+        let (rc, rd) = (
+            Reg::from_num(RCX, size_of(size)),
+            Reg::from_num(RDX, size_of(size)),
+        );
+        match kind {
+            AluKind::Add => self.a.add(rd, rc),
+            AluKind::Sub | AluKind::Cmp => self.a.sub(rd, rc),
+            AluKind::And | AluKind::Test => self.a.and(rd, rc),
+            AluKind::Or => self.a.or(rd, rc),
+            AluKind::Xor => self.a.xor(rd, rc),
+        }
+        if kind.writes() {
+            if let Opnd::Gpr(r) = i.op[0] {
+                self.write_gpr(r, size, RDX);
+            }
+        }
+        if flags_live {
+            self.store_flags(kind.lazy(), size, RAX, RCX, RDX);
+            self.known_flags = Some((kind.lazy(), size));
+        } else {
+            self.known_flags = None;
+        }
+        // Only `mov`s were emitted after the operation: the host flags are the guest's.
+        self.host_flags = Some((kind.lazy(), size));
+    }
+
+    fn insn(&mut self, k: usize, p: Plan, flags_live: bool) {
+        let i = self.block.insns[k];
+        match p {
+            Plan::Nop => {}
+            Plan::Mov => {
+                let size = i.size[0];
+                match i.op[0] {
+                    Opnd::Gpr(r) => {
+                        self.read_operand(&i, 1, RCX, k);
+                        self.write_gpr(r, size, RCX);
+                    }
+                    _ => {
+                        self.read_operand(&i, 1, RCX, k);
+                        self.ea(&i.mem, true);
+                        self.store(size, k);
+                    }
+                }
+            }
+            Plan::Movx { signed } => {
+                let Opnd::Gpr(r) = i.op[0] else { return };
+                let (ds, ss) = (i.size[0], i.size[1]);
+                self.read_operand(&i, 1, RCX, k);
+                if signed {
+                    match ss {
+                        1 => self.a.movsx(q(RCX), Reg::from_num(RCX, Size::Byte)),
+                        2 => self.a.movsx(q(RCX), Reg::from_num(RCX, Size::Word)),
+                        _ => self.a.movsxd(q(RCX), d(RCX)),
+                    }
+                    if ds == 4 {
+                        self.a.mov(d(RCX), d(RCX));
+                    }
+                }
+                self.write_gpr(r, ds, RCX);
+            }
+            Plan::Lea => {
+                let Opnd::Gpr(r) = i.op[0] else { return };
+                self.ea(&i.mem, false);
+                if i.size[0] == 4 {
+                    self.a.mov(d(RBX), d(RBX));
+                }
+                self.write_gpr(r, i.size[0], RBX);
+            }
+            Plan::Alu(kind) => self.alu(k, &i, kind, flags_live),
+            Plan::Push => {
+                let Opnd::Gpr(r) = i.op[0] else { return };
+                self.a.mov(q(RCX), self.gpr_mem(r, 8));
+                self.a.mov(q(RBX), self.gpr_mem(crate::cpu::RSP as u8, 8));
+                self.a.sub(q(RBX), 8);
+                self.store(8, k);
+                self.a.mov(self.gpr_mem(crate::cpu::RSP as u8, 8), q(RBX));
+            }
+            Plan::Pop => {
+                let Opnd::Gpr(r) = i.op[0] else { return };
+                self.a.mov(q(RBX), self.gpr_mem(crate::cpu::RSP as u8, 8));
+                self.load(8, k);
+                self.a.add(q(RBX), 8);
+                self.a.mov(self.gpr_mem(crate::cpu::RSP as u8, 8), q(RBX));
+                self.a.mov(self.gpr_mem(r, 8), q(RAX));
+            }
+            Plan::CallRel(target) => {
+                self.imm(RCX, i.next_rip);
+                self.a.mov(q(RBX), self.gpr_mem(crate::cpu::RSP as u8, 8));
+                self.a.sub(q(RBX), 8);
+                self.store(8, k);
+                self.a.mov(self.gpr_mem(crate::cpu::RSP as u8, 8), q(RBX));
+                self.direct_exit(target);
+            }
+            Plan::Ret => {
+                self.a.mov(q(RBX), self.gpr_mem(crate::cpu::RSP as u8, 8));
+                self.load(8, k);
+                self.a.add(q(RBX), 8);
+                self.a.mov(self.gpr_mem(crate::cpu::RSP as u8, 8), q(RBX));
+                self.a.mov(self.m(self.l.rip, 8), q(RAX));
+                self.dynamic_exit();
+            }
+            Plan::JmpRel(target) => self.direct_exit(target),
+            Plan::Jcc(target) => {
+                let taken = self.a.new_label();
+                self.branch_on(i.cc, taken);
+                self.direct_exit(i.next_rip);
+                self.a.bind(taken);
+                self.direct_exit(target);
+            }
+            Plan::Helper => {
+                self.call_helper(k, &i);
+                if k + 1 == self.block.insns.len() {
+                    // The handler set RIP (a branch, a syscall, or the next instruction).
+                    self.a.mov(q(RAX), self.m(self.l.rip, 8));
+                    self.dynamic_exit();
+                }
+            }
+        }
+    }
+
+    fn slow_paths(&mut self) {
+        let slow = std::mem::take(&mut self.slow);
+        for s in slow {
+            match s {
+                Slow::Load {
+                    at,
+                    resume,
+                    size,
+                    insn,
+                } => {
+                    self.a.bind(at);
+                    self.a.mov(q(RDI), q(R15));
+                    self.a.mov(q(RSI), q(R12));
+                    self.a.mov(q(RDX), q(RBX));
+                    self.a.mov(d(RCX), i64::from(size));
+                    self.a.call_indirect_abs(q(RAX), self.addrs.mem_read);
+                    self.a.test(q(RDX), q(RDX));
+                    let f = self.fault_label(insn);
+                    self.a.jcc(Cond::Ne, f);
+                    self.a.jmp(resume);
+                }
+                Slow::Store {
+                    at,
+                    resume,
+                    size,
+                    insn,
+                } => {
+                    self.a.bind(at);
+                    self.a.mov(q(R8), q(RCX));
+                    self.a.mov(q(RDI), q(R15));
+                    self.a.mov(q(RSI), q(R12));
+                    self.a.mov(q(RDX), q(RBX));
+                    self.a.mov(d(RCX), i64::from(size));
+                    self.a.call_indirect_abs(q(RAX), self.addrs.mem_write);
+                    self.a.test(d(RAX), d(RAX));
+                    let f = self.fault_label(insn);
+                    self.a.jcc(Cond::Ne, f);
+                    self.a.jmp(resume);
+                }
+            }
+        }
+        let n = self.block.insns.len();
+        for k in 0..n {
+            let Some(l) = self.fault[k] else { continue };
+            self.a.bind(l);
+            let addr = self.block.insns[k].addr();
+            self.imm(RAX, addr);
+            self.a.mov(
+                Mem::base_disp(q(R12), self.l.ctx_stop_rip).sized(Size::Qword),
+                q(RAX),
+            );
+            let not_run = (n - k - 1) as i64;
+            if not_run > 0 {
+                self.a.sub(
+                    Mem::base_disp(q(R12), self.l.ctx_icount).sized(Size::Qword),
+                    not_run,
+                );
+            }
+            self.a.mov(d(RAX), 1);
+            self.a
+                .jmp(Mem::base_disp(q(R12), self.l.ctx_exit).sized(Size::Qword));
+        }
+        self.a.bind(self.continue_exit);
+        self.a.xor(d(RAX), d(RAX));
+        self.a
+            .jmp(Mem::base_disp(q(R12), self.l.ctx_exit).sized(Size::Qword));
+    }
+}
+
+/// How many of the block's instructions run inline (the rest call the interpreter).
+pub fn inline_count(block: &Block) -> usize {
+    block
+        .insns
+        .iter()
+        .filter(|i| !matches!(plan(i), Plan::Helper))
+        .count()
+}
+
+/// Translates `block`. Returns the code and the guest address each chain slot leads to.
+pub fn translate(
+    block: &Block,
+    layout: &Layout,
+    addrs: &Addrs,
+) -> Result<(Vec<u8>, ExitTargets), jitkit_x86::EncodeError> {
+    let n = block.insns.len();
+    let plans: Vec<Plan> = block.insns.iter().map(plan).collect();
+    // Flag liveness, backwards: the block's successors may read the flags; an instruction
+    // that may stop makes them observable (a signal handler sees them).
+    let mut live_after = vec![true; n];
+    let mut live = true;
+    for k in (0..n).rev() {
+        live_after[k] = live;
+        let i = &block.insns[k];
+        live = match plans[k] {
+            Plan::Alu(_) if !may_stop(plans[k], i) => false,
+            Plan::Alu(_) => true,
+            Plan::Jcc(_) | Plan::Helper => true,
+            p if may_stop(p, i) => true,
+            _ => live,
+        };
+    }
+    let mut a = Assembler::with_capacity(64 * n + 64);
+    let continue_exit = a.new_label();
+    let mut e = Emitter {
+        a,
+        l: layout,
+        addrs,
+        block,
+        slow: Vec::new(),
+        fault: vec![None; n],
+        targets: Vec::new(),
+        continue_exit,
+        host_flags: None,
+        known_flags: None,
+    };
+    e.a.add(
+        Mem::base_disp(q(R12), layout.ctx_icount).sized(Size::Qword),
+        n as i64,
+    );
+    let mut ended = false;
+    for k in 0..n {
+        let p = plans[k];
+        // Only adjacent instructions keep the host flags: anything emitted in between may
+        // change them (an address computation, a memory check).
+        if !matches!(p, Plan::Jcc(_)) {
+            e.host_flags = None;
+        }
+        e.insn(k, p, live_after[k]);
+        ended = matches!(
+            p,
+            Plan::Jcc(_) | Plan::JmpRel(_) | Plan::CallRel(_) | Plan::Ret
+        ) || (matches!(p, Plan::Helper) && k + 1 == n);
+    }
+    if !ended {
+        let next = block.insns[n - 1].next_rip;
+        e.direct_exit(next);
+    }
+    e.slow_paths();
+    let code = e.a.finish()?;
+    Ok((code.into_bytes(), e.targets))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_registers_are_distinct_from_the_context_registers() {
+        for r in [RAX, RCX, RDX, RBX, RSI, RDI, R8] {
+            assert!(![R12, R13, R14, R15].contains(&r));
+        }
+    }
+}

@@ -1,0 +1,212 @@
+//! The translator: hot decoded blocks become native x86-64 code (emitted through
+//! `jitkit_x86`, mapped W^X), which replaces the interpreter one block at a time.
+//!
+//! - `emit.rs` (safe): a [`Block`] in, machine code out. The common integer subset (mov, lea,
+//!   movzx/movsx, add/sub/and/or/xor/cmp/test, push/pop, call/ret/jmp/jcc) runs inline with the
+//!   interpreter's lazy-flag representation; every other instruction calls the interpreter's own
+//!   handler, so a translated block does exactly what the interpreter would.
+//! - `runtime.rs` (unsafe): the context shared with generated code, the helpers it calls, and
+//!   the trampoline that enters it.
+//!
+//! Blocks link to each other: a direct exit jumps through a chain slot (data, not code, so
+//! nothing executable is ever written) that the dispatcher fills in once the target is
+//! translated; returns and indirect jumps go through a direct-mapped jump cache. Every exit
+//! first checks `Memory::code_written`, so a store into decoded code ends the chain at the same
+//! point the interpreter would notice it (the end of the block).
+
+mod emit;
+mod runtime;
+
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::mem::offset_of;
+
+use jitkit_x86::ExecutableMemory;
+
+use crate::cpu::Cpu;
+use crate::decode::Block;
+use crate::flags::Flags;
+use crate::machine::{Machine, Stop};
+use crate::memory::Memory;
+use emit::{Addrs, Layout, JUMP_SLOTS, MAX_EXITS};
+use runtime::{JitCtx, Trampoline};
+
+/// Why a block could not be translated (it then keeps running in the interpreter).
+#[derive(Debug, thiserror::Error)]
+pub enum TranslateError {
+    #[error("encoding translated code: {0}")]
+    Encode(#[from] jitkit_x86::EncodeError),
+    #[error("mapping translated code: {0}")]
+    Load(#[from] jitkit_x86::LoadError),
+}
+
+/// One translated block.
+struct Translated {
+    code: ExecutableMemory,
+    /// Chain slots: the host address each direct exit jumps through.
+    slots: Box<[Cell<u64>; MAX_EXITS]>,
+}
+
+/// Translated blocks of one guest address space and the state to run them.
+pub struct Jit {
+    tramp: Trampoline,
+    layout: Layout,
+    ctx: Box<JitCtx>,
+    blocks: Vec<Translated>,
+    by_rip: HashMap<u64, u64>,
+    /// The jump cache: (guest address, host entry) pairs, read by generated code.
+    table: Box<[Cell<u64>]>,
+}
+
+fn layout() -> Layout {
+    let cpu = offset_of!(Machine, cpu);
+    let flags = cpu + offset_of!(Cpu, flags);
+    let ctx = |o: usize| o as i32;
+    debug_assert_eq!(offset_of!(Flags, size), offset_of!(Flags, lazy) + 1);
+    Layout {
+        gpr: (cpu + offset_of!(Cpu, gpr)) as i32,
+        rip: (cpu + offset_of!(Cpu, rip)) as i32,
+        fs_base: (cpu + offset_of!(Cpu, fs_base)) as i32,
+        gs_base: (cpu + offset_of!(Cpu, gs_base)) as i32,
+        flags_dst: (flags + offset_of!(Flags, dst)) as i32,
+        flags_src: (flags + offset_of!(Flags, src)) as i32,
+        flags_res: (flags + offset_of!(Flags, res)) as i32,
+        flags_lazy: (flags + offset_of!(Flags, lazy)) as i32,
+        code_written: (offset_of!(Machine, mem) + offset_of!(Memory, code_written)) as i32,
+        ctx_exit: ctx(offset_of!(JitCtx, exit)),
+        ctx_icount: ctx(offset_of!(JitCtx, icount)),
+        ctx_exit_slot: ctx(offset_of!(JitCtx, exit_slot)),
+        ctx_stop_rip: ctx(offset_of!(JitCtx, stop_rip)),
+    }
+}
+
+/// What a run of translated code ended with.
+pub enum Exit {
+    /// Continue at the guest RIP; `Some(id)` names the chain slot that was taken.
+    Continue(Option<u64>),
+    /// The guest stopped at `rip`.
+    Stop { stop: Stop, rip: u64 },
+}
+
+impl Jit {
+    pub fn new() -> Result<Jit, TranslateError> {
+        let tramp = Trampoline::new(
+            offset_of!(JitCtx, host_base) as i32,
+            offset_of!(JitCtx, perms) as i32,
+        )?;
+        let ctx = Box::new(JitCtx {
+            exit: tramp.exit,
+            ..JitCtx::default()
+        });
+        let mut table = Vec::with_capacity(2 * JUMP_SLOTS as usize);
+        for _ in 0..JUMP_SLOTS {
+            table.push(Cell::new(u64::MAX));
+            table.push(Cell::new(0));
+        }
+        Ok(Jit {
+            tramp,
+            layout: layout(),
+            ctx,
+            blocks: Vec::new(),
+            by_rip: HashMap::new(),
+            table: table.into_boxed_slice(),
+        })
+    }
+
+    /// The host entry of the translation of the block at `rip`.
+    #[inline]
+    pub fn entry(&self, rip: u64) -> Option<u64> {
+        let slot = (rip & (JUMP_SLOTS - 1)) as usize;
+        if self.table[2 * slot].get() == rip {
+            return Some(self.table[2 * slot + 1].get());
+        }
+        self.by_rip.get(&rip).copied()
+    }
+
+    /// Translates `block`; its `insns` must stay where they are (the code calls the
+    /// interpreter's handlers with pointers into them) until [`Jit::clear`].
+    pub fn translate(&mut self, block: &Block) -> Result<u64, TranslateError> {
+        let slots = Box::new([
+            Cell::new(self.tramp.continue_exit),
+            Cell::new(self.tramp.continue_exit),
+        ]);
+        let addrs = Addrs {
+            mem_read: runtime::mem_read as *const () as u64,
+            mem_write: runtime::mem_write as *const () as u64,
+            run_insn: runtime::run_insn as *const () as u64,
+            cond: runtime::cond as *const () as u64,
+            jump_table: self.table.as_ptr() as u64,
+            slots: slots.as_ptr() as u64,
+            exit_id_base: (self.blocks.len() * MAX_EXITS) as u64,
+        };
+        let (bytes, _targets) = emit::translate(block, &self.layout, &addrs)?;
+        let code = ExecutableMemory::new(&bytes)?;
+        let entry = code.addr() as u64;
+        self.blocks.push(Translated { code, slots });
+        self.by_rip.insert(block.start, entry);
+        let slot = (block.start & (JUMP_SLOTS - 1)) as usize;
+        self.table[2 * slot].set(block.start);
+        self.table[2 * slot + 1].set(entry);
+        Ok(entry)
+    }
+
+    /// Points chain slot `id` (from [`Exit::Continue`]) at `entry`.
+    pub fn link(&mut self, id: u64, entry: u64) {
+        let n = (id - 1) as usize;
+        if let Some(b) = self.blocks.get(n / MAX_EXITS) {
+            b.slots[n % MAX_EXITS].set(entry);
+        }
+    }
+
+    /// Forgets every translation (decoded code changed, or a new program was loaded).
+    pub fn clear(&mut self) {
+        self.blocks.clear();
+        self.by_rip.clear();
+        for (n, c) in self.table.iter().enumerate() {
+            c.set(if n % 2 == 0 { u64::MAX } else { 0 });
+        }
+    }
+
+    /// Guest instructions run by translated code since the last call.
+    pub fn take_instructions(&mut self) -> u64 {
+        std::mem::take(&mut self.ctx.icount)
+    }
+
+    /// Runs translated code starting at `entry` (from [`Jit::entry`] or [`Jit::translate`]).
+    pub fn run(&mut self, m: &mut Machine, entry: u64) -> Exit {
+        debug_assert!(self.blocks.iter().any(|b| b.code.addr() as u64 == entry));
+        let (host_base, perms) = m.mem.raw_layout();
+        self.ctx.host_base = host_base as u64;
+        self.ctx.perms = perms as u64;
+        self.ctx.exit_slot = 0;
+        // SAFETY: `entry` belongs to a block of `self.blocks` (every entry handed out comes
+        // from `translate` and `clear` drops them all together with the chain slots and the
+        // jump cache entries that could lead to them); the blocks were emitted for this
+        // machine's layout with this trampoline's conventions.
+        let code = unsafe { self.tramp.run(m, &mut self.ctx, entry) };
+        if code == 0 {
+            let id = self.ctx.exit_slot;
+            Exit::Continue((id != 0).then_some(id))
+        } else {
+            Exit::Stop {
+                stop: self.ctx.stop,
+                rip: self.ctx.stop_rip,
+            }
+        }
+    }
+
+    /// Number of blocks translated.
+    pub fn len(&self) -> usize {
+        self.blocks.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.blocks.is_empty()
+    }
+}
+
+/// How many of `block`'s instructions the translator runs inline (the rest call the
+/// interpreter's handlers).
+pub fn inline_count(block: &Block) -> usize {
+    emit::inline_count(block)
+}
