@@ -1,5 +1,5 @@
-//! A user-mode emulator for x86-64 Linux programs: loader, guest memory, CPU state, decoder
-//! cache, interpreter and system calls.
+//! A user-mode emulator for x86-64 Linux programs (and library-free x86-64 Mach-O programs):
+//! loader, guest memory, CPU state, decoder cache, interpreter and system calls.
 //!
 //! ```text
 //! elf (parse) -> loader (map segments, initial stack) -> Machine { cpu, mem, os }
@@ -20,6 +20,7 @@ pub mod flags;
 pub mod interp;
 pub mod loader;
 pub mod machine;
+pub mod macho;
 pub mod memory;
 pub mod signal;
 pub mod syscall;
@@ -30,13 +31,15 @@ pub use machine::{Emulator, Engine, Options, Outcome};
 /// Why a program could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    #[error("not an ELF file (no \\x7fELF magic)")]
+    #[error("not an ELF file or a Mach-O executable (no \\x7fELF or Mach-O magic)")]
     NotElf,
     #[error("malformed ELF: {0}")]
     BadElf(String),
+    #[error("malformed Mach-O: {0}")]
+    BadMachO(String),
     #[error("unsupported: {0}")]
     Unsupported(String),
-    #[error("dynamically linked program (wants the interpreter {0}); only static executables run")]
+    #[error("dynamically linked program (wants {0}); only static executables run")]
     Dynamic(String),
     #[error("{0}")]
     AddressSpace(String),

@@ -1,10 +1,12 @@
-//! Loading a program: reading the file (following `#!` once), mapping its PT_LOAD segments,
-//! setting up the break, and building the initial stack exactly as Linux does (argc, argv,
-//! envp, auxiliary vector, strings, 16 random bytes; RSP 16-byte aligned; RDX = 0).
+//! Loading a program: reading the file (following `#!` once), picking the format from its magic
+//! (ELF or Mach-O), mapping its segments, setting up the break, and building the initial stack
+//! exactly as the program's kernel does: Linux's (argc, argv, envp, auxiliary vector, strings,
+//! 16 random bytes; RSP 16-byte aligned; RDX = 0) or macOS's (argc, argv, envp, apple strings).
 
 use crate::cpu::{Cpu, RSP};
 use crate::elf::{self, ElfFile, PF_R, PF_W, PF_X, PT_LOAD, PT_PHDR};
 use crate::machine::Machine;
+use crate::macho::{self, MachOFile};
 use crate::memory::{page_down, page_up, Memory, LIMIT, MAPPED, PAGE, R, W, X};
 use crate::LoadError;
 
@@ -13,6 +15,21 @@ pub const STACK_TOP: u64 = LIMIT - 16 * PAGE;
 pub const STACK_SIZE: u64 = 8 << 20;
 /// Where position-independent executables are placed.
 pub const PIE_BASE: u64 = 0x4_0000_0000;
+/// The largest stack an `LC_MAIN` may ask for.
+pub const MAX_STACK_SIZE: u64 = 1 << 30;
+/// Program segments must end below this (the stack and a gap of 4 GiB lie above).
+pub const USER_END: u64 = STACK_TOP - MAX_STACK_SIZE - (1 << 32);
+/// The page holding the code a Mach-O `main` returns to (what dyld's `start` does: `exit(main())`).
+pub const MACHO_EXIT_STUB: u64 = LIMIT - 8 * PAGE;
+
+/// The executable formats the emulator runs.
+#[derive(Clone, Debug)]
+pub enum Format {
+    /// A static x86-64 Linux ELF executable: Linux system calls.
+    Elf(ElfFile),
+    /// A library-free x86-64 Mach-O executable: macOS system calls.
+    MachO(MachOFile),
+}
 
 /// A program read from disk and checked, ready to start.
 pub struct Program {
@@ -20,7 +37,16 @@ pub struct Program {
     pub path: Vec<u8>,
     pub argv: Vec<Vec<u8>>,
     pub image: Vec<u8>,
-    pub elf: ElfFile,
+    pub format: Format,
+}
+
+/// Parses an executable image by its magic number.
+fn parse(image: &[u8]) -> Result<Format, LoadError> {
+    if macho::is_macho(image) {
+        macho::parse(image).map(Format::MachO)
+    } else {
+        elf::parse(image).map(Format::Elf)
+    }
 }
 
 fn read_file(path: &[u8]) -> Result<Vec<u8>, LoadError> {
@@ -60,11 +86,11 @@ impl Program {
             new_argv.push(path.to_vec());
             new_argv.extend(argv.into_iter().skip(1));
             let image = read_file(&interp)?;
-            let elf = elf::parse(&image)?;
-            return Program::checked(interp, new_argv, image, elf);
+            let format = parse(&image)?;
+            return Program::checked(interp, new_argv, image, format);
         }
-        let elf = elf::parse(&image)?;
-        Program::checked(path.to_vec(), argv, image, elf)
+        let format = parse(&image)?;
+        Program::checked(path.to_vec(), argv, image, format)
     }
 
     /// A program from bytes already in memory (tests, fuzzing).
@@ -73,20 +99,47 @@ impl Program {
         argv: Vec<Vec<u8>>,
         image: Vec<u8>,
     ) -> Result<Program, LoadError> {
-        let elf = elf::parse(&image)?;
-        Program::checked(path.to_vec(), argv, image, elf)
+        let format = parse(&image)?;
+        Program::checked(path.to_vec(), argv, image, format)
     }
 
     fn checked(
         path: Vec<u8>,
         argv: Vec<Vec<u8>>,
         image: Vec<u8>,
-        elf: ElfFile,
+        format: Format,
     ) -> Result<Program, LoadError> {
+        let elf = match &format {
+            Format::Elf(elf) => elf,
+            Format::MachO(mo) => {
+                for seg in mo.segments.iter().filter(|s| s.vmsize > 0) {
+                    if page_up(seg.vmaddr + seg.vmsize).is_none_or(|e| e > USER_END) {
+                        return Err(LoadError::AddressSpace(format!(
+                            "segment {} at {:#x} (+{:#x}) lies outside the emulated address space",
+                            seg.name, seg.vmaddr, seg.vmsize
+                        )));
+                    }
+                }
+                if let macho::Entry::Main { stack_size, .. } = mo.entry {
+                    if stack_size > MAX_STACK_SIZE {
+                        return Err(LoadError::AddressSpace(format!(
+                            "LC_MAIN asks for a {stack_size:#x}-byte stack (at most {MAX_STACK_SIZE:#x})"
+                        )));
+                    }
+                }
+                return Ok(Program {
+                    path,
+                    argv,
+                    image,
+                    format,
+                });
+            }
+        };
         if let Some(interp) = &elf.interp {
-            return Err(LoadError::Dynamic(
-                String::from_utf8_lossy(interp).into_owned(),
-            ));
+            return Err(LoadError::Dynamic(format!(
+                "the interpreter {}",
+                String::from_utf8_lossy(interp)
+            )));
         }
         let bias = if elf.position_independent {
             PIE_BASE
@@ -98,7 +151,7 @@ impl Program {
                 .vaddr
                 .checked_add(ph.memsz)
                 .and_then(|e| e.checked_add(bias));
-            if end.is_none_or(|e| e > STACK_TOP - STACK_SIZE - (1 << 32)) {
+            if end.is_none_or(|e| e > USER_END) {
                 return Err(LoadError::AddressSpace(format!(
                     "segment at {:#x} (+{:#x}) lies outside the emulated address space",
                     ph.vaddr, ph.memsz
@@ -109,7 +162,7 @@ impl Program {
             path,
             argv,
             image,
-            elf,
+            format,
         })
     }
 }
@@ -133,7 +186,24 @@ pub fn start(m: &mut Machine, program: &Program, env: &[Vec<u8>]) -> Result<(), 
     m.mem = Memory::new().map_err(LoadError::Reserve)?;
     m.cpu = Cpu::default();
     m.saved_signal_states.clear();
-    let elf = &program.elf;
+    match &program.format {
+        Format::Elf(elf) => {
+            m.os.abi = crate::syscall::Abi::Linux;
+            start_elf(m, program, elf, env)
+        }
+        Format::MachO(mo) => {
+            m.os.abi = crate::syscall::Abi::MacOs;
+            start_macho(m, program, mo, env)
+        }
+    }
+}
+
+fn start_elf(
+    m: &mut Machine,
+    program: &Program,
+    elf: &ElfFile,
+    env: &[Vec<u8>],
+) -> Result<(), LoadError> {
     let bias = if elf.position_independent {
         PIE_BASE
     } else {
@@ -194,7 +264,7 @@ pub fn start(m: &mut Machine, program: &Program, env: &[Vec<u8>]) -> Result<(), 
         .unwrap_or(0)
         + bias;
     let entry = elf.entry + bias;
-    let sp = build_stack(m, program, env, phdr, entry)?;
+    let sp = build_stack(m, program, elf, env, phdr, entry)?;
     m.cpu.gpr[RSP] = sp;
     m.cpu.rip = entry;
     Ok(())
@@ -223,6 +293,7 @@ pub const AT_EXECFN: u64 = 31;
 fn build_stack(
     m: &mut Machine,
     program: &Program,
+    elf: &ElfFile,
     env: &[Vec<u8>],
     phdr: u64,
     entry: u64,
@@ -265,7 +336,7 @@ fn build_stack(
     let auxv = [
         (AT_PHDR, phdr),
         (AT_PHENT, 56),
-        (AT_PHNUM, program.elf.phdrs.len() as u64),
+        (AT_PHNUM, elf.phdrs.len() as u64),
         (AT_PAGESZ, PAGE),
         (AT_BASE, 0),
         (AT_FLAGS, 0),
@@ -300,4 +371,146 @@ fn build_stack(
     let sp = put(m, &mut sp, &bytes)?;
     debug_assert_eq!(sp % 16, 0);
     Ok(sp)
+}
+
+/// `mov edi, eax; mov eax, 0x2000001 (exit); syscall; ud2`: where a Mach-O `main` returns.
+const MACHO_EXIT_CODE: [u8; 11] = [
+    0x89, 0xc7, 0xb8, 0x01, 0x00, 0x00, 0x02, 0x0f, 0x05, 0x0f, 0x0b,
+];
+
+/// Maps a Mach-O program's segments and starts it the way the macOS kernel (LC_UNIXTHREAD) or
+/// dyld (LC_MAIN, for a program without libraries) would.
+fn start_macho(
+    m: &mut Machine,
+    program: &Program,
+    mo: &MachOFile,
+    env: &[Vec<u8>],
+) -> Result<(), LoadError> {
+    let image = &program.image[mo.slice_offset as usize..];
+    let mut end = 0;
+    for seg in mo.segments.iter().filter(|s| s.vmsize > 0) {
+        let len = page_up(seg.vmsize).unwrap_or(seg.vmsize);
+        m.mem.map(seg.vmaddr, len, R | W);
+        let data = &image[seg.fileoff as usize..(seg.fileoff + seg.filesize) as usize];
+        m.mem.poke(seg.vmaddr, data).map_err(|f| {
+            LoadError::AddressSpace(format!(
+                "cannot place segment {} at {:#x}",
+                seg.name, f.addr
+            ))
+        })?;
+        // __PAGEZERO (no rights) stays mapped so nothing else is placed there and every access
+        // faults, as on macOS.
+        m.mem.protect(
+            seg.vmaddr,
+            len,
+            crate::syscall::mm::prot_bits(u64::from(seg.initprot)),
+        );
+        end = end.max(seg.vmaddr + len);
+    }
+    // macOS has no brk; the values only matter to `--strace` and a later Linux execve.
+    m.os.brk_start = end;
+    m.os.brk = end;
+    m.os.exe_path = program.path.clone();
+    match &mo.entry {
+        macho::Entry::Thread { gpr, rip, rflags } => {
+            let top = if gpr[RSP] != 0 {
+                // A custom stack inside the program's own segments, as the kernel honours it.
+                let top = gpr[RSP] & !15;
+                if !m.mem.range_ok(top.saturating_sub(65536), 65536, W) {
+                    return Err(LoadError::AddressSpace(format!(
+                        "LC_UNIXTHREAD stack pointer {:#x} is not in 64 KiB of writable memory",
+                        gpr[RSP]
+                    )));
+                }
+                top
+            } else {
+                m.mem.map(STACK_TOP - STACK_SIZE, STACK_SIZE, R | W);
+                STACK_TOP
+            };
+            let (sp, _) = build_macho_stack(m, program, env, top)?;
+            m.cpu.gpr = *gpr;
+            m.cpu.gpr[RSP] = sp;
+            m.cpu.flags.set(*rflags | 0x202);
+            m.cpu.rip = *rip;
+        }
+        macho::Entry::Main { entry, stack_size } => {
+            let size = page_up(*stack_size).unwrap_or(0).max(STACK_SIZE);
+            m.mem.map(STACK_TOP - size, size, R | W);
+            let (sp, p) = build_macho_stack(m, program, env, STACK_TOP)?;
+            m.mem.map(MACHO_EXIT_STUB, PAGE, R | X);
+            m.mem
+                .poke(MACHO_EXIT_STUB, &MACHO_EXIT_CODE)
+                .map_err(|_| LoadError::AddressSpace("cannot place the exit stub".into()))?;
+            // main(argc, argv, envp, apple), returning to exit; at entry RSP+8 is 16-aligned.
+            let ret = sp - 8;
+            m.mem
+                .poke(ret, &MACHO_EXIT_STUB.to_le_bytes())
+                .map_err(|_| LoadError::AddressSpace("stack".into()))?;
+            m.cpu.gpr[crate::cpu::RDI] = program.argv.len() as u64;
+            m.cpu.gpr[crate::cpu::RSI] = p.argv;
+            m.cpu.gpr[crate::cpu::RDX] = p.envp;
+            m.cpu.gpr[crate::cpu::RCX] = p.apple;
+            m.cpu.gpr[RSP] = ret;
+            m.cpu.rip = *entry;
+        }
+    }
+    Ok(())
+}
+
+/// Where the pointer arrays of a macOS initial stack start.
+struct MachOArrays {
+    argv: u64,
+    envp: u64,
+    apple: u64,
+}
+
+/// The macOS initial stack below `top`: the strings (argv, environment, then the "apple"
+/// strings starting with `executable_path=`), and at the 16-byte aligned stack pointer argc,
+/// argv[], NULL, envp[], NULL, apple[], NULL (what `start` in crt1 / dyld reads).
+fn build_macho_stack(
+    m: &mut Machine,
+    program: &Program,
+    env: &[Vec<u8>],
+    top: u64,
+) -> Result<(u64, MachOArrays), LoadError> {
+    let too_big = || LoadError::AddressSpace("arguments and environment exceed the stack".into());
+    let apple = [[b"executable_path=".as_slice(), program.path.as_slice()].concat()];
+    let mut strings: Vec<u8> = Vec::new();
+    let mut offsets = Vec::new();
+    for s in program.argv.iter().chain(env.iter()).chain(apple.iter()) {
+        offsets.push(strings.len() as u64);
+        strings.extend_from_slice(s);
+        strings.push(0);
+    }
+    let strings_at = (top - 8)
+        .checked_sub(strings.len() as u64)
+        .ok_or_else(too_big)?;
+    let nargs = program.argv.len();
+    let nenv = env.len();
+    let mut words: Vec<u64> = vec![nargs as u64];
+    words.extend(offsets[..nargs].iter().map(|o| strings_at + o));
+    words.push(0);
+    words.extend(offsets[nargs..nargs + nenv].iter().map(|o| strings_at + o));
+    words.push(0);
+    words.extend(offsets[nargs + nenv..].iter().map(|o| strings_at + o));
+    words.push(0);
+    let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+    let sp = (strings_at & !15)
+        .checked_sub(bytes.len() as u64 + 16)
+        .map(|s| s & !15)
+        .ok_or_else(too_big)?;
+    if !m
+        .mem
+        .range_ok(sp.saturating_sub(65536), top - sp + 65536, W)
+    {
+        return Err(too_big());
+    }
+    m.mem.poke(strings_at, &strings).map_err(|_| too_big())?;
+    m.mem.poke(sp, &bytes).map_err(|_| too_big())?;
+    let arrays = MachOArrays {
+        argv: sp + 8,
+        envp: sp + 8 * (nargs as u64 + 2),
+        apple: sp + 8 * (nargs as u64 + nenv as u64 + 3),
+    };
+    Ok((sp, arrays))
 }

@@ -241,3 +241,263 @@ fn fxsave_and_fxrstor_round_trip_sse_state() {
     let code = a.assemble(BASE + CODE_OFF).expect("assemble");
     assert_eq!(run(&code), Outcome::Exited(42));
 }
+
+const MACHO_TEXT: u64 = 0x1_0000_0000;
+/// Offsets inside `tiny_macho`: the two segment commands and the thread command.
+const PAGEZERO_AT: usize = 32;
+const TEXT_AT: usize = 32 + 72;
+const THREAD_AT: usize = 32 + 72 + 72;
+const MACHO_CODE_OFF: usize = THREAD_AT + 184;
+
+fn segment_64(
+    name: &str,
+    vmaddr: u64,
+    vmsize: u64,
+    fileoff: u64,
+    filesize: u64,
+    prot: u32,
+) -> Vec<u8> {
+    let mut c = vec![0u8; 72];
+    c[0..4].copy_from_slice(&0x19u32.to_le_bytes()); // LC_SEGMENT_64
+    c[4..8].copy_from_slice(&72u32.to_le_bytes());
+    c[8..8 + name.len()].copy_from_slice(name.as_bytes());
+    c[24..32].copy_from_slice(&vmaddr.to_le_bytes());
+    c[32..40].copy_from_slice(&vmsize.to_le_bytes());
+    c[40..48].copy_from_slice(&fileoff.to_le_bytes());
+    c[48..56].copy_from_slice(&filesize.to_le_bytes());
+    c[56..60].copy_from_slice(&prot.to_le_bytes()); // maxprot
+    c[60..64].copy_from_slice(&prot.to_le_bytes()); // initprot
+    c
+}
+
+/// A minimal x86-64 Mach-O executable: __PAGEZERO, a __TEXT segment holding the headers and
+/// `code`, and an LC_UNIXTHREAD whose RIP is the code.
+fn tiny_macho(code: &[u8]) -> Vec<u8> {
+    let total = (MACHO_CODE_OFF + code.len()) as u64;
+    let mut f = vec![0u8; 32];
+    f[0..4].copy_from_slice(&0xfeed_facfu32.to_le_bytes());
+    f[4..8].copy_from_slice(&0x0100_0007u32.to_le_bytes()); // CPU_TYPE_X86_64
+    f[8..12].copy_from_slice(&3u32.to_le_bytes()); // CPU_SUBTYPE_X86_ALL
+    f[12..16].copy_from_slice(&2u32.to_le_bytes()); // MH_EXECUTE
+    f[16..20].copy_from_slice(&3u32.to_le_bytes()); // ncmds
+    f[20..24].copy_from_slice(&((MACHO_CODE_OFF - 32) as u32).to_le_bytes()); // sizeofcmds
+    f.extend(segment_64("__PAGEZERO", 0, MACHO_TEXT, 0, 0, 0));
+    f.extend(segment_64("__TEXT", MACHO_TEXT, 0x1000, 0, total, 5));
+    f.extend_from_slice(&5u32.to_le_bytes()); // LC_UNIXTHREAD
+    f.extend_from_slice(&184u32.to_le_bytes());
+    f.extend_from_slice(&4u32.to_le_bytes()); // x86_THREAD_STATE64
+    f.extend_from_slice(&42u32.to_le_bytes());
+    let mut regs = [0u64; 21];
+    regs[16] = MACHO_TEXT + MACHO_CODE_OFF as u64; // rip
+    for r in regs {
+        f.extend_from_slice(&r.to_le_bytes());
+    }
+    assert_eq!(f.len(), MACHO_CODE_OFF);
+    f.extend_from_slice(code);
+    f
+}
+
+/// `mov eax, 0x2000001; mov edi, 7; syscall`: macOS exit(7).
+const MACHO_EXIT7: [u8; 12] = [
+    0xb8, 0x01, 0x00, 0x00, 0x02, 0xbf, 0x07, 0x00, 0x00, 0x00, 0x0f, 0x05,
+];
+
+fn macho_patched(at: usize, bytes: &[u8]) -> Vec<u8> {
+    let mut f = tiny_macho(&MACHO_EXIT7);
+    f[at..at + bytes.len()].copy_from_slice(bytes);
+    f
+}
+
+#[test]
+fn tiny_macho_runs_and_exits_with_its_status() {
+    let program = load(tiny_macho(&MACHO_EXIT7)).expect("tiny Mach-O loads");
+    let mut emu = Emulator::from_program(program, vec![], Default::default()).expect("start");
+    assert_eq!(emu.run(), Outcome::Exited(7));
+    // __PAGEZERO: address 0 faults.
+    let null_read = [0x48, 0x8b, 0x04, 0x25, 0x10, 0, 0, 0]; // mov rax, [0x10]
+    let program = load(tiny_macho(&null_read)).expect("loads");
+    let mut emu = Emulator::from_program(program, vec![], Default::default()).expect("start");
+    match emu.run() {
+        Outcome::Killed { signal: 11, reason } => assert!(reason.contains("0x10"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn malformed_macho_executables_are_typed_errors() {
+    let text_end = MACHO_TEXT + 0x1000;
+    let fat_arm64 = {
+        let mut f = vec![0u8; 48];
+        f[0..4].copy_from_slice(&0xcafe_babeu32.to_be_bytes());
+        f[4..8].copy_from_slice(&1u32.to_be_bytes());
+        f[8..12].copy_from_slice(&0x0100_000cu32.to_be_bytes()); // arm64
+        f
+    };
+    let fat_x86 = {
+        let thin = tiny_macho(&MACHO_EXIT7);
+        let mut f = vec![0u8; 4096];
+        f[0..4].copy_from_slice(&0xcafe_babeu32.to_be_bytes());
+        f[4..8].copy_from_slice(&1u32.to_be_bytes());
+        f[8..12].copy_from_slice(&0x0100_0007u32.to_be_bytes());
+        f[16..20].copy_from_slice(&4096u32.to_be_bytes()); // offset
+        f[20..24].copy_from_slice(&(thin.len() as u32 + 1).to_be_bytes()); // one byte too long
+        f.extend(thin);
+        f
+    };
+    let with_dylib = {
+        let mut f = tiny_macho(&MACHO_EXIT7);
+        // Turn LC_UNIXTHREAD into an LC_LOAD_DYLIB naming libSystem (name at offset 24).
+        f[THREAD_AT..THREAD_AT + 4].copy_from_slice(&0xcu32.to_le_bytes());
+        f[THREAD_AT + 8..THREAD_AT + 12].copy_from_slice(&24u32.to_le_bytes());
+        let name = b"/usr/lib/libSystem.B.dylib\0";
+        f[THREAD_AT + 24..THREAD_AT + 24 + name.len()].copy_from_slice(name);
+        f
+    };
+    let far_text = {
+        let far = 0x7fff_0000_0000u64;
+        let mut f = macho_patched(TEXT_AT + 24, &far.to_le_bytes());
+        let rip = THREAD_AT + 16 + 16 * 8;
+        f[rip..rip + 8].copy_from_slice(&(far + MACHO_CODE_OFF as u64).to_le_bytes());
+        f
+    };
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "truncated header",
+            tiny_macho(&[])[..20].to_vec(),
+            "shorter than the 32-byte",
+        ),
+        (
+            "truncated load commands",
+            tiny_macho(&[])[..200].to_vec(),
+            "load commands (328 bytes) extend past the end",
+        ),
+        (
+            "i386",
+            macho_patched(0, &0xfeed_faceu32.to_le_bytes()),
+            "32-bit Mach-O",
+        ),
+        (
+            "arm64",
+            macho_patched(4, &0x0100_000cu32.to_le_bytes()),
+            "CPU type 0x100000c",
+        ),
+        (
+            "object file",
+            macho_patched(12, &1u32.to_le_bytes()),
+            "file type 1",
+        ),
+        (
+            "universal without x86-64",
+            fat_arm64,
+            "without an x86-64 slice",
+        ),
+        (
+            "universal slice past end",
+            fat_x86,
+            "x86-64 slice at 0x1000",
+        ),
+        (
+            "command size not a multiple of 8",
+            macho_patched(TEXT_AT + 4, &76u32.to_le_bytes()),
+            "has size 76",
+        ),
+        (
+            "command size zero",
+            macho_patched(PAGEZERO_AT + 4, &0u32.to_le_bytes()),
+            "has size 0",
+        ),
+        (
+            "more commands than sizeofcmds holds",
+            macho_patched(16, &4u32.to_le_bytes()),
+            "starts past sizeofcmds",
+        ),
+        (
+            "command past sizeofcmds",
+            macho_patched(20, &200u32.to_le_bytes()),
+            "past sizeofcmds",
+        ),
+        (
+            "overlapping segments",
+            macho_patched(PAGEZERO_AT + 32, &(MACHO_TEXT + 0x1000).to_le_bytes()),
+            "segments __PAGEZERO (0x0+0x100001000) and __TEXT (0x100000000) overlap",
+        ),
+        (
+            "segment past end of file",
+            macho_patched(TEXT_AT + 48, &0x10000u64.to_le_bytes()),
+            "extends past the end of the file",
+        ),
+        (
+            "file size above memory size",
+            macho_patched(TEXT_AT + 32, &16u64.to_le_bytes()),
+            "larger than its memory size",
+        ),
+        (
+            "wrapping segment",
+            macho_patched(TEXT_AT + 32, &u64::MAX.to_le_bytes()),
+            "wraps around",
+        ),
+        (
+            "unaligned segment",
+            macho_patched(TEXT_AT + 24, &(MACHO_TEXT + 8).to_le_bytes()),
+            "not page aligned",
+        ),
+        (
+            "segment beyond the address space",
+            far_text,
+            "outside the emulated address space",
+        ),
+        (
+            "entry outside the code",
+            macho_patched(THREAD_AT + 16 + 16 * 8, &text_end.to_le_bytes()),
+            "entry point 0x100001000 is not inside an executable segment",
+        ),
+        (
+            "no entry point",
+            macho_patched(THREAD_AT, &0x7fu32.to_le_bytes()),
+            "no entry point",
+        ),
+        (
+            "thread state of another CPU",
+            macho_patched(THREAD_AT + 8, &1u32.to_le_bytes()),
+            "without an x86_THREAD_STATE64",
+        ),
+        (
+            "thread state count past the command",
+            macho_patched(THREAD_AT + 12, &1000u32.to_le_bytes()),
+            "extends past the command",
+        ),
+        ("needs a dylib", with_dylib, "libSystem.B.dylib"),
+    ];
+    for (name, image, expect) in cases {
+        match load(image) {
+            Ok(_) => panic!("{name}: loaded"),
+            Err(e) => assert!(
+                e.to_string().contains(expect),
+                "{name}: error `{e}` does not mention `{expect}`"
+            ),
+        }
+    }
+}
+
+#[test]
+fn random_macho_corruption_never_panics() {
+    let valid = tiny_macho(&MACHO_EXIT7);
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    for _ in 0..3000 {
+        let mut f = valid.clone();
+        for _ in 0..1 + state % 4 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            // Mostly the header and load commands, where the structure is.
+            let at = (state >> 8) as usize % MACHO_CODE_OFF;
+            f[at] = (state >> 32) as u8;
+        }
+        if state.is_multiple_of(7) {
+            f.truncate((state >> 40) as usize % f.len());
+        }
+        if let Ok(p) = load(f) {
+            let _ = Emulator::from_program(p, vec![], Default::default());
+        }
+    }
+}

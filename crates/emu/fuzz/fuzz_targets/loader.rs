@@ -1,5 +1,7 @@
-//! Arbitrary bytes as an executable: parsing, checking and mapping into guest memory (with the
-//! initial stack) must return a typed error or succeed, never panic.
+//! Arbitrary bytes as an executable (ELF or Mach-O, picked by magic as `jitkit run` does):
+//! parsing, checking and mapping into guest memory (with the initial stack) must return a typed
+//! error or succeed, never panic. The corpus holds static glibc/musl ELF files and Mach-O
+//! programs (LC_MAIN from ld64.lld; tests/bad_input.rs builds LC_UNIXTHREAD ones).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

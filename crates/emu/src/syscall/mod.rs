@@ -4,6 +4,7 @@
 //! Guest file descriptors are host file descriptors.
 
 mod host;
+pub mod macos;
 pub mod mm;
 pub mod process;
 pub mod table;
@@ -39,8 +40,18 @@ pub struct SigAction {
 pub const SIG_DFL: u64 = 0;
 pub const SIG_IGN: u64 = 1;
 
+/// Which kernel's system calls the guest program expects.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Abi {
+    #[default]
+    Linux,
+    /// A Mach-O program: XNU's BSD system calls (`syscall::macos`).
+    MacOs,
+}
+
 /// The operating-system side of one guest process.
 pub struct Os {
+    pub abi: Abi,
     pub brk_start: u64,
     pub brk: u64,
     pub sigactions: [SigAction; 65],
@@ -56,6 +67,7 @@ pub struct Os {
 impl Os {
     pub fn new(strace: Option<Box<dyn Write>>) -> Os {
         Os {
+            abi: Abi::Linux,
             brk_start: 0,
             brk: 0,
             sigactions: [SigAction::default(); 65],
@@ -69,12 +81,12 @@ impl Os {
 }
 
 /// Guest arguments translated into host ones; owns the C strings that paths became.
-struct Translated {
-    args: [u64; 6],
+pub(crate) struct Translated {
+    pub(crate) args: [u64; 6],
     _strings: Vec<CString>,
 }
 
-fn path_arg(m: &Machine, addr: u64) -> Result<CString, i64> {
+pub(crate) fn path_arg(m: &Machine, addr: u64) -> Result<CString, i64> {
     let bytes = m.mem.read_cstr(addr, 4096).map_err(|_| -EFAULT)?;
     let bytes = if bytes == b"/proc/self/exe" && !m.os.exe_path.is_empty() {
         m.os.exe_path.clone()
@@ -84,7 +96,7 @@ fn path_arg(m: &Machine, addr: u64) -> Result<CString, i64> {
     CString::new(bytes).map_err(|_| -EINVAL)
 }
 
-fn translate(m: &mut Machine, kinds: &[Arg], a: [u64; 6]) -> Result<Translated, i64> {
+pub(crate) fn translate(m: &mut Machine, kinds: &[Arg], a: [u64; 6]) -> Result<Translated, i64> {
     let mut out = a;
     let mut strings = Vec::new();
     for (n, kind) in kinds.iter().enumerate() {
@@ -126,7 +138,7 @@ fn translate(m: &mut Machine, kinds: &[Arg], a: [u64; 6]) -> Result<Translated, 
     })
 }
 
-fn format_args(m: &Machine, kinds: Option<&[Arg]>, a: [u64; 6]) -> String {
+pub(crate) fn format_args(m: &Machine, kinds: Option<&[Arg]>, a: [u64; 6]) -> String {
     let count = kinds.map_or(6, |k| k.len());
     let mut parts = Vec::new();
     for (n, &v) in a.iter().enumerate().take(count) {
@@ -164,6 +176,9 @@ fn format_args(m: &Machine, kinds: Option<&[Arg]>, a: [u64; 6]) -> String {
 
 /// Serves the guest's `syscall` instruction.
 pub fn dispatch(m: &mut Machine) -> Result<(), Stop> {
+    if m.os.abi == Abi::MacOs {
+        return macos::dispatch(m);
+    }
     let nr = m.cpu.gpr[RAX];
     let g = &m.cpu.gpr;
     let a = [g[RDI], g[RSI], g[RDX], g[10], g[8], g[9]];
@@ -217,7 +232,7 @@ pub fn dispatch(m: &mut Machine) -> Result<(), Stop> {
     Ok(())
 }
 
-fn errno_name(e: i64) -> &'static str {
+pub(crate) fn errno_name(e: i64) -> &'static str {
     match e {
         1 => "EPERM",
         2 => "ENOENT",
@@ -339,7 +354,7 @@ fn fcntl(m: &mut Machine, a: [u64; 6]) -> i64 {
     }
 }
 
-fn readlink(m: &mut Machine, dirfd: u64, path: u64, buf: u64, len: u64) -> i64 {
+pub(crate) fn readlink(m: &mut Machine, dirfd: u64, path: u64, buf: u64, len: u64) -> i64 {
     let Ok(p) = m.mem.read_cstr(path, 4096) else {
         return -EFAULT;
     };
