@@ -4,6 +4,8 @@
 use jitkit_bpf::cbpf::Insn;
 use jitkit_bpf::PacketFilter;
 
+use crate::llvm::LlvmBackend;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum EngineKind {
     /// Native x86-64 code from the direct cBPF JIT
@@ -18,7 +20,12 @@ pub enum EngineKind {
 
 /// Builds the engine for a program. Every engine validates with libpcap's rules (the kernel's,
 /// except that scratch cells read before any store read 0), so whatever tcpdump runs, we run.
-pub fn build(kind: EngineKind, program: &[Insn]) -> anyhow::Result<Box<dyn PacketFilter>> {
+/// `llvm` is LLVM when this binary links it (see `crate::llvm`).
+pub fn build(
+    kind: EngineKind,
+    program: &[Insn],
+    llvm: Option<&dyn LlvmBackend>,
+) -> anyhow::Result<Box<dyn PacketFilter>> {
     match kind {
         EngineKind::Jit => Ok(Box::new(jitkit_bpf::cbpf::jit::JitFilter::compile_with(
             program,
@@ -28,10 +35,10 @@ pub fn build(kind: EngineKind, program: &[Insn]) -> anyhow::Result<Box<dyn Packe
             program,
             jitkit_bpf::cbpf::Rules::Libpcap,
         )?)),
-        EngineKind::Llvm => {
-            let filter = jitkit_llvm::compile_filter(program, &jitkit_llvm::Options::default())?;
-            Ok(Box::new(filter))
-        }
+        EngineKind::Llvm => match llvm {
+            Some(llvm) => llvm.filter(program),
+            None => anyhow::bail!("this binary does not link LLVM (use jitkit-llvm)"),
+        },
         EngineKind::Ebpf => Ok(Box::new(jitkit_bpf::ebpf::EbpfFilter::jit(program)?)),
     }
 }

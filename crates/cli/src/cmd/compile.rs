@@ -6,6 +6,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
+use crate::llvm::{self, LlvmBackend};
+
 /// Compile a filter expression and print the program, like `tcpdump -d`.
 ///
 /// The expression is the remaining arguments joined by spaces, or the contents of `-F FILE`.
@@ -40,7 +42,7 @@ pub struct Args {
     pub expression: Vec<String>,
 }
 
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub fn run(args: Args, llvm: Option<&dyn LlvmBackend>) -> anyhow::Result<ExitCode> {
     let expr = expression(&args)?;
     let linktype = jitkit_filter::linktype::from_name(&args.linktype).ok_or_else(|| {
         super::UsageError(format!(
@@ -69,31 +71,25 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         "x86" => {
             jitkit_bpf::cbpf::jit::listing(&program, jitkit_bpf::cbpf::Rules::Libpcap)?.into_bytes()
         }
-        name => match jitkit_llvm::EmitForm::from_name(name) {
-            Some(form) => {
-                if form == jitkit_llvm::EmitForm::EbpfElf && args.output.is_none() {
-                    return Err(super::UsageError(
-                        "--emit ebpf-elf writes an object file: give -o FILE".into(),
-                    )
-                    .into());
-                }
-                let options = jitkit_llvm::Options {
-                    optimize: args.opt_level != Some(0),
-                    ..jitkit_llvm::Options::default()
-                };
-                match jitkit_llvm::emit(form, &program, &options)? {
-                    jitkit_llvm::Emitted::Text(text) => text.into_bytes(),
-                    jitkit_llvm::Emitted::Binary(bytes) => bytes,
-                }
+        name if llvm::is_llvm_form(name) => {
+            if name == "ebpf-elf" && args.output.is_none() {
+                return Err(super::UsageError(
+                    "--emit ebpf-elf writes an object file: give -o FILE".into(),
+                )
+                .into());
             }
-            None => {
-                return Err(super::UsageError(format!(
-                    "--emit {name} is not available in this build \
-                     (known: cbpf, x86, llvm-ir, dot, ebpf, ebpf-elf)"
-                ))
-                .into())
-            }
-        },
+            let Some(llvm) = llvm else {
+                anyhow::bail!("--emit {name} needs LLVM, which this binary does not link");
+            };
+            llvm.emit(name, &program, args.opt_level != Some(0))?
+        }
+        name => {
+            return Err(super::UsageError(format!(
+                "--emit {name} is not a known form \
+                 (known: cbpf, x86, llvm-ir, dot, ebpf, ebpf-elf)"
+            ))
+            .into())
+        }
     };
     match &args.output {
         Some(path) => std::fs::write(path, output)

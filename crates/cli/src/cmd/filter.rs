@@ -14,6 +14,7 @@ use jitkit_bpf::cbpf::{self, Insn};
 use jitkit_pcap::{CaptureReader, MappedFile, PcapWriter, Record};
 
 use crate::engines::{self, EngineKind};
+use crate::llvm::LlvmBackend;
 
 /// Filter a capture file, like `tcpdump -r IN -w OUT EXPR`.
 ///
@@ -57,7 +58,7 @@ type Matcher = Box<dyn FnMut(&Record) -> bool>;
 /// Runs for longer than this get a progress bar (when stderr is a terminal).
 const PROGRESS_AFTER: Duration = Duration::from_secs(2);
 
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub fn run(args: Args, llvm: Option<&dyn LlvmBackend>) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     if args.input.as_os_str() == "-" && args.cbpf.as_deref() == Some(Path::new("-")) {
         return Err(
@@ -68,7 +69,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let capture = CaptureReader::new(&input).with_context(|| args.input.display().to_string())?;
     let program = program(&args, &capture)?;
     let engine = match &program {
-        Some(program) => Some(engines::build(args.engine, program)?),
+        Some(program) => Some(engines::build(args.engine, program, llvm)?),
         None => None,
     };
     let threads = args
@@ -86,7 +87,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         match &program {
             None => Some(Box::new(|_: &Record| true)),
             Some(program) => {
-                let engine = engines::build(args.engine, program).ok()?;
+                let engine = engines::build(args.engine, program, llvm).ok()?;
                 Some(Box::new(move |record: &Record| {
                     engine.run(record.data, record.wire_len) != 0
                 }))
