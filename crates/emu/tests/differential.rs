@@ -622,6 +622,7 @@ fn instructions_match_the_host_cpu() {
         start: std::time::Instant::now(),
         saved_signal_states: Vec::new(),
     };
+    let mut jit = jitkit_emu::translate::Jit::new().expect("translator");
     m.mem.map(CODE_ADDR, 4096, R | X);
     m.mem.map(DATA_ADDR, 4096, R | W);
 
@@ -670,6 +671,14 @@ fn instructions_match_the_host_cpu() {
                 unimplemented.push(format!("{code:?}"));
                 break;
             }
+            // The same instruction as a one-instruction translated block (crate::translate).
+            let one = jitkit_emu::decode::Block {
+                start: CODE_ADDR,
+                insns: Box::new([insn]),
+                hits: 0,
+            };
+            jit.clear();
+            let entry = jit.translate_isolated(&one).expect("translate");
             let fp = matches!(format!("{:?}", code.mnemonic()).as_str(),
                 s if s.ends_with("sd") || s.ends_with("pd") || s.ends_with("ss") || s.ends_with("ps") || s.starts_with("Cvt") || s.contains("comis"));
             let single = format!("{:?}", code.mnemonic()).contains("ss")
@@ -700,63 +709,73 @@ fn instructions_match_the_host_cpu() {
                 native.run(&mut ns);
                 let native_buf = buf_native[align..align + BUF].to_vec();
 
-                // Emulated.
-                m.cpu = Default::default();
-                m.cpu.gpr = st.gpr;
-                m.cpu.gpr[12] = DATA_ADDR + BASE_OFF;
-                m.cpu.flags.set(st.flags);
-                for k in 0..8 {
-                    m.cpu.xmm[k] = st.xmm[k];
-                }
-                m.mem.write_bytes(DATA_ADDR, &buf).expect("data");
-                m.cpu.rip = insn.next_rip;
-                let result = (insn.handler)(&mut m, &insn);
-                let emu_buf = m.mem.bytes(DATA_ADDR, BUF as u64).expect("data").to_vec();
-                cases += 1;
+                // Emulated: by the interpreter's handler, then by the translated block.
+                for translated in [false, true] {
+                    m.cpu = Default::default();
+                    m.cpu.gpr = st.gpr;
+                    m.cpu.gpr[12] = DATA_ADDR + BASE_OFF;
+                    m.cpu.flags.set(st.flags);
+                    for k in 0..8 {
+                        m.cpu.xmm[k] = st.xmm[k];
+                    }
+                    m.mem.write_bytes(DATA_ADDR, &buf).expect("data");
+                    m.cpu.rip = insn.next_rip;
+                    let result = if translated {
+                        match jit.run(&mut m, entry) {
+                            jitkit_emu::translate::Exit::Continue(_) => Ok(()),
+                            jitkit_emu::translate::Exit::Stop { stop, .. } => Err(stop),
+                        }
+                    } else {
+                        (insn.handler)(&mut m, &insn)
+                    };
+                    let emu_buf = m.mem.bytes(DATA_ADDR, BUF as u64).expect("data").to_vec();
+                    cases += 1;
 
-                let mut diffs = Vec::new();
-                if let Err(stop) = result {
-                    diffs.push(format!("emulator stopped: {stop:?}"));
-                }
-                for r in GPRS {
-                    if ns.gpr[r] != m.cpu.gpr[r] {
+                    let mut diffs = Vec::new();
+                    if let Err(stop) = result {
+                        diffs.push(format!("emulator stopped: {stop:?}"));
+                    }
+                    for r in GPRS {
+                        if ns.gpr[r] != m.cpu.gpr[r] {
+                            diffs.push(format!(
+                                "r{r}: native {:#x} emulated {:#x}",
+                                ns.gpr[r], m.cpu.gpr[r]
+                            ));
+                        }
+                    }
+                    let ef = m.cpu.flags.get();
+                    if (ns.flags ^ ef) & flag_mask != 0 {
                         diffs.push(format!(
-                            "r{r}: native {:#x} emulated {:#x}",
-                            ns.gpr[r], m.cpu.gpr[r]
+                            "flags: native {:#x} emulated {:#x} (compared {flag_mask:#x})",
+                            ns.flags, ef
                         ));
                     }
-                }
-                let ef = m.cpu.flags.get();
-                if (ns.flags ^ ef) & flag_mask != 0 {
-                    diffs.push(format!(
-                        "flags: native {:#x} emulated {:#x} (compared {flag_mask:#x})",
-                        ns.flags, ef
-                    ));
-                }
-                for k in 0..8 {
-                    if ns.xmm[k] != m.cpu.xmm[k] {
-                        diffs.push(format!(
-                            "xmm{k}: native {:#034x} emulated {:#034x}",
-                            ns.xmm[k], m.cpu.xmm[k]
-                        ));
+                    for k in 0..8 {
+                        if ns.xmm[k] != m.cpu.xmm[k] {
+                            diffs.push(format!(
+                                "xmm{k}: native {:#034x} emulated {:#034x}",
+                                ns.xmm[k], m.cpu.xmm[k]
+                            ));
+                        }
                     }
-                }
-                if native_buf != emu_buf {
-                    let at = native_buf
-                        .iter()
-                        .zip(&emu_buf)
-                        .position(|(a, b)| a != b)
-                        .unwrap_or(0);
-                    diffs.push(format!("memory differs at buffer offset {at}"));
-                }
-                if !diffs.is_empty() {
-                    form_failures += 1;
-                }
-                if !diffs.is_empty() && form_failures <= 2 && failures.len() < 60 {
-                    failures.push(format!(
-                        "{decoded} ({code:?}, bytes {bytes:02x?})\n    inputs gpr {:x?} flags {:#x} xmm {:x?}\n    {}",
+                    if native_buf != emu_buf {
+                        let at = native_buf
+                            .iter()
+                            .zip(&emu_buf)
+                            .position(|(a, b)| a != b)
+                            .unwrap_or(0);
+                        diffs.push(format!("memory differs at buffer offset {at}"));
+                    }
+                    if !diffs.is_empty() {
+                        form_failures += 1;
+                    }
+                    if !diffs.is_empty() && form_failures <= 2 && failures.len() < 60 {
+                        failures.push(format!(
+                        "{}{decoded} ({code:?}, bytes {bytes:02x?})\n    inputs gpr {:x?} flags {:#x} xmm {:x?}\n    {}",
+                        if translated { "[translated] " } else { "" },
                         st.gpr, st.flags, &st.xmm[..4], diffs.join("\n    ")
                     ));
+                    }
                 }
             }
         }

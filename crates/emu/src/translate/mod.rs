@@ -150,6 +150,17 @@ impl Jit {
         Ok(entry)
     }
 
+    /// Translates `block` without making it reachable from other translations or from
+    /// [`Jit::entry`]: only the returned entry runs it, once per [`Jit::run`] (the
+    /// instruction-level differential tests run single instructions this way).
+    pub fn translate_isolated(&mut self, block: &Block) -> Result<u64, TranslateError> {
+        let entry = self.translate(block)?;
+        self.by_rip.remove(&block.start);
+        let slot = (block.start & (JUMP_SLOTS - 1)) as usize;
+        self.table[2 * slot].set(u64::MAX);
+        Ok(entry)
+    }
+
     /// Points chain slot `id` (from [`Exit::Continue`]) at `entry`.
     pub fn link(&mut self, id: u64, entry: u64) {
         let n = (id - 1) as usize;
