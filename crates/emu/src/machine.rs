@@ -30,6 +30,20 @@ pub enum Stop {
     Exit(i32),
     /// execve replaced the program: decoded blocks are stale.
     Exec,
+    /// A system call switched guest threads (`syscall::thread`): the instruction completed and
+    /// `Machine::cpu` is now the state to continue from (possibly another thread's).
+    Switch,
+    /// Every guest thread waits on a futex (or sleeps forever) and none can wake another.
+    Deadlock,
+}
+
+impl Stop {
+    /// Whether the stopping instruction finished (RIP already says where to continue) rather
+    /// than faulted (RIP must point back at it).
+    #[inline(always)]
+    pub fn completes_instruction(self) -> bool {
+        matches!(self, Stop::Exec | Stop::Exit(_) | Stop::Switch)
+    }
 }
 
 impl From<Fault> for Stop {
@@ -181,6 +195,8 @@ impl Emulator {
         loop {
             let stop = if self.trace.is_some() {
                 self.run_traced()
+            } else if self.machine.os.threads.is_multi() {
+                self.run_threads()
             } else if self.jit.is_some() {
                 self.run_translated()
             } else {
@@ -198,6 +214,7 @@ impl Emulator {
                     self.flush();
                     return Outcome::Exited(code);
                 }
+                Stop::Switch => continue,
                 other => {
                     let outcome = self.describe(other);
                     self.flush();
@@ -232,6 +249,35 @@ impl Emulator {
                 return stop;
             }
         }
+    }
+
+    /// Several guest threads: the interpreter, handing the machine to the next thread every
+    /// `TIME_SLICE` blocks (`syscall::thread`), so no thread can starve the others.
+    fn run_threads(&mut self) -> Stop {
+        let m = &mut self.machine;
+        let mut budget = crate::syscall::thread::TIME_SLICE;
+        while m.os.threads.is_multi() {
+            if m.mem.code_written {
+                self.cache.clear();
+                m.mem.clear_code_marks();
+            }
+            budget -= 1;
+            if budget == 0 {
+                budget = crate::syscall::thread::TIME_SLICE;
+                if let Err(stop) = crate::syscall::thread::preempt(m) {
+                    return stop;
+                }
+            }
+            let rip = m.cpu.rip;
+            let Some(idx) = block_at(&mut self.cache, m, rip) else {
+                return Stop::ReadFault(rip);
+            };
+            match interpret(m, self.cache.get(idx), &mut self.instructions) {
+                Ok(()) | Err(Stop::Switch) => {}
+                Err(stop) => return stop,
+            }
+        }
+        Stop::Switch
     }
 
     /// Hot blocks run as translated code, the others in the interpreter; after translated code
@@ -280,7 +326,7 @@ impl Emulator {
                 match exit {
                     Exit::Continue(id) => pending_link = id,
                     Exit::Stop { stop, rip } => {
-                        if !matches!(stop, Stop::Exec | Stop::Exit(_)) {
+                        if !stop.completes_instruction() {
                             m.cpu.rip = rip;
                         }
                         return stop;
@@ -328,7 +374,7 @@ impl Emulator {
                 m.cpu.rip = insn.next_rip;
                 self.instructions += 1;
                 if let Err(stop) = (insn.handler)(m, insn) {
-                    if !matches!(stop, Stop::Exec | Stop::Exit(_)) {
+                    if !stop.completes_instruction() {
                         m.cpu.rip = addr;
                     }
                     return stop;
@@ -379,7 +425,12 @@ impl Emulator {
                 format!("SIGFPE: integer divide error at rip {rip:#x}"),
             ),
             Stop::Signal(s) => (s, format!("killed by signal {s} at rip {rip:#x}")),
-            Stop::Exit(_) | Stop::Exec => unreachable_outcome(),
+            Stop::Deadlock => (
+                libc::SIGKILL,
+                "deadlock: every guest thread waits on a futex or sleeps, none can wake another"
+                    .to_string(),
+            ),
+            Stop::Exit(_) | Stop::Exec | Stop::Switch => unreachable_outcome(),
         };
         Outcome::Killed { signal, reason }
     }
@@ -398,7 +449,7 @@ fn interpret(m: &mut Machine, block: &Block, instructions: &mut u64) -> Result<(
         }
         if let Err(stop) = (insn.handler)(m, insn) {
             *instructions += n as u64 + 1;
-            if !matches!(stop, Stop::Exec | Stop::Exit(_)) {
+            if !stop.completes_instruction() {
                 m.cpu.rip = insn.addr();
             }
             return Err(stop);

@@ -28,8 +28,8 @@ pub fn deliver(m: &mut Machine, sig: i32) -> Result<(), Stop> {
         // x86-64 handlers return through the restorer; without one we cannot return.
         return Err(Stop::Signal(sig));
     }
-    let mut saved = m.cpu.clone();
-    saved.gpr[RAX] = 0;
+    // RAX is what the interrupted system call returns (its caller set it).
+    let saved = m.cpu.clone();
     let frame_size = 8 + UCONTEXT_SIZE + SIGINFO_SIZE;
     // Skip the red zone, align so that the handler sees RSP+8 16-byte aligned.
     let sp = ((m.cpu.gpr[RSP].wrapping_sub(128 + frame_size)) & !15).wrapping_sub(8);

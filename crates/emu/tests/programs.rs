@@ -24,6 +24,7 @@ const CASES: &[Case] = &[
     ("atexit", &[], &[]),
     ("abort", &[], &[]),
     ("fib", &["27"], &[]),
+    ("threads", &[], &[]),
     (
         "args",
         &["one", "two words", ""],
@@ -40,7 +41,7 @@ fn build(compiler: &str, name: &str, out: &Path) -> Result<PathBuf, String> {
         .args(["-static", "-O2", "-o"])
         .arg(&exe)
         .arg(&src)
-        .arg("-lm")
+        .args(["-lm", "-pthread"])
         .output()
         .map_err(|e| format!("{compiler}: {e}"))?;
     if !o.status.success() {

@@ -8,6 +8,7 @@ pub mod macos;
 pub mod mm;
 pub mod process;
 pub mod table;
+pub mod thread;
 
 pub use host::host_syscall;
 
@@ -60,7 +61,10 @@ pub struct Os {
     pub pending: u64,
     /// The guest program's path (what `/proc/self/exe` names and `execve` of it runs).
     pub exe_path: Vec<u8>,
+    /// The running thread's `set_tid_address`/`CLONE_CHILD_CLEARTID` word.
     pub clear_child_tid: u64,
+    /// The other guest threads and the running one's id.
+    pub threads: thread::Threads,
     pub strace: Option<Box<dyn Write>>,
 }
 
@@ -75,6 +79,7 @@ impl Os {
             pending: 0,
             exe_path: Vec::new(),
             clear_child_tid: 0,
+            threads: thread::Threads::new(),
             strace,
         }
     }
@@ -185,7 +190,12 @@ pub fn dispatch(m: &mut Machine) -> Result<(), Stop> {
     // The kernel clobbers RCX (return address) and R11 (flags).
     m.cpu.gpr[RCX] = m.cpu.rip;
     m.cpu.gpr[11] = m.cpu.flags.get();
-    let pass = table::passthrough(nr);
+    // sched_yield, nanosleep and clock_nanosleep let other guest threads run.
+    let pass = if matches!(nr, 24 | 35 | 230) {
+        None
+    } else {
+        table::passthrough(nr)
+    };
     let pre = if m.os.strace.is_some() {
         let name = pass.map_or_else(|| table::special_name(nr), |p| p.0);
         Some(format!("{name}({})", format_args(m, pass.map(|p| p.1), a)))
@@ -229,6 +239,9 @@ pub fn dispatch(m: &mut Machine) -> Result<(), Stop> {
         let _ = writeln!(w, "{pre} = {shown}");
     }
     m.cpu.gpr[RAX] = result as u64;
+    if thread::after_syscall(m)? {
+        return Err(Stop::Switch);
+    }
     Ok(())
 }
 
@@ -288,7 +301,17 @@ fn special(m: &mut Machine, nr: u64, a: [u64; 6]) -> Result<i64, Stop> {
             Ok(t) => host_syscall(nr, t.args),
             Err(e) => e,
         },
-        60 | 231 => return Err(Stop::Exit(a[0] as i32 & 0xff)),
+        60 => thread::exit_thread(m, a[0] as i32 & 0xff)?,
+        231 => return Err(Stop::Exit(a[0] as i32 & 0xff)),
+        24 => thread::yield_now(m),
+        35 => match thread::sleep(m, 1, 0, a[0]) {
+            Some(r) => r,
+            None => passthrough_call(m, 35, a),
+        },
+        230 => match thread::sleep(m, a[0], a[1], a[2]) {
+            Some(r) => r,
+            None => passthrough_call(m, 230, a),
+        },
         56 | 57 | 58 | 435 => process::fork(m, nr, a)?,
         59 => process::execve(m, libc::AT_FDCWD as i64 as u64, a[0], a[1], a[2], 0)?,
         322 => process::execve(m, a[0], a[1], a[2], a[3], a[4])?,
@@ -298,12 +321,19 @@ fn special(m: &mut Machine, nr: u64, a: [u64; 6]) -> Result<i64, Stop> {
             a[1],
             a[0] as i64 == i64::from(std::process::id() as i32),
         )?,
-        200 => process::kill(m, a[0], a[1], true)?,
-        234 => process::kill(m, a[1], a[2], true)?,
-        186 => std::process::id() as i64,
+        200 => match thread::signal_thread(m, a[0] as i32, a[1])? {
+            Some(r) => r,
+            None => process::kill(m, a[0], a[1], true)?,
+        },
+        234 if a[0] as i64 != i64::from(std::process::id() as i32) => host_syscall(234, a),
+        234 => match thread::signal_thread(m, a[1] as i32, a[2])? {
+            Some(r) => r,
+            None => process::kill(m, a[1], a[2], true)?,
+        },
+        186 => thread::gettid(m),
         218 => {
             m.os.clear_child_tid = a[0];
-            std::process::id() as i64
+            thread::gettid(m)
         }
         273 => 0,
         158 => process::arch_prctl(m, a),
@@ -312,16 +342,22 @@ fn special(m: &mut Machine, nr: u64, a: [u64; 6]) -> Result<i64, Stop> {
             15 | 16 | 1 | 4 | 38 => 0,
             _ => -EINVAL,
         },
-        202 => match a[1] & 0x7f {
-            // One thread: nobody can wake a waiter, and nobody waits.
-            0 | 9 => -EAGAIN,
-            1 | 10 => 0,
-            _ => -ENOSYS,
-        },
+        202 => thread::futex(m, a),
         15 => crate::signal::sigreturn(m)?,
         334 => -ENOSYS,
         _ => -ENOSYS,
     })
+}
+
+/// A call from the pass-through table, made directly.
+fn passthrough_call(m: &mut Machine, nr: u64, a: [u64; 6]) -> i64 {
+    match table::passthrough(nr) {
+        Some((_, kinds)) => match translate(m, kinds, a) {
+            Ok(t) => host_syscall(nr, t.args),
+            Err(e) => e,
+        },
+        None => -ENOSYS,
+    }
 }
 
 fn ioctl(m: &mut Machine, a: [u64; 6]) -> i64 {

@@ -20,9 +20,12 @@ pub fn fork(m: &mut Machine, nr: u64, a: [u64; 6]) -> Result<i64, Stop> {
         _ => (libc::SIGCHLD as u64, 0, 0, 0, 0),
     };
     if flags & CLONE_THREAD != 0 {
-        // Threads would need shared memory between emulator instances.
-        return Ok(-EINVAL);
+        return Ok(super::thread::clone_thread(
+            m, flags, stack, ptid, ctid, tls,
+        ));
     }
+    // CLONE_VM without CLONE_THREAD (posix_spawn's vfork-like clone): a host fork, whose child
+    // runs until it execs or exits, which is all such callers do.
     let _ = CLONE_VM;
     if let Some(w) = m.os.strace.as_mut() {
         let _ = w.flush();
@@ -32,6 +35,8 @@ pub fn fork(m: &mut Machine, nr: u64, a: [u64; 6]) -> Result<i64, Stop> {
         return Ok(pid);
     }
     if pid == 0 {
+        // Only the calling thread exists in the child.
+        m.os.threads.only_current();
         if stack != 0 {
             m.cpu.gpr[RSP] = stack;
         }
@@ -107,6 +112,7 @@ pub fn execve(
         Err(e) => return Ok(-e.errno()),
     };
     close_on_exec();
+    m.os.threads.only_current();
     for (n, act) in m.os.sigactions.iter_mut().enumerate() {
         if act.handler != SIG_IGN || n == libc::SIGCHLD as usize {
             *act = SigAction::default();
@@ -136,7 +142,7 @@ fn close_on_exec() {
 }
 
 /// Signals whose default action is to do nothing.
-fn ignored_by_default(sig: u64) -> bool {
+pub(crate) fn ignored_by_default(sig: u64) -> bool {
     matches!(
         sig as i32,
         libc::SIGCHLD | libc::SIGURG | libc::SIGWINCH | libc::SIGCONT
@@ -163,6 +169,8 @@ pub fn kill(m: &mut Machine, pid: u64, sig: u64, to_self: bool) -> Result<i64, S
         return Ok(0);
     }
     if act.handler != SIG_DFL {
+        // The interrupted call (kill, tgkill, rt_sigprocmask) returns 0 after the handler.
+        m.cpu.gpr[crate::cpu::RAX] = 0;
         return crate::signal::deliver(m, sig as i32).map(|()| 0);
     }
     Err(Stop::Signal(sig as i32))

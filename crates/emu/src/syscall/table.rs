@@ -149,6 +149,9 @@ pub fn special_name(nr: u64) -> &'static str {
     match nr {
         9 => "mmap",
         10 => "mprotect",
+        24 => "sched_yield",
+        35 => "nanosleep",
+        230 => "clock_nanosleep",
         11 => "munmap",
         12 => "brk",
         13 => "rt_sigaction",
