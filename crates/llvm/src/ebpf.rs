@@ -15,7 +15,7 @@ use crate::{elf, pipeline, Error, Options};
 /// `filter(struct __sk_buff *)` and a `license` section.
 pub fn object(program: &[Insn], options: &Options) -> Result<Vec<u8>, Error> {
     let flavor = Flavor::Ebpf(options.ebpf_access);
-    let machine = pipeline::target_machine(flavor)?;
+    let machine = pipeline::target_machine(flavor, options.optimize)?;
     let context = Context::create();
     let module = translate::translate(&context, program, flavor)?;
     pipeline::finish(&module, &machine, flavor, options.optimize)?;

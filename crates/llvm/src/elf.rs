@@ -1,5 +1,6 @@
-//! Just enough of ELF64 (little-endian) to list the sections and symbols of the objects LLVM's
-//! BPF backend writes: the program section's bytes and the labels inside it.
+//! Just enough of ELF64 (little-endian) for the objects LLVM writes: the sections and symbols of
+//! the BPF backend's objects (the program section's bytes and the labels inside it), and the
+//! section flags and `RELA` relocations of native objects, which `load` places in memory.
 
 use crate::Error;
 
@@ -8,6 +9,49 @@ use crate::Error;
 pub struct Section<'a> {
     pub name: String,
     pub data: &'a [u8],
+    /// `sh_type`: `SHT_PROGBITS` (1), `SHT_RELA` (4), `SHT_NOBITS` (8), ...
+    pub kind: u32,
+    /// `sh_flags`: [`SHF_WRITE`], [`SHF_ALLOC`], [`SHF_EXECINSTR`], ...
+    pub flags: u64,
+    /// `sh_size`: the size in memory (also for `SHT_NOBITS`, which has no contents).
+    pub size: u64,
+    /// `sh_info`: for a relocation section, the section it applies to.
+    pub info: u32,
+}
+
+/// One `Elf64_Rela` entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rela {
+    /// Where in the target section the field is.
+    pub offset: u64,
+    /// Index into [`Object::symbols`].
+    pub symbol: usize,
+    /// `R_X86_64_*` (or another machine's) relocation type.
+    pub kind: u32,
+    pub addend: i64,
+}
+
+pub const SHF_WRITE: u64 = 0x1;
+pub const SHF_ALLOC: u64 = 0x2;
+pub const SHF_EXECINSTR: u64 = 0x4;
+pub const SHT_RELA: u32 = 4;
+
+impl Section<'_> {
+    /// The entries of a `SHT_RELA` section (a trailing partial entry is ignored).
+    pub fn relocations(&self) -> Vec<Rela> {
+        self.data
+            .chunks_exact(24)
+            .map(|entry| {
+                let info = u64_at(entry, 8);
+                Rela {
+                    offset: u64_at(entry, 0),
+                    symbol: (info >> 32) as usize,
+                    kind: info as u32,
+                    addend: u64_at(entry, 16) as i64,
+                }
+            })
+            .collect()
+    }
 }
 
 /// One symbol: its name, section index and value (offset in the section, for objects).
@@ -95,6 +139,10 @@ pub fn parse(bytes: &[u8]) -> Result<Object<'_>, Error> {
         sections.push(Section {
             name: name_at(names, u32_at(h, 0)),
             data,
+            kind: u32_at(h, 4),
+            flags: u64_at(h, 8),
+            size: u64_at(h, 0x20),
+            info: u32_at(h, 0x2c),
         });
         if u32_at(h, 4) == SHT_SYMTAB {
             let link = u32_at(h, 0x28) as usize;

@@ -16,7 +16,7 @@ pub enum Error {
     /// No LLVM target for the host or for BPF, or it cannot emit code.
     #[error("LLVM target unavailable: {0}")]
     Target(String),
-    /// MCJIT could not build or look up the native code.
+    /// The native code could not be loaded into memory or found there.
     #[error("LLVM JIT failed: {0}")]
     Jit(String),
     /// Code generation to an object file, or reading it back, failed.

@@ -1,26 +1,25 @@
-//! Native code through MCJIT: the `--engine llvm` filter.
+//! Native code for this machine: the `--engine llvm` filter.
 //!
-//! MCJIT maps the code it generates writable, then read+execute (never both at once). An LLVM
-//! execution engine borrows its context, so [`LlvmFilter`] owns the context on the heap and
-//! drops the engine first; that ownership dance is the only unsafe code here.
-
-use std::mem::ManuallyDrop;
+//! The module is translated, verified and optimized (see `pipeline`), the thread's target
+//! machine writes it as an ELF object, and `load` places that object in memory (code
+//! read+execute, never writable at the same time). The LLVM context and module are gone by the
+//! time the filter runs: [`LlvmFilter`] owns only its mapped code.
 
 use inkwell::context::Context;
-use inkwell::execution_engine::ExecutionEngine;
-use inkwell::OptimizationLevel;
+use inkwell::targets::FileType;
 use jitkit_bpf::cbpf::Insn;
 use jitkit_bpf::PacketFilter;
 
+use crate::load::{self, Loaded};
 use crate::pipeline;
 use crate::translate::{self, Flavor, FUNCTION_NAME};
 use crate::{Error, Options};
 
 /// `u32 filter(const u8 *packet, usize captured_len, u32 wire_len)`: the length in a full
 /// register, as the slice gives it (no clamping or extension on the way in).
-type FilterFn = unsafe extern "C" fn(*const u8, usize, u32) -> u32;
+type FilterFn = extern "C" fn(*const u8, usize, u32) -> u32;
 
-// The IR declares the length as i64: usize must be that wide on the hosts we JIT for.
+// The IR declares the length as i64: usize must be that wide on the hosts we compile for.
 const _: () = assert!(
     usize::BITS == 64,
     "the native flavor passes the length as i64"
@@ -28,79 +27,56 @@ const _: () = assert!(
 
 /// A classic BPF program compiled by LLVM to native code for this machine.
 pub struct LlvmFilter {
-    /// Owns the module and the machine code; borrows `*context`, so it is dropped first.
-    engine: ManuallyDrop<ExecutionEngine<'static>>,
+    /// Owns the mapping `function` points into.
+    code: Loaded,
     function: FilterFn,
-    /// Leaked in `compile`, reclaimed in `Drop`.
-    context: *mut Context,
 }
 
 impl LlvmFilter {
-    /// Translates, verifies, optimizes (unless `options.optimize` is false) and JIT-compiles.
+    /// Translates, verifies, optimizes (unless `options.optimize` is false), generates code and
+    /// maps it.
     pub fn compile(program: &[Insn], options: &Options) -> Result<Self, Error> {
-        let machine = pipeline::target_machine(Flavor::Native)?;
-        let context: &'static Context = Box::leak(Box::new(Context::create()));
-        let context_ptr = context as *const Context as *mut Context;
-        let built = (|| {
-            let module = translate::translate(context, program, Flavor::Native)?;
+        let machine = pipeline::target_machine(Flavor::Native, options.optimize)?;
+        let object = {
+            let context = Context::create();
+            let module = translate::translate(&context, program, Flavor::Native)?;
             pipeline::finish(&module, &machine, Flavor::Native, options.optimize)?;
-            let level = if options.optimize {
-                OptimizationLevel::Default
-            } else {
-                OptimizationLevel::None
-            };
-            let engine = module
-                .create_jit_execution_engine(level)
-                .map_err(|e| Error::Jit(e.to_string()))?;
-            let address = engine
-                .get_function_address(FUNCTION_NAME)
-                .map_err(|e| Error::Jit(e.to_string()))?;
-            Ok((engine, address))
-        })();
-        match built {
-            Ok((engine, address)) => {
-                // SAFETY: `address` is the entry of the function we defined with exactly the
-                // FilterFn signature (i8*, i64, i32) -> i32 and the C calling convention; the
-                // code lives as long as `engine`, which the returned value owns.
-                let function = unsafe { std::mem::transmute::<usize, FilterFn>(address) };
-                Ok(LlvmFilter {
-                    engine: ManuallyDrop::new(engine),
-                    function,
-                    context: context_ptr,
-                })
-            }
-            Err(err) => {
-                // SAFETY: everything that borrowed the context (module, engine) was dropped
-                // inside the closure; the pointer came from Box::leak above.
-                drop(unsafe { Box::from_raw(context_ptr) });
-                Err(err)
-            }
+            machine
+                .write_to_memory_buffer(&module, FileType::Object)
+                .map_err(|e| Error::CodeGen(e.to_string()))?
+        };
+        let code = load::load(object.as_slice(), FUNCTION_NAME)?;
+        // SAFETY: the entry is the function the translator defined with exactly FilterFn's
+        // signature, (i8*, i64, i32) -> i32 with the C calling convention, compiled for this
+        // machine; the pointer borrows `code`, which the filter keeps as long as the pointer.
+        let function = unsafe {
+            code.image()
+                .memory()
+                .function::<FilterFn>(code.entry_offset())
         }
+        .map_err(|e| Error::Jit(e.to_string()))?
+        .get();
+        Ok(LlvmFilter { code, function })
+    }
+
+    /// The bytes of code and constants mapped for this filter.
+    pub fn code_len(&self) -> usize {
+        self.code.image().memory().len()
     }
 }
 
 impl PacketFilter for LlvmFilter {
     fn run(&self, packet: &[u8], wire_len: u32) -> u32 {
-        // SAFETY: the generated code reads only packet[0..packet.len()] (every load is
-        // bounds-checked against that length in the IR), writes nothing outside its own stack
-        // frame, and returns.
-        unsafe { (self.function)(packet.as_ptr(), packet.len(), wire_len) }
-    }
-}
-
-impl Drop for LlvmFilter {
-    fn drop(&mut self) {
-        // SAFETY: the engine (and the module it owns) is dropped exactly once, here, before the
-        // context it borrows; then the context is reclaimed from the Box::leak in `compile`.
-        unsafe {
-            ManuallyDrop::drop(&mut self.engine);
-            drop(Box::from_raw(self.context));
-        }
+        // The generated code reads only packet[..packet.len()]: every load is bounds-checked
+        // against that length in the IR, and the code lives as long as `self.code`.
+        (self.function)(packet.as_ptr(), packet.len(), wire_len)
     }
 }
 
 impl std::fmt::Debug for LlvmFilter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LlvmFilter").finish_non_exhaustive()
+        f.debug_struct("LlvmFilter")
+            .field("code_len", &self.code_len())
+            .finish_non_exhaustive()
     }
 }

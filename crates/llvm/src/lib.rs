@@ -5,7 +5,7 @@
 //! Semantics are libpcap's `bpf_filter()`, not the source document's (see `translate`).
 //!
 //! Entry points, one per output form:
-//! - [`compile_filter`]: native code through MCJIT, a [`jitkit_bpf::PacketFilter`]
+//! - [`compile_filter`]: native code for this machine, a [`jitkit_bpf::PacketFilter`]
 //!   (`jitkit filter --engine llvm`).
 //! - [`llvm_ir`]: the module as text (`jitkit compile --emit llvm-ir`).
 //! - [`cfg_dot`]: the control-flow graph in DOT (`--emit dot`).
@@ -13,9 +13,10 @@
 //! - [`ebpf_listing`]: that object's instructions, `llvm-objdump -d` style (`--emit ebpf`).
 //! - [`emit`]: any of the four `--emit` forms by [`EmitForm`].
 //!
-//! Module map: `translate` (cBPF -> IR), `pipeline` (targets, verification, -O2), `jit`
-//! (MCJIT), `ebpf` (BPF objects and listings) with `elf` (a small ELF reader) and `disasm`
-//! (LLVM's BPF disassembler), `dot` (CFG rendering).
+//! Module map: `plan` (decisions over the whole cBPF program), `translate` (cBPF -> IR),
+//! `pipeline` (targets, verification, -O2), `jit` (native code) with `load` (the object placed
+//! in executable memory), `ebpf` (BPF objects and listings) with `elf` (a small ELF reader) and
+//! `disasm` (LLVM's BPF disassembler), `dot` (CFG rendering).
 //!
 //! This crate never prints and never exits; every failure is a typed error.
 
@@ -31,6 +32,8 @@ mod ebpf;
 pub mod elf;
 #[cfg(feature = "llvm")]
 mod jit;
+#[cfg(feature = "llvm")]
+mod load;
 #[cfg(feature = "llvm")]
 mod pipeline;
 #[cfg(feature = "llvm")]
@@ -80,7 +83,8 @@ pub const fn available() -> bool {
     cfg!(feature = "llvm")
 }
 
-/// Compiles `program` to native code for this machine (translate, verify, `-O2`, MCJIT).
+/// Compiles `program` to native code for this machine (translate, verify, `-O2`, code
+/// generation, mapping).
 pub fn compile_filter(program: &[Insn], options: &Options) -> Result<LlvmFilter, Error> {
     #[cfg(feature = "llvm")]
     {
@@ -229,7 +233,7 @@ fn with_native_module<T>(
     options: &Options,
     f: impl FnOnce(&inkwell::module::Module<'_>) -> T,
 ) -> Result<T, Error> {
-    let machine = pipeline::target_machine(translate::Flavor::Native)?;
+    let machine = pipeline::target_machine(translate::Flavor::Native, options.optimize)?;
     let context = inkwell::context::Context::create();
     let module = translate::translate(&context, program, translate::Flavor::Native)?;
     pipeline::finish(

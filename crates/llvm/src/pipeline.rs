@@ -32,7 +32,7 @@ use crate::Error;
 /// which suit cBPF's 32-bit A and X.
 pub const BPF_CPU: &str = "v3";
 
-/// The CPU the native code is optimized for (x86-64's baseline, as MCJIT's default).
+/// The CPU the native code is optimized for (x86-64's baseline).
 pub const NATIVE_BASELINE_CPU: &str = "x86-64";
 
 /// The optimization pipeline for native code (LLVM's new pass manager syntax):
@@ -56,7 +56,7 @@ pub const BPF_TRIPLE: &str = "bpfel";
 
 static INIT: Once = Once::new();
 
-/// Registers the host target (for MCJIT) and the BPF target (code, assembly and disassembly).
+/// Registers the host target and the BPF target (code, assembly and disassembly).
 pub fn init_targets() -> Result<(), Error> {
     let mut native = Ok(());
     INIT.call_once(|| {
@@ -74,35 +74,47 @@ pub fn init_targets() -> Result<(), Error> {
     native.map_err(Error::Target)
 }
 
+/// What distinguishes the target machines a thread keeps: native or BPF, optimizing or not.
+type MachineKey = (bool, bool);
+
 thread_local! {
-    /// Target machines take a while to create and cannot cross threads; each thread keeps one per
-    /// kind.
-    static MACHINES: RefCell<Vec<(bool, Rc<TargetMachine>)>> = const { RefCell::new(Vec::new()) };
+    /// Target machines take a while to create (the x86 subtarget builds its lowering tables) and
+    /// cannot cross threads; each thread keeps one per kind and reuses it for every compile.
+    static MACHINES: RefCell<Vec<(MachineKey, Rc<TargetMachine>)>> =
+        const { RefCell::new(Vec::new()) };
 }
 
 /// This thread's target machine for the flavor: [`NATIVE_BASELINE_CPU`] for native code, BPF
-/// [`BPF_CPU`] for eBPF.
-pub fn target_machine(flavor: Flavor) -> Result<Rc<TargetMachine>, Error> {
+/// [`BPF_CPU`] for eBPF. Native code generation optimizes when `optimize` is set (`-O0` uses
+/// LLVM's `-O0` code generator); BPF code generation always does, as the kernel verifier's
+/// instruction budget expects.
+pub fn target_machine(flavor: Flavor, optimize: bool) -> Result<Rc<TargetMachine>, Error> {
     let native = flavor == Flavor::Native;
+    let key = (native, optimize || !native);
     if let Some(machine) = MACHINES.with(|m| {
         m.borrow()
             .iter()
-            .find(|(kind, _)| *kind == native)
+            .find(|(k, _)| *k == key)
             .map(|(_, machine)| machine.clone())
     }) {
         return Ok(machine);
     }
-    let machine = Rc::new(create_target_machine(flavor)?);
-    MACHINES.with(|m| m.borrow_mut().push((native, machine.clone())));
+    let level = if key.1 {
+        OptimizationLevel::Default
+    } else {
+        OptimizationLevel::None
+    };
+    let machine = Rc::new(create_target_machine(flavor, level)?);
+    MACHINES.with(|m| m.borrow_mut().push((key, machine.clone())));
     Ok(machine)
 }
 
-fn create_target_machine(flavor: Flavor) -> Result<TargetMachine, Error> {
+fn create_target_machine(flavor: Flavor, level: OptimizationLevel) -> Result<TargetMachine, Error> {
     init_targets()?;
     let (triple, cpu, features) = match flavor {
-        // The baseline CPU of the host's architecture, not the host CPU itself: MCJIT generates
-        // code for the baseline, and the optimized IR (`--emit llvm-ir`, the golden tests) must
-        // not depend on which machine of the same kind ran the compiler.
+        // The baseline CPU of the host's architecture, not the host CPU itself: the optimized IR
+        // (`--emit llvm-ir`, the golden tests) must not depend on which machine of the same kind
+        // ran the compiler.
         Flavor::Native => (
             TargetMachine::get_default_triple(),
             NATIVE_BASELINE_CPU.to_string(),
@@ -120,7 +132,7 @@ fn create_target_machine(flavor: Flavor) -> Result<TargetMachine, Error> {
             &triple,
             &cpu,
             &features,
-            OptimizationLevel::Default,
+            level,
             RelocMode::PIC,
             CodeModel::Default,
         )

@@ -20,7 +20,9 @@ use inkwell::context::Context;
 use inkwell::intrinsics::Intrinsic;
 use inkwell::module::{Linkage, Module};
 use inkwell::types::{BasicType, IntType};
-use inkwell::values::{BasicValue, CallableValue, FunctionValue, IntValue, PointerValue};
+use inkwell::values::{
+    BasicValue, CallableValue, FunctionValue, InstructionValue, IntValue, PointerValue,
+};
 use inkwell::{AddressSpace, IntPredicate};
 use jitkit_bpf::cbpf::{op, Insn};
 
@@ -590,8 +592,15 @@ impl<'ctx, 'm, 'p> Translator<'ctx, 'm, 'p> {
         };
         let taken = self.blocks[index + 1 + insn.jt as usize];
         let not_taken = self.blocks[index + 1 + insn.jf as usize];
-        b.build_conditional_branch(condition, taken, not_taken)
-            .map(|_| ())
+        let branch = b.build_conditional_branch(condition, taken, not_taken)?;
+        // The program's own layout as a mild prior: the side that continues with the next
+        // instruction is the likelier one (libpcap's compiler puts the path that goes on
+        // testing there), so LLVM lays it out falling through, as the direct JIT does.
+        match (insn.jt, insn.jf) {
+            (0, jf) if jf != 0 => self.set_weights(branch, 2, 1),
+            (jt, 0) if jt != 0 => self.set_weights(branch, 1, 2),
+            _ => Ok(()),
+        }
     }
 
     /// "Is A one of `set.constants`?" for a run of `jeq #k` (see `plan`): constants outside
@@ -752,15 +761,19 @@ impl<'ctx, 'm, 'p> Translator<'ctx, 'm, 'p> {
             .builder
             .build_conditional_branch(condition, cold, hot)?;
         // The weights clang gives __builtin_expect: 1 against 2000.
+        self.set_weights(branch, 1, 2000)
+    }
+
+    /// `!prof !{!"branch_weights", i32 taken, i32 not_taken}` on a conditional branch.
+    fn set_weights(&self, branch: InstructionValue<'ctx>, taken: u64, not_taken: u64) -> Built<()> {
         let weights = self.context.metadata_node(&[
             self.context.metadata_string("branch_weights").into(),
-            self.i32t.const_int(1, false).into(),
-            self.i32t.const_int(2000, false).into(),
+            self.i32t.const_int(taken, false).into(),
+            self.i32t.const_int(not_taken, false).into(),
         ]);
         branch
             .set_metadata(weights, self.context.get_kind_id("prof"))
-            .map_err(|_| BuilderError::AlignmentError("branch weights are a metadata node"))?;
-        Ok(())
+            .map_err(|_| BuilderError::AlignmentError("branch weights are a metadata node"))
     }
 
     fn load_unaligned(&self, ptr: PointerValue<'ctx>, size: u32) -> Built<IntValue<'ctx>> {
