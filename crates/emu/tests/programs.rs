@@ -25,6 +25,7 @@ const CASES: &[Case] = &[
     ("abort", &[], &[]),
     ("fib", &["27"], &[]),
     ("threads", &[], &[]),
+    ("shared", &["{dir}"], &[]),
     (
         "args",
         &["one", "two words", ""],

@@ -80,6 +80,57 @@ impl HostRegion {
         unsafe { std::slice::from_raw_parts_mut(self.base.add(off), n) }
     }
 
+    /// Replaces `[off, off+n)` (page aligned) with a host `MAP_SHARED` mapping of `fd` at
+    /// `file_off`, readable and (if `writable`) writable: the pages are then shared with every
+    /// process that maps the same object, forked children included. On failure the range is
+    /// private zero memory again.
+    pub fn map_shared(
+        &mut self,
+        off: u64,
+        n: usize,
+        fd: i32,
+        file_off: u64,
+        writable: bool,
+    ) -> io::Result<()> {
+        let off = self.check(off, n);
+        let prot = libc::PROT_READ | if writable { libc::PROT_WRITE } else { 0 };
+        // SAFETY: MAP_FIXED over an in-bounds range of our own reservation: it only replaces
+        // pages of that reservation, and `&mut self` means no slice into them is alive.
+        let p = unsafe {
+            libc::mmap(
+                self.base.add(off).cast(),
+                n,
+                prot,
+                libc::MAP_SHARED | libc::MAP_FIXED,
+                fd,
+                file_off as libc::off_t,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            let e = io::Error::last_os_error();
+            self.reset_private(off as u64, n);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Makes `[off, off+n)` private zero-filled memory again (where a shared mapping was).
+    pub fn reset_private(&mut self, off: u64, n: usize) {
+        let off = self.check(off, n);
+        // SAFETY: as in `map_shared`: MAP_FIXED inside our own reservation, no live borrows;
+        // the flags are the reservation's own, so the range becomes what `reserve` made.
+        unsafe {
+            libc::mmap(
+                self.base.add(off).cast(),
+                n,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_FIXED,
+                -1,
+                0,
+            );
+        }
+    }
+
     /// Gives pages back to the host; they read as zero afterwards.
     pub fn discard(&mut self, off: u64, n: usize) {
         let off = self.check(off, n);

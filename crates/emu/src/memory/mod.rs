@@ -46,6 +46,18 @@ pub struct Memory {
     pub mmap_hint: u64,
     /// Pages carrying the CODE bit (so clearing the marks does not scan the whole table).
     code_pages: Vec<usize>,
+    /// Guest ranges backed by host `MAP_SHARED` mappings (usually none).
+    shared: Vec<SharedRange>,
+}
+
+/// A guest range `[start, end)` whose host pages are a `MAP_SHARED` mapping: writes are seen by
+/// forked children and other processes mapping the same object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct SharedRange {
+    start: u64,
+    end: u64,
+    /// The host mapping allows writes (a file opened read-only is mapped read-only).
+    writable: bool,
 }
 
 impl Memory {
@@ -56,7 +68,71 @@ impl Memory {
             code_written: false,
             code_pages: Vec::new(),
             mmap_hint: u64::MAX,
+            shared: Vec::new(),
         })
+    }
+
+    /// Maps `[addr, addr+len)` (page aligned) with permissions `prot` as a shared mapping of
+    /// `fd` at `file_off` (a memfd for anonymous shared memory, or the file itself).
+    pub fn map_shared(
+        &mut self,
+        addr: u64,
+        len: u64,
+        prot: u8,
+        fd: i32,
+        file_off: u64,
+        writable: bool,
+    ) -> std::io::Result<()> {
+        self.detach_shared(addr, len);
+        self.host
+            .map_shared(addr, len as usize, fd, file_off, writable)?;
+        let had_code = self.set_perms(addr, len, prot | MAPPED);
+        self.code_written |= had_code;
+        self.shared.push(SharedRange {
+            start: addr,
+            end: addr + len,
+            writable,
+        });
+        Ok(())
+    }
+
+    /// Whether any page of `[addr, addr+len)` is shared.
+    pub fn is_shared(&self, addr: u64, len: u64) -> bool {
+        let end = addr.saturating_add(len);
+        self.shared.iter().any(|r| r.start < end && addr < r.end)
+    }
+
+    /// Whether some page of `[addr, addr+len)` is a shared mapping the host cannot write (a
+    /// file opened read-only): `mprotect` must not make it writable.
+    pub fn shared_read_only(&self, addr: u64, len: u64) -> bool {
+        let end = addr.saturating_add(len);
+        self.shared
+            .iter()
+            .any(|r| !r.writable && r.start < end && addr < r.end)
+    }
+
+    /// Turns the shared pages of `[addr, addr+len)` back into private memory.
+    fn detach_shared(&mut self, addr: u64, len: u64) {
+        if self.shared.is_empty() {
+            return;
+        }
+        let end = addr + len;
+        let mut kept = Vec::with_capacity(self.shared.len());
+        for r in std::mem::take(&mut self.shared) {
+            if r.end <= addr || end <= r.start {
+                kept.push(r);
+                continue;
+            }
+            let (lo, hi) = (r.start.max(addr), r.end.min(end));
+            self.host.reset_private(lo, (hi - lo) as usize);
+            if r.start < lo {
+                kept.push(SharedRange { end: lo, ..r });
+            }
+            if hi < r.end {
+                kept.push(SharedRange { start: hi, ..r });
+            }
+        }
+        self.shared = kept;
     }
 
     /// What translated code (crate::translate) needs to access guest memory itself: the host
@@ -99,6 +175,7 @@ impl Memory {
     /// Maps `[addr, addr+len)` (page-aligned) zero-filled with permissions `prot` (R/W/X bits).
     pub fn map(&mut self, addr: u64, len: u64, prot: u8) {
         debug_assert!(addr.is_multiple_of(PAGE) && len.is_multiple_of(PAGE) && addr + len <= LIMIT);
+        self.detach_shared(addr, len);
         self.host.discard(addr, len as usize);
         let had_code = self.set_perms(addr, len, prot | MAPPED);
         self.code_written |= had_code;
@@ -107,6 +184,7 @@ impl Memory {
     pub fn unmap(&mut self, addr: u64, len: u64) {
         let had_code = self.set_perms(addr, len, 0);
         self.code_written |= had_code;
+        self.detach_shared(addr, len);
         self.host.discard(addr, len as usize);
     }
 
