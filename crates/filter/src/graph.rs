@@ -47,6 +47,10 @@ pub struct Graph {
 
 /// Leaves of a comparison tree hold up to this many values in a chain of `jeq`s.
 const TREE_LEAF: usize = 4;
+/// Sets of up to this many values are one chain of `jeq`s, as libpcap emits them: a tree costs
+/// one `jge` per split, so for short lists the chain is the shorter program (and the JITs turn
+/// such chains into a few vector compares).
+const CHAIN_MAX: usize = 16;
 /// Subtrees of at most this many values get their own hops to the tree's two targets (a
 /// subtree of 64 values is about 80 instructions, well within a conditional jump's reach).
 const HOP_REGION: usize = 64;
@@ -123,8 +127,12 @@ impl Graph {
                 jf: f,
             }),
             Pred::InSet { stmts, values } => {
-                let hopped = values.len() < HOP_MIN_TREE;
-                let root = self.tree(values, t, f, hopped);
+                let root = if values.len() <= CHAIN_MAX {
+                    self.chain(values, t, f)
+                } else {
+                    let hopped = values.len() < HOP_MIN_TREE;
+                    self.tree(values, t, f, hopped)
+                };
                 self.prepend(stmts, root)
             }
             Pred::And(items) => items
@@ -147,15 +155,7 @@ impl Graph {
             return self.tree(values, t, f, true);
         }
         if values.len() <= TREE_LEAF {
-            return values.iter().rev().fold(f, |next, &v| {
-                self.mk(Node::Branch {
-                    stmts: Vec::new(),
-                    jump: op::JMP | op::JEQ,
-                    k: v,
-                    jt: t,
-                    jf: next,
-                })
-            });
+            return self.chain(values, t, f);
         }
         let mid = values.len() / 2;
         let high = self.tree(&values[mid..], t, f, hopped);
@@ -166,6 +166,19 @@ impl Graph {
             k: values[mid],
             jt: high,
             jf: low,
+        })
+    }
+
+    /// `jeq` against each of `values` in turn (A holds the value).
+    fn chain(&mut self, values: &[u32], t: NodeId, f: NodeId) -> NodeId {
+        values.iter().rev().fold(f, |next, &v| {
+            self.mk(Node::Branch {
+                stmts: Vec::new(),
+                jump: op::JMP | op::JEQ,
+                k: v,
+                jt: t,
+                jf: next,
+            })
         })
     }
 

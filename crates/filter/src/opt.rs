@@ -24,10 +24,12 @@ use crate::fxhash::FxHashMap as HashMap;
 
 use jitkit_bpf::cbpf::{op, Insn};
 
-use crate::graph::{Graph, Node, NodeId, JA};
+use crate::graph::{Graph, Node, NodeId, JA, VALUE_MARKER};
 
 /// Rounds of the optimizer; each round runs every pass once.
 const MAX_ROUNDS: usize = 16;
+/// Pull-up passes (each followed by rounds until nothing changes).
+const MAX_PULLUPS: usize = 8;
 /// Facts remembered per path (the oldest are forgotten beyond this).
 const MAX_FACTS: usize = 16;
 /// Programs with more nodes than this are left as generated.
@@ -138,6 +140,35 @@ impl Facts {
 struct State {
     regs: [Vn; REGS],
     facts: Facts,
+    /// The captured length is at least this on every path here: an absolute load of bytes
+    /// `[k, k+size)` that did not fail proves `caplen >= k+size`. A later absolute load that
+    /// ends no further cannot fail.
+    proven: u32,
+}
+
+/// Where an absolute load (`ld[bhw] [k]`, `ldxb 4*([k]&0xf)`) ends: it fails exactly when the
+/// captured length is below this. `None` for other statements and for loads that always fail.
+fn abs_end(s: &Insn) -> Option<u32> {
+    let size = match s.code & 0x18 {
+        op::W => 4,
+        op::H => 2,
+        _ => 1,
+    };
+    match (s.class(), s.code & 0xe0) {
+        (op::LD, op::ABS) => s.k.checked_add(size),
+        (op::LDX, op::MSH) => s.k.checked_add(1),
+        _ => None,
+    }
+}
+
+/// The state's proven length after `s` ran without failing.
+fn prove(proven: u32, s: &Insn) -> u32 {
+    abs_end(s).map_or(proven, |end| proven.max(end))
+}
+
+/// Whether `s`, run with `proven` bytes known to be captured, surely does not fail.
+fn covered(proven: u32, s: &Insn) -> bool {
+    abs_end(s).is_some_and(|end| end <= proven)
 }
 
 fn eval_jump(jump: u16, a: u32, k: u32) -> bool {
@@ -212,11 +243,10 @@ fn uses_defs(s: &Insn) -> (u32, u32) {
     }
 }
 
-/// Registers a node's branch reads. A conditional jump whose targets agree still counts as
-/// reading A: libpcap removes such a jump only when laying out the program, after dead
-/// statements were found, so the load feeding it stays (which matters for truncated packets).
-fn jump_uses(jump: u16, _jt: NodeId, _jf: NodeId) -> u32 {
-    if jump == JA {
+/// Registers a node's branch reads. A decision whose targets agree reads nothing: it is laid
+/// out as a plain jump (or nothing), so the statements that only fed it are dead.
+fn jump_uses(jump: u16, jt: NodeId, jf: NodeId) -> u32 {
+    if jump == JA || jt == jf {
         0
     } else if jump & op::X != 0 {
         1 << A | 1 << X
@@ -231,6 +261,36 @@ struct Opt<'g> {
 }
 
 impl Opt<'_> {
+    /// `s` rewritten with what `st` knows (libpcap's opt_stmt): a scratch cell or X holding a
+    /// known constant becomes an immediate, an indexed load with a constant X an absolute one.
+    /// The rewritten statement fails exactly when the original does.
+    fn simplify(&self, st: &State, s: &Insn) -> Insn {
+        let mem = |k: u32| 2 + (k as usize).min(15);
+        let x = self.vals.constant(st.regs[X]);
+        match s.class() {
+            op::LD | op::LDX if s.code & 0xe0 == op::MEM => {
+                match self.vals.constant(st.regs[mem(s.k)]) {
+                    Some(c) => Insn::stmt(s.class() | op::IMM, c),
+                    None => *s,
+                }
+            }
+            op::LD if s.code & 0xe0 == op::IND => match x.and_then(|c| c.checked_add(s.k)) {
+                Some(k) => Insn::stmt(op::LD | (s.code & 0x18) | op::ABS, k),
+                None => *s,
+            },
+            op::ALU if s.code & op::X != 0 && s.code & 0xf0 != op::NEG => {
+                let alu = s.code & 0xf0;
+                match x {
+                    Some(0) if matches!(alu, op::DIV | op::MOD) => *s,
+                    Some(c) if c >= 32 && matches!(alu, op::LSH | op::RSH) => *s,
+                    Some(c) => Insn::stmt(op::ALU | alu | op::K, c),
+                    None => *s,
+                }
+            }
+            _ => *s,
+        }
+    }
+
     /// Runs `s` on `st`; returns the register written and its new value.
     fn step(&mut self, st: &State, s: &Insn) -> Option<(usize, Vn)> {
         let a = st.regs[A];
@@ -274,7 +334,10 @@ impl Opt<'_> {
                     if matches!(alu, op::AND | op::MUL) {
                         return Some((A, self.vals.vn(Value::Const(0))));
                     }
-                    if matches!(alu, op::ADD | op::OR | op::XOR | op::LSH | op::RSH) {
+                    if matches!(
+                        alu,
+                        op::ADD | op::SUB | op::OR | op::XOR | op::LSH | op::RSH
+                    ) {
                         return Some((A, a));
                     }
                 }
@@ -355,47 +418,22 @@ impl Opt<'_> {
             }
             let other = s.facts;
             out.facts.retain(|f| other.contains(f));
+            out.proven = out.proven.min(s.proven);
         }
         out
     }
 
     /// One round; returns the new root and whether anything changed.
     fn round(&mut self, root: NodeId) -> (NodeId, bool) {
-        let order = self.g.order(root);
-        let mut index: HashMap<NodeId, usize> =
-            HashMap::with_capacity_and_hasher(order.len(), Default::default());
-        for (i, &id) in order.iter().enumerate() {
-            index.insert(id, i);
-        }
-        // Mutable copies of the reachable nodes, edges by position in `order`.
-        let mut nodes: Vec<Node> = order
-            .iter()
-            .map(|&id| match self.g.node(id) {
-                // Hops only shorten jumps in big trees; here they are plain continuations.
-                Node::Hop { target, .. } => Node::Branch {
-                    stmts: Vec::new(),
-                    jump: JA,
-                    k: 0,
-                    jt: *target,
-                    jf: *target,
-                },
-                other => other.clone(),
-            })
-            .collect();
+        let mut nodes = self.positional(root);
         let n = nodes.len();
-        let pos = |id: NodeId| index[&id];
-        for node in nodes.iter_mut() {
-            if let Node::Branch { jt, jf, .. } = node {
-                *jt = pos(*jt) as NodeId;
-                *jf = pos(*jf) as NodeId;
-            }
-        }
         // Forward data flow: entry states from the incoming edges' states.
         let initial = {
             let v = self.vals.vn(Value::Initial);
             State {
                 regs: [v; REGS],
                 facts: Facts::new(),
+                proven: 0,
             }
         };
         let mut incoming: Vec<Vec<State>> = vec![Vec::new(); n];
@@ -410,30 +448,47 @@ impl Opt<'_> {
             let states = std::mem::take(&mut incoming[i]);
             let st = self.meet(i as NodeId, &states);
             let Node::Branch {
-                stmts,
-                jump,
-                k,
-                jt,
-                jf,
+                mut stmts,
+                mut jump,
+                mut k,
+                mut jt,
+                mut jf,
             } = nodes[i].clone()
             else {
                 entry[i] = Some(st);
                 continue;
             };
+            // The peephole rules first, as libpcap applies them before it threads jumps: the
+            // facts this test leaves are then about the value before the `and`/`sub`, which
+            // is also what decides, like libpcap, which expressions reject everything.
+            if jump != JA && jt != jf && live_out(&live, jt, jf) & (1 << A) == 0 {
+                changed |= fold_into_jump(&mut stmts, &mut jump, &mut k, &mut jt, &mut jf);
+            }
             // Redundant statements: the register already holds the value on every path.
             let mut cur = st;
             let mut kept = Vec::with_capacity(stmts.len());
             for s in &stmts {
-                match self.step(&cur, s) {
+                let s = self.simplify(&cur, s);
+                cur.proven = prove(cur.proven, &s);
+                match self.step(&cur, &s) {
                     Some((r, v)) if cur.regs[r] == v => changed = true,
                     Some((r, v)) => {
                         cur.regs[r] = v;
-                        kept.push(*s);
+                        kept.push(s);
                     }
-                    None => kept.push(*s),
+                    None => kept.push(s),
                 }
             }
+            changed |= kept != stmts;
             entry[i] = Some(st);
+            // Comparing with an X that holds a known constant: compare with the constant.
+            let (jump, k) = match self.vals.constant(cur.regs[X]) {
+                Some(c) if jump != JA && jump & op::X != 0 => {
+                    changed = true;
+                    (jump & !op::X, c)
+                }
+                _ => (jump, k),
+            };
             let (mut jt, mut jf) = (jt, jf);
             if jump == JA {
                 let t = self.thread(&nodes, &live, jt as usize, cur);
@@ -474,34 +529,319 @@ impl Opt<'_> {
         }
         // Dead statements, backwards, with liveness of the updated graph.
         let live = liveness(&nodes);
+        // Per node: the packet is rejected from here on whenever fewer bytes than this were
+        // captured (the furthest absolute load on every path; a rejection needs none).
+        let mut must_end = vec![0u32; n];
         for i in (0..n).rev() {
+            if let Node::Ret(k) = nodes[i] {
+                must_end[i] = if k == 0 { u32::MAX } else { 0 };
+            }
             if let Node::Branch {
                 stmts,
                 jump,
+                k,
                 jt,
                 jf,
-                ..
             } = &mut nodes[i]
             {
+                if live_out(&live, *jt, *jf) & (1 << A) == 0 && *jt != *jf {
+                    changed |= fold_into_jump(stmts, jump, k, jt, jf);
+                }
                 let mut need = live_out(&live, *jt, *jf) | jump_uses(*jump, *jt, *jf);
                 let before = stmts.len();
+                // The proven length before each statement, and how many bytes the rest of the
+                // program surely rejects without (loads kept after it, then `must_end` of the
+                // successors): a dead load that ends no further than either cannot change the
+                // verdict (if it failed, an earlier load did or the packet is rejected anyway).
+                let mut proven = entry[i].map_or(0, |e| e.proven);
+                let proven_before: Vec<u32> = stmts
+                    .iter()
+                    .map(|s| {
+                        let p = proven;
+                        proven = prove(proven, s);
+                        p
+                    })
+                    .collect();
+                let mut later_end = must_end[*jt as usize].min(must_end[*jf as usize]);
                 let mut kept: Vec<Insn> = Vec::with_capacity(before);
-                for s in stmts.iter().rev() {
+                for (j, s) in stmts.iter().enumerate().rev() {
                     let (u, d) = uses_defs(s);
-                    if d & need == 0 && !may_fail(s) {
+                    if d & need == 0
+                        && (!may_fail(s) || covered(proven_before[j].max(later_end), s))
+                    {
                         continue;
                     }
                     need = (need & !d) | u;
                     kept.push(*s);
+                    later_end = later_end.max(abs_end(s).unwrap_or(0));
                 }
                 kept.reverse();
                 if kept.len() != before {
                     changed = true;
                 }
                 *stmts = kept;
+                must_end[i] = later_end;
             }
         }
-        // Rebuild the hash-consed graph bottom-up (merges identical nodes).
+        let new_root = self.rebuild(&nodes);
+        let changed = changed || self.g.order(new_root).len() != n;
+        (new_root, changed)
+    }
+
+    /// Entry states of positional `nodes` (registers, facts and proven length only: no
+    /// statement is changed).
+    fn entry_states(&mut self, nodes: &[Node]) -> Vec<Option<State>> {
+        let n = nodes.len();
+        let mut entry: Vec<Option<State>> = vec![None; n];
+        if n == 0 {
+            return entry;
+        }
+        let v = self.vals.vn(Value::Initial);
+        entry[0] = Some(State {
+            regs: [v; REGS],
+            facts: Facts::new(),
+            proven: 0,
+        });
+        for i in 0..n {
+            let Some(st) = entry[i] else { continue };
+            let Node::Branch {
+                stmts,
+                jump,
+                k,
+                jt,
+                jf,
+            } = &nodes[i]
+            else {
+                continue;
+            };
+            let mut cur = st;
+            for s in stmts {
+                cur.proven = prove(cur.proven, s);
+                if let Some((r, v)) = self.step(&cur, s) {
+                    cur.regs[r] = v;
+                }
+            }
+            let edges = if *jump == JA || jt == jf {
+                [(*jt, cur), (*jt, cur)]
+            } else {
+                [
+                    (*jt, self.with_fact(&cur, *jump, *k, true)),
+                    (*jf, self.with_fact(&cur, *jump, *k, false)),
+                ]
+            };
+            for (target, out) in edges {
+                let t = target as usize;
+                entry[t] = Some(match entry[t] {
+                    None => out,
+                    Some(prev) => self.meet(target, &[prev, out]),
+                });
+            }
+        }
+        entry
+    }
+
+    /// libpcap's or_pullup and and_pullup, made safe. In a chain of tests that share one
+    /// target (`a or b or c ...`: each test's false edge leads to the next; `and`: each true
+    /// edge), a later test of the value A already holds at the chain's start is moved up,
+    /// before the first test of another value: `[x+14]=53 or [x+16]=53 or [x+14]=22 or
+    /// [x+16]=22` becomes `[x+14]=53 or [x+14]=22 or [x+16]=53 or [x+16]=22`, and the next
+    /// round drops the reloads. Moving a test up skips the loads of the tests it jumps over, so
+    /// it is done only when those cannot fail or when the shared target rejects anyway (a load
+    /// that fails rejects too); the moved test itself only recomputes a value already known.
+    /// Returns the new root when something moved.
+    fn pullup(&mut self, root: NodeId) -> Option<NodeId> {
+        let mut nodes = self.positional(root);
+        let n = nodes.len();
+        let entry = self.entry_states(&nodes);
+        let live = liveness(&nodes);
+        let mut preds = vec![0u32; n];
+        for node in &nodes {
+            if let Node::Branch { jt, jf, .. } = node {
+                preds[*jt as usize] += 1;
+                if jf != jt {
+                    preds[*jf as usize] += 1;
+                }
+            }
+        }
+        // Nodes whose entry state a move may have changed: no further move there this pass.
+        let mut dirty = vec![false; n];
+        let mut moved = false;
+        for i in 0..n {
+            if dirty[i] {
+                if let Node::Branch { jt, jf, .. } = &nodes[i] {
+                    dirty[*jt as usize] = true;
+                    dirty[*jf as usize] = true;
+                }
+                continue;
+            }
+            let Some(st) = entry[i] else { continue };
+            for or_chain in [true, false] {
+                if let Some((slots, order, last_next)) =
+                    self.pullup_at(&nodes, &live, &preds, &st, i, or_chain)
+                {
+                    let common = branch_targets(&nodes[i], or_chain).0;
+                    let contents: Vec<(Vec<Insn>, u16, u32)> = order
+                        .iter()
+                        .map(|&j| match &nodes[slots[j]] {
+                            Node::Branch { stmts, jump, k, .. } => (stmts.clone(), *jump, *k),
+                            _ => unreachable!("chains hold branches only"),
+                        })
+                        .collect();
+                    for (j, (stmts, jump, k)) in contents.into_iter().enumerate() {
+                        let next = slots.get(j + 1).map_or(last_next, |&s| s as NodeId);
+                        let (jt, jf) = if or_chain {
+                            (common, next)
+                        } else {
+                            (next, common)
+                        };
+                        nodes[slots[j]] = Node::Branch {
+                            stmts,
+                            jump,
+                            k,
+                            jt,
+                            jf,
+                        };
+                        dirty[slots[j]] = true;
+                    }
+                    dirty[common as usize] = true;
+                    dirty[last_next as usize] = true;
+                    moved = true;
+                    break;
+                }
+            }
+        }
+        moved.then(|| self.rebuild(&nodes))
+    }
+
+    /// A safe pull-up in the chain starting at position `i` (see [`Opt::pullup`]): the chain's
+    /// positions, the new order of their contents (indexes into the positions), and where the
+    /// last one continues.
+    fn pullup_at(
+        &mut self,
+        nodes: &[Node],
+        live: &[u32],
+        preds: &[u32],
+        st: &State,
+        i: usize,
+        or_chain: bool,
+    ) -> Option<(Vec<usize>, Vec<usize>, NodeId)> {
+        let (common, _) = branch_targets(&nodes[i], or_chain);
+        if common == NodeId::MAX || live[common as usize] & (1 << A) != 0 {
+            return None;
+        }
+        let held = st.regs[A];
+        // The chain and the value each of its tests compares.
+        let mut slots = Vec::new();
+        let mut tested = Vec::new();
+        let mut cur = *st;
+        let mut at = i;
+        while slots.len() < 64 {
+            let (c, next) = branch_targets(&nodes[at], or_chain);
+            if c != common || (at != i && preds[at] != 1) {
+                break;
+            }
+            let Node::Branch { stmts, .. } = &nodes[at] else {
+                break;
+            };
+            if !defines_only_a(stmts) {
+                break;
+            }
+            for s in stmts {
+                if let Some((r, v)) = self.step(&cur, s) {
+                    cur.regs[r] = v;
+                }
+            }
+            slots.push(at);
+            tested.push(cur.regs[A]);
+            at = next as usize;
+        }
+        let first_other = tested.iter().position(|&v| v != held)?;
+        let pulled = (first_other + 1..slots.len()).find(|&j| tested[j] == held)?;
+        let stmts_of = |j: usize| match &nodes[slots[j]] {
+            Node::Branch { stmts, .. } => stmts.as_slice(),
+            _ => &[],
+        };
+        if stmts_of(pulled).is_empty() {
+            return None;
+        }
+        // Where the pulled test continued must not read the A it left.
+        let after = branch_targets(&nodes[slots[pulled]], or_chain).1;
+        if live[after as usize] & (1 << A) != 0 {
+            return None;
+        }
+        // Its statements, run at the chain's start, only recompute known values; the tests it
+        // moves ahead of may be skipped only if they cannot fail or failing rejects anyway.
+        let rejects = nodes[common as usize] == Node::Ret(0);
+        let safe_here = |this: &mut Self, stmts: &[Insn]| {
+            let mut sim = *st;
+            stmts.iter().all(|s| {
+                let ok = match this.step(&sim, s) {
+                    Some((r, v)) => {
+                        let ok = !may_fail(s) || known(&sim, v) || covered(sim.proven, s);
+                        sim.regs[r] = v;
+                        ok
+                    }
+                    None => !may_fail(s),
+                };
+                sim.proven = prove(sim.proven, s);
+                ok
+            })
+        };
+        if !safe_here(self, stmts_of(pulled)) {
+            return None;
+        }
+        if !rejects && !(first_other..pulled).all(|j| safe_here(self, stmts_of(j))) {
+            return None;
+        }
+        let slots: Vec<usize> = slots[..=pulled].to_vec();
+        let order: Vec<usize> = (0..first_other)
+            .chain([pulled])
+            .chain(first_other..pulled)
+            .collect();
+        Some((slots, order, after))
+    }
+
+    /// Mutable copies of the nodes reachable from `root` in topological order, with edges as
+    /// positions in that order (the root is position 0).
+    fn positional(&self, root: NodeId) -> Vec<Node> {
+        let order = self.g.order(root);
+        let mut index = vec![0 as NodeId; self.g.nodes.len()];
+        for (i, &id) in order.iter().enumerate() {
+            index[id as usize] = i as NodeId;
+        }
+        order
+            .iter()
+            .map(|&id| match self.g.node(id) {
+                // Hops only shorten jumps in big trees; here they are plain continuations.
+                Node::Hop { target, .. } => Node::Branch {
+                    stmts: Vec::new(),
+                    jump: JA,
+                    k: 0,
+                    jt: index[*target as usize],
+                    jf: index[*target as usize],
+                },
+                Node::Branch {
+                    stmts,
+                    jump,
+                    k,
+                    jt,
+                    jf,
+                } => Node::Branch {
+                    stmts: stmts.clone(),
+                    jump: *jump,
+                    k: *k,
+                    jt: index[*jt as usize],
+                    jf: index[*jf as usize],
+                },
+                ret => ret.clone(),
+            })
+            .collect()
+    }
+
+    /// The hash-consed graph of positional `nodes`, built bottom-up (which merges identical
+    /// nodes); returns the id of position 0.
+    fn rebuild(&mut self, nodes: &[Node]) -> NodeId {
+        let n = nodes.len();
         let mut new_id: Vec<NodeId> = vec![0; n];
         for i in (0..n).rev() {
             new_id[i] = match &nodes[i] {
@@ -515,19 +855,24 @@ impl Opt<'_> {
                     jf,
                 } => {
                     let (t, f) = (new_id[*jt as usize], new_id[*jf as usize]);
-                    self.g.mk(Node::Branch {
-                        stmts: stmts.clone(),
-                        jump: *jump,
-                        k: if *jump == JA { 0 } else { *k },
-                        jt: t,
-                        jf: if *jump == JA { t } else { f },
-                    })
+                    let decided = *jump == JA || t == f;
+                    if decided && *self.g.node(t) == Node::Ret(0) {
+                        // Whatever the statements do (even a load that fails), the packet is
+                        // rejected: the node is the rejection.
+                        t
+                    } else {
+                        self.g.mk(Node::Branch {
+                            stmts: stmts.clone(),
+                            jump: *jump,
+                            k: if *jump == JA { 0 } else { *k },
+                            jt: t,
+                            jf: if *jump == JA { t } else { f },
+                        })
+                    }
                 }
             };
         }
-        let new_root = new_id[0];
-        let changed = changed || self.g.order(new_root).len() != n;
-        (new_root, changed)
+        new_id[0]
     }
 
     /// Follows `target` while the node there is decided by `st` and its statements compute
@@ -548,7 +893,7 @@ impl Opt<'_> {
             let mut defs = 0u32;
             for s in stmts {
                 if let Some((r, v)) = self.step(&cur, s) {
-                    if may_fail(s) && !known(&cur, v) {
+                    if may_fail(s) && !known(&cur, v) && !covered(cur.proven, s) {
                         // Skipping this load could turn a rejection into a verdict.
                         return target;
                     }
@@ -576,6 +921,69 @@ impl Opt<'_> {
         }
         target
     }
+}
+
+/// libpcap's peephole rules for the last statement before a `jeq #k` whose A nobody reads
+/// afterwards: `sub #c; jeq #k` is `jeq #(k+c)`, `sub x; jeq #0` is `jeq x`, and
+/// `and #m; jeq #0` is `jset #m` with the targets swapped. Neither statement can fail. Returns whether anything changed.
+fn fold_into_jump(
+    stmts: &mut Vec<Insn>,
+    jump: &mut u16,
+    k: &mut u32,
+    jt: &mut NodeId,
+    jf: &mut NodeId,
+) -> bool {
+    if *jump != op::JMP | op::JEQ | op::K {
+        return false;
+    }
+    // The value marker only tags the compared value for numbering; look past it.
+    let Some(last) = stmts.iter().rposition(|s| *s != VALUE_MARKER) else {
+        return false;
+    };
+    let s = stmts[last];
+    if s.code == op::ALU | op::SUB | op::K {
+        *k = k.wrapping_add(s.k);
+    } else if s.code == op::ALU | op::SUB | op::X && *k == 0 {
+        *jump = op::JMP | op::JEQ | op::X;
+    } else if s.code == op::ALU | op::AND | op::K && *k == 0 {
+        *jump = op::JMP | op::JSET | op::K;
+        *k = s.k;
+        std::mem::swap(jt, jf);
+    } else {
+        return false;
+    }
+    stmts.remove(last);
+    true
+}
+
+/// A branch's (shared, continuing) targets in a chain: for an `or` chain the true target is
+/// shared and the false one continues; for an `and` chain the other way round. Decisions
+/// that are not real tests give `NodeId::MAX` as the shared target.
+fn branch_targets(node: &Node, or_chain: bool) -> (NodeId, NodeId) {
+    match node {
+        Node::Branch { jump, jt, jf, .. } if *jump != JA && jt != jf => {
+            if or_chain {
+                (*jt, *jf)
+            } else {
+                (*jf, *jt)
+            }
+        }
+        _ => (NodeId::MAX, NodeId::MAX),
+    }
+}
+
+/// Whether statements change only A, and set it before reading it, so that the value they
+/// leave does not depend on the A they found (or they are empty and test the A they found).
+fn defines_only_a(stmts: &[Insn]) -> bool {
+    let mut set = false;
+    for s in stmts {
+        let (uses, defs) = uses_defs(s);
+        if defs & !(1 << A) != 0 || (uses & (1 << A) != 0 && !set) {
+            return false;
+        }
+        set |= defs & (1 << A) != 0;
+    }
+    true
 }
 
 /// Whether value `v` was computed on every path to a point with state `st` (it is held in a
@@ -623,12 +1031,19 @@ pub fn optimize(g: &mut Graph, mut root: NodeId) -> NodeId {
         g,
         vals: Values::default(),
     };
-    for _ in 0..MAX_ROUNDS {
+    for _ in 0..MAX_PULLUPS {
+        for _ in 0..MAX_ROUNDS {
+            opt.vals = Values::default();
+            let (r, changed) = opt.round(root);
+            root = r;
+            if !changed {
+                break;
+            }
+        }
         opt.vals = Values::default();
-        let (r, changed) = opt.round(root);
-        root = r;
-        if !changed {
-            break;
+        match opt.pullup(root) {
+            Some(r) => root = r,
+            None => break,
         }
     }
     skip_undecided_root(opt.g, root)
