@@ -489,9 +489,52 @@ impl Assembler {
                 self.imm32_operand(&src, size == Size::Qword);
                 Ok(())
             }
+            (Operand::Seg(_), _) | (_, Operand::Seg(_)) => self.enc_mov_seg(dst, src),
             _ => Err(EncodeError::InvalidOperands {
                 insn,
                 why: "expected register/memory and register/memory/immediate (not two memory operands)",
+            }),
+        }
+    }
+
+    /// `mov sreg, r/m16` (`8E /r`) and `mov r/m16, sreg` (`8C /r`). GNU as writes the register
+    /// forms without `0x66` or REX.W except `mov r16, sreg`, and takes only `WORD PTR` (or no
+    /// size) for memory.
+    fn enc_mov_seg(&mut self, dst: Operand, src: Operand) -> Result<(), EncodeError> {
+        let insn = "mov";
+        let (opcode, seg, other) =
+            match (dst, src) {
+                (Operand::Seg(s), o @ (Operand::Reg(_) | Operand::Mem(_))) => (0x8E, s, o),
+                (o @ (Operand::Reg(_) | Operand::Mem(_)), Operand::Seg(s)) => (0x8C, s, o),
+                _ => return Err(EncodeError::InvalidOperands {
+                    insn,
+                    why: "a segment register moves to or from a general-purpose register or memory",
+                }),
+            };
+        let digit = RegField::Digit(seg as u8);
+        match other {
+            Operand::Reg(r) => match r.size() {
+                Size::Byte => Err(EncodeError::BadSize {
+                    insn,
+                    size: Size::Byte,
+                }),
+                size => {
+                    let p = Pfx {
+                        o16: opcode == 0x8C && size == Size::Word,
+                        ..Pfx::default()
+                    };
+                    self.emit_modrm(p, &[opcode], digit, Rm::Reg(r), 0)
+                }
+            },
+            Operand::Mem(m) => match m.size {
+                None | Some(Size::Word) => {
+                    self.emit_modrm(Pfx::default(), &[opcode], digit, Rm::Mem(&m), 0)
+                }
+                Some(size) => Err(EncodeError::BadSize { insn, size }),
+            },
+            _ => Err(EncodeError::InvalidOperands {
+                insn,
+                why: "a segment register moves to or from a general-purpose register or memory",
             }),
         }
     }

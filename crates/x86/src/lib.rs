@@ -68,6 +68,8 @@
 //! - `assembler`: the byte buffer, labels, fixups, relocations, branch relaxation.
 //! - `encode`: prefixes, REX, ModRM/SIB/displacement. `insns`: one encoder per family.
 //! - `builder`: the typed methods (`mov`, `add`, ...). `mnemonic`: run-time dispatch by name.
+//! - `sse`: the SSE/SSE2 table (moves, scalar/packed arithmetic, conversions, integer vectors)
+//!   with its builder methods (`addsd`, `movq`, `pshufd`, ...).
 //! - `exec` (unsafe): W^X mappings and typed function pointers. `host` (unsafe): `dlsym`.
 //! - `loader`: sections into memory, relocations, far-call stubs.
 //! - `text`: the Intel-syntax assembler. `listing`: disassembly with iced-x86.
@@ -85,6 +87,7 @@ mod loader;
 mod mnemonic;
 mod operand;
 mod reg;
+mod sse;
 pub mod text;
 
 pub use assembler::{Assembler, Code, Reloc, RelocKind, RelocTarget};
@@ -100,4 +103,5 @@ pub use operand::{
     Target,
 };
 pub use reg::*;
+pub use sse::{sse_mnemonics, SseForm, SseInsn};
 pub use text::{assemble, AsmError, AsmErrors, LoadedProgram, ObjSection, Object, SectionKind};

@@ -39,6 +39,9 @@ pub enum Mnemonic {
     Nop,
     /// An operand-less instruction: index into the table of fixed encodings.
     Fixed(u8),
+    /// An SSE/SSE2 instruction: index into the SSE table (`movsd` without operands is the
+    /// string move).
+    Sse(u8),
 }
 
 impl Mnemonic {
@@ -79,6 +82,9 @@ impl Mnemonic {
                 }
                 if let Some(i) = FIXED.iter().position(|(n, _)| *n == name) {
                     return Some(Fixed(i as u8));
+                }
+                if let Some((i, _)) = crate::sse::by_name(name) {
+                    return Some(Sse(i));
                 }
                 if let Some(cc) = name.strip_prefix("set").and_then(Cond::from_suffix) {
                     return Some(Setcc(cc));
@@ -143,6 +149,7 @@ fn name_of(m: Mnemonic) -> &'static str {
         Mnemonic::Int => "int",
         Mnemonic::Nop => "nop",
         Mnemonic::Fixed(i) => FIXED[i as usize].0,
+        Mnemonic::Sse(i) => crate::sse::table::ALL[i as usize].name,
     }
 }
 
@@ -193,6 +200,12 @@ pub(crate) fn emit(a: &mut Assembler, m: Mnemonic, ops: &[Operand]) -> Result<()
         (Nop, [o]) => a.enc_nop_rm(*o),
         (Fixed(i), []) => {
             a.bytes_raw(FIXED[i as usize].1);
+            Ok(())
+        }
+        (Sse(i), [d, s]) => a.enc_sse(crate::sse::table::ALL[i as usize], *d, *s, None),
+        (Sse(i), [d, s, n]) => a.enc_sse(crate::sse::table::ALL[i as usize], *d, *s, Some(*n)),
+        (Sse(_), []) if insn == "movsd" => {
+            a.movsd_string();
             Ok(())
         }
         _ => Err(count_error(insn)),

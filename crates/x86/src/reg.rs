@@ -248,7 +248,6 @@ impl Xmm {
     /// The general-purpose register with the same number: what the ModRM/REX encoding of an
     /// xmm operand looks like (REX.R/B for xmm8..xmm15, never a forced REX or a high byte).
     #[inline(always)]
-    #[allow(dead_code)] // used by the SSE encoders
     pub(crate) const fn as_gpr(self) -> Reg {
         Reg::new(self.0 & 15, KIND_64)
     }

@@ -175,6 +175,58 @@ start:
     add rsp, CONST
     MOV EAX, EBX
     Mov Rax, Qword Ptr [Rsp+8]
+    # A size keyword without PTR is its size in bytes (GNU as): QWORD [rdi] is [rdi+8].
+    mov rax, QWORD [rdi]
+    mov eax, DWORD [rax+8]
+    mov eax, DWORD
+    mov ecx, BYTE + WORD + XMMWORD
+    lea rdx, [rsi + QWORD*2]
+    # Segment overrides (TLS, the stack protector) and segment registers.
+    mov rax, fs:[0]
+    mov rax, QWORD PTR fs:[rax+8]
+    mov rax, gs:0x28
+    mov rax, QWORD PTR fs:0x28
+    sub rdx, QWORD PTR fs:40
+    mov eax, fs:8[rax]
+    mov eax, ds:[rbp]
+    mov eax, ds:[rax]
+    mov eax, ss:[rsp+8]
+    mov eax, es:[rdi]
+    mov rax, fs:start
+    movzx eax, BYTE PTR gs:[rax+rcx*2]
+    lock add DWORD PTR fs:[eax], 1
+    lock add DWORD PTR [rip + start], 1
+    lock inc WORD PTR gs:[rip + start + 4]
+    mov cs, ax
+    mov ds, eax
+    mov fs, r8w
+    mov ax, cs
+    mov rax, gs
+    mov r9d, fs
+    mov WORD PTR [rax], fs
+    mov fs, [rax]
+    push fs
+    push gs
+    pop fs
+    pop gs
+    # SSE2.
+    movsd xmm0, QWORD PTR [rip + start]
+    movsd QWORD PTR [rsp+8], xmm15
+    movsd
+    addsd xmm8, xmm1
+    cvtsi2sd xmm0, DWORD PTR [rax]
+    cvtsi2sd xmm1, r12
+    cvttsd2si eax, xmm3
+    movq rax, xmm15
+    movq xmm0, QWORD PTR [rax]
+    movd xmm2, DWORD PTR fs:[rbx]
+    movd ecx, [rax]
+    pshufd xmm9, XMMWORD PTR [rax], 0x1b
+    pcmpeqd xmm1, xmm0
+    pmovmskb edx, xmm2
+    psrldq xmm3, 8
+    xorpd xmm0, xmm0
+    ucomisd xmm0, [rdi]
 1:  dec ecx
     jnz 1b
     jmp 1f
@@ -256,6 +308,31 @@ const INVALID: &[&str] = &[
     "mov eax, 08",
     "sub al, ah, al",
     ".quad 1 2",
+    "mov QWORD PTR [rax], fs",
+    "mov fs, DWORD PTR [rax]",
+    "mov fs, ah",
+    "mov fs, 1",
+    "push cs",
+    "pop ds",
+    "pop ss",
+    "mov rax, [fs:rax]",
+    "mov fs:[rax], 1",
+    "addsd xmm0, DWORD PTR [rax]",
+    "addsd rax, xmm0",
+    "addsd xmm0, 1",
+    "addsd xmm16, xmm0",
+    "movaps xmm0, QWORD PTR [rax]",
+    "movq xmm0, eax",
+    "movd ecx, rax",
+    "pmovmskb eax, [rax]",
+    "pmovmskb ax, xmm0",
+    "cvtsi2sd xmm0, [rax]",
+    "cvtsi2sd xmm0, ax",
+    "cvttsd2si eax, DWORD PTR [rax]",
+    "pshufd xmm0, xmm1, 256",
+    "pshufd xmm0, xmm1",
+    "psllq xmm0, 256",
+    "psrldq xmm0, xmm1",
 ];
 
 #[test]

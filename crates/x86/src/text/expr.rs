@@ -1,10 +1,13 @@
 //! Expressions and operands of GNU as Intel syntax: numbers, symbols with an addend,
-//! `BYTE/WORD/DWORD/QWORD PTR`, `OFFSET`, memory references `[base + index*scale + disp]`,
-//! `[rip + sym]` and `sym[rip]`.
+//! `BYTE/WORD/DWORD/QWORD/XMMWORD PTR`, `OFFSET`, memory references `[base + index*scale + disp]`,
+//! `[rip + sym]`, `sym[rip]` and segment overrides (`fs:[rax]`, `QWORD PTR gs:0x28`).
+//!
+//! As in GNU as, a size keyword without `PTR` is a number, its size in bytes: `QWORD [rdi]` is
+//! `[rdi+8]` (not a size override) and `mov eax, DWORD` is `mov eax, 4`.
 
 use super::lexer::{Tok, Token};
 use super::AsmError;
-use crate::reg::{Reg, Size};
+use crate::reg::{Reg, SegReg, Size, Xmm};
 
 /// A constant or `symbol + constant`.
 #[derive(Clone, Debug, PartialEq)]
@@ -18,6 +21,8 @@ pub(crate) struct Value {
 #[derive(Clone, Debug)]
 pub(crate) enum ParsedOperand {
     Reg(Reg),
+    Xmm(Xmm),
+    Seg(SegReg),
     /// A bare expression: an immediate, or (with a symbol) a branch target / memory address.
     Expr {
         value: Value,
@@ -32,7 +37,26 @@ pub(crate) enum ParsedOperand {
         scale: u8,
         rip: bool,
         disp: Value,
+        seg: Option<SegReg>,
     },
+}
+
+/// GNU as's size keywords: the number each stands for in an expression, and the operand size
+/// of `KEYWORD PTR` where this assembler has one.
+fn size_keyword(word: &str) -> Option<(i64, Option<Size>)> {
+    Some(match word.to_ascii_uppercase().as_str() {
+        "BYTE" => (1, Some(Size::Byte)),
+        "WORD" => (2, Some(Size::Word)),
+        "DWORD" => (4, Some(Size::Dword)),
+        "FWORD" => (6, None),
+        "QWORD" => (8, Some(Size::Qword)),
+        "TBYTE" => (10, None),
+        "OWORD" => (16, None),
+        "XMMWORD" => (16, Some(Size::Xmmword)),
+        "YMMWORD" => (32, None),
+        "ZMMWORD" => (64, None),
+        _ => return None,
+    })
 }
 
 /// What the parser needs to know about names defined so far.
@@ -51,10 +75,8 @@ fn unsupported_register(name: &str) -> bool {
             .and_then(|d| d.parse::<u32>().ok())
             .is_some_and(|d| d <= max)
     };
-    matches!(
-        n.as_str(),
-        "cs" | "ds" | "es" | "fs" | "gs" | "ss" | "eip" | "ip" | "st"
-    ) || numbered("xmm", 31)
+    matches!(n.as_str(), "eip" | "ip" | "st")
+        || (numbered("xmm", 31) && Xmm::from_name(&n).is_none())
         || numbered("ymm", 31)
         || numbered("zmm", 31)
         || numbered("mm", 7)
@@ -241,8 +263,20 @@ impl<'a> Parser<'a> {
                 })
             }
             Some(Tok::Ident(name)) => {
-                if Reg::from_name(name).is_some() || name.eq_ignore_ascii_case("rip") {
+                if Reg::from_name(name).is_some()
+                    || Xmm::from_name(name).is_some()
+                    || SegReg::from_name(name).is_some()
+                    || name.eq_ignore_ascii_case("rip")
+                {
                     return Err(self.err(format!("register `{name}` cannot be used here")));
+                }
+                if let Some((bytes, _)) = size_keyword(name) {
+                    self.pos += 1;
+                    return Ok(Value {
+                        sym: None,
+                        num: bytes,
+                        col,
+                    });
                 }
                 if unsupported_register(name) {
                     return Err(self.err(format!(
@@ -283,23 +317,18 @@ impl<'a> Parser<'a> {
     pub fn operand(&mut self) -> Result<ParsedOperand, AsmError> {
         let mut size = None;
         if let Some(Tok::Ident(word)) = self.peek() {
-            let s = match word.to_ascii_uppercase().as_str() {
-                "BYTE" => Some(Size::Byte),
-                "WORD" => Some(Size::Word),
-                "DWORD" => Some(Size::Dword),
-                "QWORD" => Some(Size::Qword),
-                _ => None,
-            };
-            if let Some(s) = s {
+            if let Some((_, s)) = size_keyword(word) {
                 if self.ident_is(1, "PTR") {
+                    let Some(s) = s else {
+                        return Err(self.err(format!(
+                            "`{} PTR` operands are not supported by this assembler",
+                            word.to_ascii_uppercase()
+                        )));
+                    };
                     size = Some(s);
                     self.pos += 2;
-                } else {
-                    return Err(self.err(format!(
-                        "expected `PTR` after `{}`",
-                        word.to_ascii_uppercase()
-                    )));
                 }
+                // Without `PTR` the keyword is a number (GNU as): parsed as an expression.
             }
         }
         if self.ident_is(0, "OFFSET") {
@@ -313,7 +342,42 @@ impl<'a> Parser<'a> {
             }
             return Ok(ParsedOperand::Offset(v));
         }
-        if let Some(r) = self.register_at(0) {
+        // A segment override: `fs:[rax]`, `fs:0x28`, `gs:8[rax]`; always a memory operand.
+        let mut seg = None;
+        if let Some(Tok::Ident(word)) = self.peek() {
+            if let Some(s) = SegReg::from_name(word) {
+                if self.peek_at(1) == Some(&Tok::Punct(':')) {
+                    seg = Some(s);
+                    self.pos += 2;
+                } else {
+                    self.pos += 1;
+                    if size.is_some() {
+                        return Err(AsmError::new(
+                            self.line,
+                            self.col(),
+                            format!("`PTR` cannot apply to register `{s}`"),
+                        ));
+                    }
+                    return Ok(ParsedOperand::Seg(s));
+                }
+            }
+        }
+        if seg.is_none() {
+            if let Some(Tok::Ident(word)) = self.peek() {
+                if let Some(x) = Xmm::from_name(word) {
+                    self.pos += 1;
+                    if size.is_some() {
+                        return Err(AsmError::new(
+                            self.line,
+                            self.col(),
+                            format!("`PTR` cannot apply to register `{x}`"),
+                        ));
+                    }
+                    return Ok(ParsedOperand::Xmm(x));
+                }
+            }
+        }
+        if let Some(r) = self.register_at(0).filter(|_| seg.is_none()) {
             if !matches!(
                 self.peek_at(1),
                 Some(Tok::Punct('[')) | Some(Tok::Punct(':'))
@@ -339,6 +403,18 @@ impl<'a> Parser<'a> {
         if self.peek() != Some(&Tok::Punct('[')) {
             disp = self.expr()?;
             if self.peek() != Some(&Tok::Punct('[')) {
+                if seg.is_some() {
+                    // `fs:0x28`: an absolute address in that segment.
+                    return Ok(ParsedOperand::Mem {
+                        size,
+                        base: None,
+                        index: None,
+                        scale: 1,
+                        rip: false,
+                        disp,
+                        seg,
+                    });
+                }
                 return Ok(ParsedOperand::Expr { value: disp, size });
             }
         }
@@ -470,6 +546,7 @@ impl<'a> Parser<'a> {
             scale,
             rip,
             disp,
+            seg,
         })
     }
 }

@@ -1219,6 +1219,8 @@ impl State {
         };
         Ok(match op {
             ParsedOperand::Reg(r) => Operand::Reg(*r),
+            ParsedOperand::Xmm(x) => Operand::Xmm(*x),
+            ParsedOperand::Seg(s) => Operand::Seg(*s),
             ParsedOperand::Offset(v) => {
                 let v = value(v);
                 match &v.sym {
@@ -1256,6 +1258,7 @@ impl State {
                 scale,
                 rip,
                 disp,
+                seg,
             } => {
                 let v = value(disp);
                 let target = v
@@ -1263,7 +1266,11 @@ impl State {
                     .as_ref()
                     .map(|s| self.target_for(a, labels, sec, s, false));
                 let d = disp32(&v)?;
-                Operand::Mem(Mem::new(*base, *index, *scale, *rip, d, *size, target))
+                let m = Mem::new(*base, *index, *scale, *rip, d, *size, target);
+                Operand::Mem(match seg {
+                    Some(s) => m.with_segment(*s),
+                    None => m,
+                })
             }
         })
     }
@@ -1274,6 +1281,9 @@ use crate::reg::Reg;
 impl Reg {
     /// Register names (and `rip`) cannot be label names.
     pub(crate) fn is_reserved(name: &str) -> bool {
-        Reg::from_name(name).is_some() || name.eq_ignore_ascii_case("rip")
+        Reg::from_name(name).is_some()
+            || crate::reg::Xmm::from_name(name).is_some()
+            || crate::reg::SegReg::from_name(name).is_some()
+            || name.eq_ignore_ascii_case("rip")
     }
 }
