@@ -1,14 +1,14 @@
 //! LLVM-compiled filters next to libpcap's `bpf_filter()` (the anchor, same process and run) and
 //! jitkit's direct cBPF JIT (`jitkit_bpf::cbpf::jit`):
-//! ns/packet over every Ethernet packet of the corpus, compile time per filter (native through
-//! MCJIT, and the eBPF object), and the kernel's own time per packet for the eBPF object
-//! (BPF_PROG_TEST_RUN `duration` with `repeat`, averaged over the packets).
+//! ns/packet over every Ethernet packet of the corpus, compile time per filter (native code:
+//! translation to mapped code; and the eBPF object), and the kernel's own time per packet for
+//! the eBPF object (BPF_PROG_TEST_RUN `duration` with `repeat`, averaged over the packets).
 //!
 //! ```sh
 //! cargo bench -p jitkit-llvm --bench llvm            # every filter
 //! cargo bench -p jitkit-llvm --bench llvm -- tcp     # filters whose expression contains `tcp`
 //! ```
-//! `JITKIT_BENCH_MS` sets the time budget per measurement (default 300 ms). Every engine's
+//! `JITKIT_BENCH_MS` sets the time budget per engine (default 300 ms; the engines take turns). Every engine's
 //! result is checked against libpcap's on every packet before it is timed.
 
 #[path = "../tests/support/mod.rs"]
@@ -68,22 +68,35 @@ impl PacketFilter for Libpcap {
     }
 }
 
-/// Nanoseconds per packet: the median over passes (each over every packet) of this thread's CPU
-/// time per pass, so that other processes on the shared machine do not count.
-fn per_packet(engine: &dyn PacketFilter, packets: &[(Vec<u8>, u32)], budget: Duration) -> f64 {
+/// Nanoseconds per packet for each engine: the median over passes (each over every packet) of
+/// this thread's CPU time per pass, so that other processes on the shared machine do not count.
+/// The engines take turns pass by pass, so a busy or quiet spell of the machine falls on all of
+/// them alike.
+fn per_packet(
+    engines: &[&dyn PacketFilter],
+    packets: &[(Vec<u8>, u32)],
+    budget: Duration,
+) -> Vec<f64> {
     let start = Instant::now();
-    let mut passes = Vec::new();
-    while passes.len() < 5 || (start.elapsed() < budget && passes.len() < 1001) {
-        let before = support::thread_cpu_time();
-        let mut accepted = 0u32;
-        for (packet, wire_len) in packets {
-            accepted += u32::from(engine.run(black_box(packet), *wire_len) != 0);
+    let mut passes = vec![Vec::new(); engines.len()];
+    while passes[0].len() < 5 || (start.elapsed() < budget && passes[0].len() < 1001) {
+        for (engine, times) in engines.iter().zip(&mut passes) {
+            let before = support::thread_cpu_time();
+            let mut accepted = 0u32;
+            for (packet, wire_len) in packets {
+                accepted += u32::from(engine.run(black_box(packet), *wire_len) != 0);
+            }
+            black_box(accepted);
+            times.push(support::thread_cpu_time() - before);
         }
-        black_box(accepted);
-        passes.push(support::thread_cpu_time() - before);
     }
-    passes.sort();
-    passes[passes.len() / 2].as_secs_f64() * 1e9 / packets.len() as f64
+    passes
+        .into_iter()
+        .map(|mut times| {
+            times.sort();
+            times[times.len() / 2].as_secs_f64() * 1e9 / packets.len() as f64
+        })
+        .collect()
 }
 
 /// Median of `runs` measurements of `f`, in milliseconds: (wall time, this thread's CPU time).
@@ -163,9 +176,8 @@ fn main() {
             let want = bpf_filter(&raw, packet, *wire_len);
             assert_eq!(jit.run(packet, *wire_len), want, "{label}: jit, packet {n}");
         }
-        let t_libpcap = per_packet(&libpcap, &packets, budget);
-        let t_jit = per_packet(&jit, &packets, budget);
-        let t_llvm = per_packet(&llvm, &packets, budget);
+        let times = per_packet(&[&libpcap, &jit, &llvm], &packets, 3 * budget);
+        let (t_libpcap, t_jit, t_llvm) = (times[0], times[1], times[2]);
 
         let compile = median_ms(9, || {
             drop(black_box(compile_filter(&program, &options).unwrap()))
