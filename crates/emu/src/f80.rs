@@ -1,6 +1,9 @@
 //! Software 80-bit extended precision (the x87 format): 64-bit explicit mantissa, 15-bit
-//! exponent, round-to-nearest-even. musl's printf does its digit generation in `long double`,
-//! so this has to be exact, not "f64 with more bytes".
+//! exponent, exact results rounded in the x87 rounding mode (`*_rc`: 0 nearest-even, 1 down,
+//! 2 up, 3 toward zero; the plain methods round to nearest). musl's printf does its digit
+//! generation in `long double`, so this has to be exact, not "f64 with more bytes". NaN
+//! operands propagate as the x87 does: a NaN operand (quieted) is the result, the one with the
+//! larger significand when both are NaNs; invalid operations give the default NaN.
 
 /// An x87 extended value in its memory layout: sign+exponent, mantissa with explicit integer bit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -83,39 +86,39 @@ impl F80 {
     }
 
     /// Rounds value = m / 2^127 * 2^exp (m != 0) to nearest even.
-    fn round(sign: bool, mut exp: i32, mut m: u128) -> F80 {
-        let lz = m.leading_zeros() as i32;
-        m <<= lz;
-        exp -= lz;
-        let mut hi = (m >> 64) as u64;
-        let lo = m as u64;
-        let half = 1u64 << 63;
-        if lo > half || (lo == half && hi & 1 == 1) {
-            let (h, carry) = hi.overflowing_add(1);
-            hi = h;
-            if carry {
-                hi = 1 << 63;
-                exp += 1;
-            }
+    fn round(sign: bool, exp: i32, m: u128) -> F80 {
+        F80::round_rc(sign, exp, m, 0)
+    }
+
+    /// Rounds value = m / 2^127 * 2^exp (m != 0) to extended precision in rounding mode `rc`.
+    fn round_rc(sign: bool, exp: i32, m: u128, rc: u16) -> F80 {
+        let s = if sign { 0x8000 } else { 0 };
+        match round_bits(sign, exp, m, 64, 1 - BIAS, BIAS, rc) {
+            Rounded::Zero => F80::zero(sign),
+            Rounded::Overflow(true) => F80::inf(sign),
+            Rounded::Overflow(false) => F80 {
+                se: 0x7ffe | s,
+                mant: u64::MAX,
+            },
+            Rounded::Value(e, sig) => F80 {
+                // A significand without its top bit is a denormal (exponent field 0).
+                se: if sig >> 63 == 1 { (e + BIAS) as u16 } else { 0 } | s,
+                mant: sig as u64,
+            },
         }
-        let biased = exp + BIAS;
-        if biased >= 0x7fff {
-            return F80::inf(sign);
-        }
-        if biased <= 0 {
-            // Denormal range: shift into the denormal encoding (truncating).
-            let shift = 1 - biased;
-            if shift >= 64 {
-                return F80::zero(sign);
-            }
-            return F80 {
-                se: if sign { 0x8000 } else { 0 },
-                mant: hi >> shift,
-            };
-        }
-        F80 {
-            se: biased as u16 | if sign { 0x8000 } else { 0 },
-            mant: hi,
+    }
+
+    /// The NaN result of an operation with NaN operands (`None` when neither is a NaN).
+    fn nan_operand(a: F80, b: F80) -> Option<F80> {
+        let quiet = |x: F80| F80 {
+            se: x.se,
+            mant: x.mant | (1 << 62),
+        };
+        match (a.is_nan(), b.is_nan()) {
+            (true, true) => Some(quiet(if (b.mant << 1) > (a.mant << 1) { b } else { a })),
+            (true, false) => Some(quiet(a)),
+            (false, true) => Some(quiet(b)),
+            (false, false) => None,
         }
     }
 
@@ -156,47 +159,48 @@ impl F80 {
         }
     }
 
+    /// Converts to f64 rounding to nearest.
     pub fn to_f64(self) -> f64 {
+        f64::from_bits(self.to_binary(53, 11, 0))
+    }
+
+    /// Converts to f64 (fst m64) in rounding mode `rc`.
+    pub fn to_f64_rc(self, rc: u16) -> f64 {
+        f64::from_bits(self.to_binary(53, 11, rc))
+    }
+
+    /// Converts to f32 (fst m32) in rounding mode `rc`, with a single rounding.
+    pub fn to_f32_rc(self, rc: u16) -> f32 {
+        f32::from_bits(self.to_binary(24, 8, rc) as u32)
+    }
+
+    /// The bits of an IEEE binary format with `p` significand bits (hidden bit included) and an
+    /// `ebits`-bit exponent.
+    fn to_binary(self, p: u32, ebits: u32, rc: u16) -> u64 {
+        let bias = (1i32 << (ebits - 1)) - 1;
+        let frac_mask = (1u64 << (p - 1)) - 1;
+        let sign = u64::from(self.sign()) << (p - 1 + ebits);
+        let exp_all = ((1u64 << ebits) - 1) << (p - 1);
         match self.class() {
-            Class::Zero(s) => {
-                if s {
-                    -0.0
-                } else {
-                    0.0
-                }
-            }
-            Class::Inf(s) => {
-                if s {
-                    f64::NEG_INFINITY
-                } else {
-                    f64::INFINITY
-                }
-            }
-            Class::Nan => {
-                let payload = (self.mant >> 11) & ((1 << 52) - 1);
-                f64::from_bits((u64::from(self.sign()) << 63) | (0x7ff << 52) | payload | (1 << 51))
-            }
+            Class::Zero(_) => sign,
+            Class::Inf(_) => sign | exp_all,
+            // Quiet, payload from the top of the mantissa.
+            Class::Nan => sign | exp_all | (1 << (p - 2)) | ((self.mant << 1) >> (65 - p)),
             Class::Finite(s, e, m) => {
-                if e < -1022 {
-                    let v = (m as f64) * 2f64.powi(e - 63 + 1000) * 2f64.powi(-1000);
-                    return if s { -v } else { v };
-                }
-                let mut top = m >> 11;
-                let rest = m & 0x7ff;
-                let mut e = e;
-                if rest > 0x400 || (rest == 0x400 && top & 1 == 1) {
-                    top += 1;
-                    if top == 1 << 53 {
-                        top >>= 1;
-                        e += 1;
+                match round_bits(s, e, u128::from(m) << 64, p, 1 - bias, bias, rc) {
+                    Rounded::Zero => sign,
+                    Rounded::Overflow(true) => sign | exp_all,
+                    Rounded::Overflow(false) => sign | (exp_all - (1 << (p - 1))) | frac_mask,
+                    Rounded::Value(e, sig) => {
+                        let sig = sig as u64;
+                        let biased = if sig >> (p - 1) == 1 {
+                            (e + bias) as u64
+                        } else {
+                            0
+                        };
+                        sign | (biased << (p - 1)) | (sig & frac_mask)
                     }
                 }
-                if e > 1023 {
-                    return if s { f64::NEG_INFINITY } else { f64::INFINITY };
-                }
-                let bits =
-                    (u64::from(s) << 63) | (((e + 1023) as u64) << 52) | (top & ((1 << 52) - 1));
-                f64::from_bits(bits)
             }
         }
     }
@@ -220,6 +224,13 @@ impl F80 {
     }
 
     pub fn add(self, other: F80) -> F80 {
+        self.add_rc(other, 0)
+    }
+
+    pub fn add_rc(self, other: F80, rc: u16) -> F80 {
+        if let Some(n) = F80::nan_operand(self, other) {
+            return n;
+        }
         match (self.class(), other.class()) {
             (Class::Nan, _) | (_, Class::Nan) => F80::NAN,
             (Class::Inf(a), Class::Inf(b)) => {
@@ -231,7 +242,10 @@ impl F80 {
             }
             (Class::Inf(a), _) => F80::inf(a),
             (_, Class::Inf(b)) => F80::inf(b),
-            (Class::Zero(a), Class::Zero(b)) => F80::zero(a && b),
+            // Exact zero sums are +0, except -0 + -0, and any zero sum rounding down.
+            (Class::Zero(a), Class::Zero(b)) => {
+                F80::zero(if rc & 3 == 1 { a || b } else { a && b })
+            }
             (Class::Zero(_), _) => other,
             (_, Class::Zero(_)) => self,
             (Class::Finite(sa, ea, ma), Class::Finite(sb, eb, mb)) => {
@@ -252,23 +266,37 @@ impl F80 {
                     (b0 >> d) | u128::from(lost != 0)
                 };
                 if sa == sb {
-                    F80::round(sa, ea + 1, a + b)
+                    F80::round_rc(sa, ea + 1, a + b, rc)
                 } else {
                     let r = a - b;
                     if r == 0 {
-                        return F80::ZERO;
+                        return F80::zero(rc & 3 == 1);
                     }
-                    F80::round(sa, ea + 1, r)
+                    F80::round_rc(sa, ea + 1, r, rc)
                 }
             }
         }
     }
 
     pub fn sub(self, other: F80) -> F80 {
-        self.add(other.neg())
+        self.sub_rc(other, 0)
+    }
+
+    pub fn sub_rc(self, other: F80, rc: u16) -> F80 {
+        if let Some(n) = F80::nan_operand(self, other) {
+            return n;
+        }
+        self.add_rc(other.neg(), rc)
     }
 
     pub fn mul(self, other: F80) -> F80 {
+        self.mul_rc(other, 0)
+    }
+
+    pub fn mul_rc(self, other: F80, rc: u16) -> F80 {
+        if let Some(n) = F80::nan_operand(self, other) {
+            return n;
+        }
         let s = self.sign() != other.sign();
         match (self.class(), other.class()) {
             (Class::Nan, _) | (_, Class::Nan) => F80::NAN,
@@ -278,12 +306,19 @@ impl F80 {
             (Class::Finite(_, ea, ma), Class::Finite(_, eb, mb)) => {
                 let p = u128::from(ma) * u128::from(mb);
                 // p / 2^126 * 2^(ea+eb) = p / 2^127 * 2^(ea+eb+1)
-                F80::round(s, ea + eb + 1, p)
+                F80::round_rc(s, ea + eb + 1, p, rc)
             }
         }
     }
 
     pub fn div(self, other: F80) -> F80 {
+        self.div_rc(other, 0)
+    }
+
+    pub fn div_rc(self, other: F80, rc: u16) -> F80 {
+        if let Some(n) = F80::nan_operand(self, other) {
+            return n;
+        }
         let s = self.sign() != other.sign();
         match (self.class(), other.class()) {
             (Class::Nan, _) | (_, Class::Nan) => F80::NAN,
@@ -298,14 +333,18 @@ impl F80 {
                 let r2 = (r << 64) % u128::from(mb);
                 let m = (q_hi << 64) | q_lo | u128::from(r2 != 0);
                 // m / 2^127 = ma/mb
-                F80::round(s, ea - eb, m)
+                F80::round_rc(s, ea - eb, m, rc)
             }
         }
     }
 
     pub fn sqrt(self) -> F80 {
+        self.sqrt_rc(0)
+    }
+
+    pub fn sqrt_rc(self, rc: u16) -> F80 {
         match self.class() {
-            Class::Nan => F80::NAN,
+            Class::Nan => F80::nan_operand(self, self).unwrap_or(F80::NAN),
             Class::Zero(_) => self,
             Class::Inf(false) => self,
             Class::Inf(true) | Class::Finite(true, _, _) => F80::NAN,
@@ -318,14 +357,21 @@ impl F80 {
                 };
                 // n / 2^126 * 2^e2 = value; sqrt = sqrt(n) / 2^63 * 2^(e2/2)
                 let mut x = (n as f64).sqrt() as u128;
-                while x * x > n {
+                while x.checked_mul(x).is_none_or(|sq| sq > n) {
                     x -= 1;
                 }
-                while (x + 1) * (x + 1) <= n {
+                while (x + 1).checked_mul(x + 1).is_some_and(|sq| sq <= n) {
                     x += 1;
                 }
-                let sticky = u128::from(x * x != n);
-                F80::round(false, e2 / 2, (x << 64) | sticky)
+                // sqrt(n) = x + f, 0 <= f < 1, never exactly x + 1/2: f > 1/2 exactly when
+                // n - x^2 > x. That decides the bit below x; any remainder is sticky.
+                let r = n - x * x;
+                let below = if r > x {
+                    (1u128 << 63) | 1
+                } else {
+                    u128::from(r != 0)
+                };
+                F80::round_rc(false, e2 / 2, (x << 64) | below, rc)
             }
         }
     }
@@ -402,6 +448,65 @@ impl F80 {
             _ => self,
         }
     }
+}
+
+/// A rounded significand, or why there is none.
+enum Rounded {
+    Zero,
+    /// Beyond the largest finite value: infinity (`true`) or the largest finite value, as the
+    /// rounding mode decides.
+    Overflow(bool),
+    /// value = sig / 2^(p-1) * 2^exp; `sig` has bit p-1 set unless the value is denormal (then
+    /// `exp` is the minimum exponent).
+    Value(i32, u128),
+}
+
+/// Rounds sign × m/2^127 × 2^exp (m != 0) to `p` significant bits for a format whose normal
+/// exponents are `emin..=emax`, in x87 rounding mode `rc` (values below `emin` lose bits as
+/// denormals, rounded once).
+fn round_bits(sign: bool, exp: i32, m: u128, p: u32, emin: i32, emax: i32, rc: u16) -> Rounded {
+    let lz = m.leading_zeros() as i32;
+    let (mut m, mut exp) = (m << lz, exp - lz);
+    if exp < emin {
+        // Denormal: shift to the minimum exponent, keeping a sticky bit.
+        let d = (emin - exp) as u32;
+        m = if d >= 128 {
+            u128::from(m != 0)
+        } else {
+            (m >> d) | u128::from(m & ((1u128 << d) - 1) != 0)
+        };
+        exp = emin;
+    }
+    let drop = 128 - p;
+    let mut sig = m >> drop;
+    let rest = m & ((1u128 << drop) - 1);
+    let half = 1u128 << (drop - 1);
+    let up = match rc & 3 {
+        0 => rest > half || (rest == half && sig & 1 == 1),
+        1 => sign && rest != 0,
+        2 => !sign && rest != 0,
+        _ => false,
+    };
+    if up {
+        sig += 1;
+        if sig >> p == 1 {
+            sig >>= 1;
+            exp += 1;
+        }
+    }
+    if sig == 0 {
+        return Rounded::Zero;
+    }
+    if exp > emax {
+        let to_inf = match rc & 3 {
+            0 => true,
+            1 => sign,
+            2 => !sign,
+            _ => false,
+        };
+        return Rounded::Overflow(to_inf);
+    }
+    Rounded::Value(exp, sig)
 }
 
 #[cfg(test)]

@@ -134,9 +134,10 @@ pub fn fst(m: &mut Machine, i: &Insn) -> Step {
                     _ => m.mem.write_u64(a, r.map_or(1 << 63, |r| r as u64))?,
                 }
             } else {
+                let rc = m.cpu.x87.control >> 10;
                 match i.size[0] {
-                    4 => m.mem.write_u32(a, (v.to_f64() as f32).to_bits())?,
-                    8 => m.mem.write_u64(a, v.to_f64().to_bits())?,
+                    4 => m.mem.write_u32(a, v.to_f32_rc(rc).to_bits())?,
+                    8 => m.mem.write_u64(a, v.to_f64_rc(rc).to_bits())?,
                     _ => m.mem.write_bytes(a, &v.to_bytes())?,
                 }
             }
@@ -149,9 +150,10 @@ pub fn fst(m: &mut Machine, i: &Insn) -> Step {
 }
 
 pub fn fxch(m: &mut Machine, i: &Insn) -> Step {
+    // iced gives `fxch st(i)` as (st0, st(i)); `fxch st(0)` exchanges nothing.
     let n = match (i.op[0], i.op[1]) {
-        (_, Opnd::St(n)) if n != 0 => n,
-        (Opnd::St(n), _) if n != 0 => n,
+        (_, Opnd::St(n)) => n,
+        (Opnd::St(n), _) => n,
         _ => 1,
     };
     let (p, q) = (phys(m, 0), phys(m, n));
@@ -164,7 +166,7 @@ pub fn funary(m: &mut Machine, i: &Insn) -> Step {
     let r = match i.mnemonic {
         M::Fchs => v.neg(),
         M::Fabs => v.abs(),
-        M::Fsqrt => v.sqrt(),
+        M::Fsqrt => v.sqrt_rc(m.cpu.x87.control >> 10),
         _ => v.round_int(m.cpu.x87.control >> 10),
     };
     set_st(m, 0, r);
@@ -183,13 +185,14 @@ pub fn farith(m: &mut Machine, i: &Insn) -> Step {
         (Opnd::St(s), Opnd::None) => (1, st(m, 1), st(m, s)),
         _ => (1, st(m, 1), st(m, 0)),
     };
+    let rc = m.cpu.x87.control >> 10;
     let r = match i.mnemonic {
-        M::Fadd | M::Faddp | M::Fiadd => a.add(b),
-        M::Fsub | M::Fsubp | M::Fisub => a.sub(b),
-        M::Fsubr | M::Fsubrp => b.sub(a),
-        M::Fmul | M::Fmulp | M::Fimul => a.mul(b),
-        M::Fdiv | M::Fdivp | M::Fidiv => a.div(b),
-        _ => b.div(a),
+        M::Fadd | M::Faddp | M::Fiadd => a.add_rc(b, rc),
+        M::Fsub | M::Fsubp | M::Fisub => a.sub_rc(b, rc),
+        M::Fsubr | M::Fsubrp => b.sub_rc(a, rc),
+        M::Fmul | M::Fmulp | M::Fimul => a.mul_rc(b, rc),
+        M::Fdiv | M::Fdivp | M::Fidiv => a.div_rc(b, rc),
+        _ => b.div_rc(a, rc),
     };
     set_st(m, dst, r);
     if matches!(
