@@ -52,7 +52,9 @@ pub use translate::{EBPF_LICENSE, EBPF_SECTION, FUNCTION_NAME};
 /// How far LLVM optimizes, and how eBPF programs read packets.
 #[derive(Clone, Debug)]
 pub struct Options {
-    /// Run the `-O2` pipeline (the default); false keeps the IR as translated (`-O0`).
+    /// `-O2` (the default): the optimization pipeline (for native code the pass list
+    /// `pipeline::NATIVE_PIPELINE`, for eBPF LLVM's `default<O2>`) and optimizing code
+    /// generation. False (`-O0`) keeps the IR as translated and generates code with LLVM's `-O0`.
     pub optimize: bool,
     /// eBPF only: direct packet access (default) or the `bpf_skb_load_bytes` helper for all loads.
     pub ebpf_access: PacketAccess,
@@ -110,7 +112,8 @@ impl jitkit_bpf::PacketFilter for LlvmFilter {
 }
 
 /// The LLVM IR of the native function `u32 filter(const u8 *packet, u64 caplen, u32 wirelen)`,
-/// optimized unless `options.optimize` is false.
+/// optimized unless `options.optimize` is false: what [`compile_filter`] hands to code
+/// generation.
 pub fn llvm_ir(program: &[Insn], options: &Options) -> Result<String, Error> {
     #[cfg(feature = "llvm")]
     {
