@@ -10,38 +10,14 @@ use jitkit_filter::{compile, Options};
 use jitkit_testkit::libpcap;
 use jitkit_testkit::median_per_call;
 
-const EVERYDAY: &[&str] = &[
-    "tcp",
-    "udp",
-    "icmp",
-    "arp",
-    "ip6",
-    "tcp port 80",
-    "port 53",
-    "tcp port 443",
-    "host 192.168.1.1",
-    "src host 10.0.0.1",
-    "net 192.168.0.0/16",
-    "tcp port 80 or tcp port 443",
-    "host 10.0.0.1 and port 22",
-    "tcp[tcpflags] & tcp-syn != 0",
-    "tcp[tcpflags] & (tcp-syn|tcp-ack) = tcp-syn",
-    "not port 22",
-    "udp port 53 or udp port 123",
-    "icmp[icmptype] = icmp-echo",
-    "ether broadcast",
-    "ether host 00:11:22:33:44:55",
-    "vlan 100 and ip",
-    "less 128",
-    "greater 1000",
-    "ip and not net 10.0.0.0/8",
-    "portrange 6000-6063",
-    "tcp dst port 80 and tcp[((tcp[12:1] & 0xf0) >> 2):4] = 0x47455420",
-    "ip6 and udp port 547",
-    "host 10.0.0.1 or host 10.0.0.2 or host 10.0.0.3",
-    "(tcp or udp) and not port 53 and not port 22",
-    "icmp6 or (udp and port 5353)",
-];
+/// The 30 everyday filters (one per line, `#` comments), shared with tests/program_length.rs.
+fn everyday() -> Vec<&'static str> {
+    include_str!("../tests/data/everyday.txt")
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect()
+}
 
 fn hosts(n: usize) -> String {
     (0..n)
@@ -51,6 +27,20 @@ fn hosts(n: usize) -> String {
 }
 
 fn main() {
+    // `JITKIT_COMPILE_PROFILE=N`: only compile the 30 filters N times (for perf/callgrind).
+    if let Some(n) = std::env::var("JITKIT_COMPILE_PROFILE")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        let opts = Options::default();
+        let list = everyday();
+        for _ in 0..n {
+            for expr in &list {
+                std::hint::black_box(compile(expr, 1, &opts).ok());
+            }
+        }
+        return;
+    }
     let budget = Duration::from_millis(200);
     let opts = Options::default();
     println!("Filter compiler: program length (instructions) and compile time, EN10MB, optimized");
@@ -59,7 +49,8 @@ fn main() {
         "filter", "ours", "libpcap", "ours µs", "libpcap µs", "speedup"
     );
     let (mut total_ours, mut total_theirs, mut not_longer) = (0, 0, 0);
-    for expr in EVERYDAY {
+    let list = everyday();
+    for expr in &list {
         let ours = compile(expr, 1, &opts).expect("compiles");
         let theirs = libpcap::compile(expr, 1, 262144, true).expect("libpcap compiles");
         let t_ours = median_per_call(budget, || {
@@ -83,7 +74,7 @@ fn main() {
     }
     println!(
         "total: ours {total_ours} instructions, libpcap {total_theirs}; ours no longer on {not_longer}/{}",
-        EVERYDAY.len()
+        list.len()
     );
     println!();
     println!("Long host lists (`host A or host B or ...`):");

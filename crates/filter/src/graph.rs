@@ -18,6 +18,97 @@ use crate::pred::{Pred, Test};
 
 pub type NodeId = u32;
 
+/// Straight-line statements of a node, stored inline when short (nearly every node has at
+/// most a few), so that copying and hash-consing nodes does not allocate.
+#[derive(Clone)]
+pub enum Stmts {
+    Inline { len: u8, buf: [Insn; INLINE_STMTS] },
+    Heap(Vec<Insn>),
+}
+
+const INLINE_STMTS: usize = 6;
+const NO_STMT: Insn = Insn::stmt(0, 0);
+
+impl Stmts {
+    pub const fn new() -> Stmts {
+        Stmts::Inline {
+            len: 0,
+            buf: [NO_STMT; INLINE_STMTS],
+        }
+    }
+
+    pub fn from_slice(stmts: &[Insn]) -> Stmts {
+        if stmts.len() <= INLINE_STMTS {
+            let mut buf = [NO_STMT; INLINE_STMTS];
+            buf[..stmts.len()].copy_from_slice(stmts);
+            Stmts::Inline {
+                len: stmts.len() as u8,
+                buf,
+            }
+        } else {
+            Stmts::Heap(stmts.to_vec())
+        }
+    }
+
+    /// `self` followed by `more`.
+    pub fn concat(&self, more: &[Insn]) -> Stmts {
+        let mut all = Vec::with_capacity(self.len() + more.len());
+        all.extend_from_slice(self);
+        all.extend_from_slice(more);
+        Stmts::from_slice(&all)
+    }
+
+    pub fn remove(&mut self, at: usize) {
+        let mut all = self.to_vec();
+        all.remove(at);
+        *self = Stmts::from_slice(&all);
+    }
+}
+
+impl Default for Stmts {
+    fn default() -> Self {
+        Stmts::new()
+    }
+}
+
+impl std::ops::Deref for Stmts {
+    type Target = [Insn];
+    fn deref(&self) -> &[Insn] {
+        match self {
+            Stmts::Inline { len, buf } => &buf[..*len as usize],
+            Stmts::Heap(v) => v,
+        }
+    }
+}
+
+impl<'a> IntoIterator for &'a Stmts {
+    type Item = &'a Insn;
+    type IntoIter = std::slice::Iter<'a, Insn>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+impl PartialEq for Stmts {
+    fn eq(&self, other: &Stmts) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for Stmts {}
+
+impl std::hash::Hash for Stmts {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (**self).hash(state)
+    }
+}
+
+impl std::fmt::Debug for Stmts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Node {
     /// `ret #k`.
@@ -28,7 +119,7 @@ pub enum Node {
     /// `stmts`, then `if A <jump> k goto jt else goto jf`. A `jump` of `JMP|JA` is an
     /// unconditional continuation to `jt` (and `jf == jt`).
     Branch {
-        stmts: Vec<Insn>,
+        stmts: Stmts,
         jump: u16,
         k: u32,
         jt: NodeId,
@@ -41,8 +132,11 @@ pub enum Node {
 pub struct Graph {
     pub nodes: Vec<Node>,
     hops: u32,
-    /// Node hash -> ids of the nodes with that hash (keys are hashes so nodes are not cloned).
-    intern: HashMap<u64, Vec<NodeId>>,
+    /// Node hash -> the newest node with that hash (keys are hashes so nodes are not cloned);
+    /// older nodes with the same hash are chained through `same_hash`.
+    intern: HashMap<u64, NodeId>,
+    /// Per node: the previous node with the same hash (`NodeId::MAX` ends the chain).
+    same_hash: Vec<NodeId>,
 }
 
 /// Leaves of a comparison tree hold up to this many values in a chain of `jeq`s.
@@ -96,12 +190,17 @@ impl Graph {
             use std::hash::BuildHasher;
             crate::fxhash::FxBuild::default().hash_one(&node)
         };
-        let ids = self.intern.entry(hash).or_default();
-        if let Some(&id) = ids.iter().find(|&&id| self.nodes[id as usize] == node) {
-            return id;
-        }
         let id = self.nodes.len() as NodeId;
-        ids.push(id);
+        let head = self.intern.entry(hash).or_insert(NodeId::MAX);
+        let mut at = *head;
+        while at != NodeId::MAX {
+            if self.nodes[at as usize] == node {
+                return at;
+            }
+            at = self.same_hash[at as usize];
+        }
+        self.same_hash.push(*head);
+        *head = id;
         self.nodes.push(node);
         id
     }
@@ -120,7 +219,7 @@ impl Graph {
             Pred::True => t,
             Pred::False => f,
             Pred::Test(Test { stmts, jump, k }) => self.mk(Node::Branch {
-                stmts: stmts.clone(),
+                stmts: Stmts::from_slice(stmts),
                 jump: *jump,
                 k: *k,
                 jt: t,
@@ -161,7 +260,7 @@ impl Graph {
         let high = self.tree(&values[mid..], t, f, hopped);
         let low = self.tree(&values[..mid], t, f, hopped);
         self.mk(Node::Branch {
-            stmts: Vec::new(),
+            stmts: Stmts::new(),
             jump: op::JMP | op::JGE,
             k: values[mid],
             jt: high,
@@ -173,7 +272,7 @@ impl Graph {
     fn chain(&mut self, values: &[u32], t: NodeId, f: NodeId) -> NodeId {
         values.iter().rev().fold(f, |next, &v| {
             self.mk(Node::Branch {
-                stmts: Vec::new(),
+                stmts: Stmts::new(),
                 jump: op::JMP | op::JEQ,
                 k: v,
                 jt: t,
@@ -196,7 +295,7 @@ impl Graph {
         }
         match self.node(id).clone() {
             Node::Ret(_) | Node::Hop { .. } => self.mk(Node::Branch {
-                stmts: stmts.to_vec(),
+                stmts: Stmts::from_slice(stmts),
                 jump: JA,
                 k: 0,
                 jt: id,
@@ -208,17 +307,13 @@ impl Graph {
                 k,
                 jt,
                 jf,
-            } => {
-                let mut all = stmts.to_vec();
-                all.extend(s);
-                self.mk(Node::Branch {
-                    stmts: all,
-                    jump,
-                    k,
-                    jt,
-                    jf,
-                })
-            }
+            } => self.mk(Node::Branch {
+                stmts: Stmts::from_slice(stmts).concat(&s),
+                jump,
+                k,
+                jt,
+                jf,
+            }),
         }
     }
 

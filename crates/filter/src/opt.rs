@@ -24,11 +24,11 @@ use crate::fxhash::FxHashMap as HashMap;
 
 use jitkit_bpf::cbpf::{op, Insn};
 
-use crate::graph::{Graph, Node, NodeId, JA, VALUE_MARKER};
+use crate::graph::{Graph, Node, NodeId, Stmts, JA, VALUE_MARKER};
 
 /// Rounds of the optimizer; each round runs every pass once.
-const MAX_ROUNDS: usize = 16;
-/// Pull-up passes (each followed by rounds until nothing changes).
+const MAX_ROUNDS: usize = 24;
+/// Rounds that move tests (pull-ups), each run when a round changed nothing else.
 const MAX_PULLUPS: usize = 8;
 /// Facts remembered per path (the oldest are forgotten beyond this).
 const MAX_FACTS: usize = 16;
@@ -56,6 +56,9 @@ enum Value {
 struct Values {
     map: HashMap<Value, Vn>,
     list: Vec<Value>,
+    /// `Phi(node, register)` numbers by `node * REGS + register` (`Vn::MAX`: none yet):
+    /// merges are the most frequent values, and need no hashing.
+    phis: Vec<Vn>,
 }
 
 impl Values {
@@ -68,11 +71,28 @@ impl Values {
         self.map.insert(v, n);
         n
     }
+    fn phi(&mut self, node: NodeId, reg: usize) -> Vn {
+        let at = node as usize * REGS + reg;
+        if at >= self.phis.len() {
+            self.phis.resize(at + 1, Vn::MAX);
+        }
+        if self.phis[at] == Vn::MAX {
+            self.phis[at] = self.list.len() as Vn;
+            self.list.push(Value::Phi(node, reg as u8));
+        }
+        self.phis[at]
+    }
     fn constant(&self, vn: Vn) -> Option<u32> {
         match self.list[vn as usize] {
             Value::Const(k) => Some(k),
             _ => None,
         }
+    }
+    /// Forgets every number, keeping the memory.
+    fn clear(&mut self) {
+        self.map.clear();
+        self.list.clear();
+        self.phis.clear();
     }
 }
 
@@ -83,6 +103,11 @@ struct Fact {
     jump: u16,
     k: u32,
     holds: bool,
+    /// Whether the test was a relation (`ip[9] = 6`, statements ending in [`VALUE_MARKER`]).
+    /// libpcap threads jumps on value numbers in which a relation's value (`A - X`) differs
+    /// from the plain load, so a relation's outcome decides only the same relation again;
+    /// this keeps our "rejects all packets" findings the same as libpcap's.
+    rel: bool,
 }
 
 /// Registers: A, X, M[0..16].
@@ -94,7 +119,7 @@ const X: usize = 1;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Facts {
     items: [Fact; MAX_FACTS],
-    len: usize,
+    len: u8,
 }
 
 impl Facts {
@@ -105,34 +130,35 @@ impl Facts {
                 jump: 0,
                 k: 0,
                 holds: false,
+                rel: false,
             }; MAX_FACTS],
             len: 0,
         }
     }
     fn iter(&self) -> std::slice::Iter<'_, Fact> {
-        self.items[..self.len].iter()
+        self.items[..self.len as usize].iter()
     }
     fn contains(&self, f: &Fact) -> bool {
         self.iter().any(|x| x == f)
     }
     /// Adds a fact, forgetting the oldest when full.
     fn push(&mut self, f: Fact) {
-        if self.len == MAX_FACTS {
+        if self.len as usize == MAX_FACTS {
             self.items.copy_within(1.., 0);
             self.len -= 1;
         }
-        self.items[self.len] = f;
+        self.items[self.len as usize] = f;
         self.len += 1;
     }
     fn retain(&mut self, keep: impl Fn(&Fact) -> bool) {
         let mut n = 0;
-        for i in 0..self.len {
+        for i in 0..self.len as usize {
             if keep(&self.items[i]) {
                 self.items[n] = self.items[i];
                 n += 1;
             }
         }
-        self.len = n;
+        self.len = n as u8;
     }
 }
 
@@ -258,6 +284,11 @@ fn jump_uses(jump: u16, jt: NodeId, jf: NodeId) -> u32 {
 struct Opt<'g> {
     g: &'g mut Graph,
     vals: Values,
+    /// Reused buffers (statements kept, proven lengths), so rounds do not allocate per node.
+    scratch: Vec<Insn>,
+    scratch_len: Vec<u32>,
+    /// Pull-up passes still allowed (each one is followed by rounds that clean up).
+    pullups_left: usize,
 }
 
 impl Opt<'_> {
@@ -362,8 +393,8 @@ impl Opt<'_> {
         })
     }
 
-    /// Whether `value <jump> k` is known under `st`.
-    fn decide(&self, st: &State, jump: u16, k: u32) -> Option<bool> {
+    /// Whether `value <jump> k` is known under `st` (`rel`: the test is a relation).
+    fn decide(&self, st: &State, jump: u16, k: u32, rel: bool) -> Option<bool> {
         if jump & op::X != 0 {
             let (a, x) = (st.regs[A], st.regs[X]);
             if let (Some(p), Some(q)) = (self.vals.constant(a), self.vals.constant(x)) {
@@ -379,7 +410,7 @@ impl Opt<'_> {
         // `jeq #c` held, `jeq #k` (k != c) fails. Nothing else is inferred, so that the same
         // expressions are found to reject everything.
         for f in st.facts.iter() {
-            if f.vn != vn {
+            if f.vn != vn || f.rel != rel {
                 continue;
             }
             if f.jump == jump & 0xf0 && f.k == k {
@@ -392,7 +423,7 @@ impl Opt<'_> {
         None
     }
 
-    fn with_fact(&self, st: &State, jump: u16, k: u32, holds: bool) -> State {
+    fn with_fact(&self, st: &State, jump: u16, k: u32, holds: bool, rel: bool) -> State {
         let mut s = *st;
         if jump & op::X == 0 && self.vals.constant(st.regs[A]).is_none() {
             let f = Fact {
@@ -400,6 +431,7 @@ impl Opt<'_> {
                 jump: jump & 0xf0,
                 k,
                 holds,
+                rel,
             };
             if !s.facts.contains(&f) {
                 s.facts.push(f);
@@ -408,18 +440,18 @@ impl Opt<'_> {
         s
     }
 
-    fn meet(&mut self, node: NodeId, states: &[State]) -> State {
-        let mut out = states[0];
-        for s in &states[1..] {
-            for r in 0..REGS {
-                if out.regs[r] != s.regs[r] {
-                    out.regs[r] = self.vals.vn(Value::Phi(node, r as u8));
-                }
+    /// The state where paths with states `a` and `b` join at `node`: registers that differ
+    /// hold a merge value, only common facts hold, the smaller proven length.
+    fn meet(&mut self, node: NodeId, a: &State, b: &State) -> State {
+        let mut out = *a;
+        for r in 0..REGS {
+            if out.regs[r] != b.regs[r] {
+                out.regs[r] = self.vals.phi(node, r);
             }
-            let other = s.facts;
-            out.facts.retain(|f| other.contains(f));
-            out.proven = out.proven.min(s.proven);
         }
+        let other = b.facts;
+        out.facts.retain(|f| other.contains(f));
+        out.proven = out.proven.min(b.proven);
         out
     }
 
@@ -427,37 +459,26 @@ impl Opt<'_> {
     fn round(&mut self, root: NodeId) -> (NodeId, bool) {
         let mut nodes = self.positional(root);
         let n = nodes.len();
-        // Forward data flow: entry states from the incoming edges' states.
-        let initial = {
-            let v = self.vals.vn(Value::Initial);
-            State {
-                regs: [v; REGS],
-                facts: Facts::new(),
-                proven: 0,
-            }
-        };
-        let mut incoming: Vec<Vec<State>> = vec![Vec::new(); n];
-        incoming[0].push(initial);
+        // Forward data flow: each node's entry state is the meet of the states on its incoming
+        // edges, merged as the edges are found (every predecessor comes first).
         let mut entry: Vec<Option<State>> = vec![None; n];
+        entry[0] = Some(self.initial());
         let mut changed = false;
         let live = liveness(&nodes);
+        let mut kept = std::mem::take(&mut self.scratch);
         for i in 0..n {
-            if incoming[i].is_empty() {
-                continue;
-            }
-            let states = std::mem::take(&mut incoming[i]);
-            let st = self.meet(i as NodeId, &states);
+            let Some(st) = entry[i] else { continue };
             let Node::Branch {
-                mut stmts,
+                stmts,
                 mut jump,
                 mut k,
                 mut jt,
                 mut jf,
-            } = nodes[i].clone()
+            } = &nodes[i]
             else {
-                entry[i] = Some(st);
                 continue;
             };
+            let mut stmts = stmts.clone();
             // The peephole rules first, as libpcap applies them before it threads jumps: the
             // facts this test leaves are then about the value before the `and`/`sub`, which
             // is also what decides, like libpcap, which expressions reject everything.
@@ -466,8 +487,13 @@ impl Opt<'_> {
             }
             // Redundant statements: the register already holds the value on every path.
             let mut cur = st;
-            let mut kept = Vec::with_capacity(stmts.len());
-            for s in &stmts {
+            kept.clear();
+            for s in stmts.iter() {
+                if *s == VALUE_MARKER {
+                    // Changes no value; it only marks the test as a relation.
+                    kept.push(*s);
+                    continue;
+                }
                 let s = self.simplify(&cur, s);
                 cur.proven = prove(cur.proven, &s);
                 match self.step(&cur, &s) {
@@ -479,8 +505,7 @@ impl Opt<'_> {
                     None => kept.push(s),
                 }
             }
-            changed |= kept != stmts;
-            entry[i] = Some(st);
+            changed |= kept[..] != stmts[..];
             // Comparing with an X that holds a known constant: compare with the constant.
             let (jump, k) = match self.vals.constant(cur.regs[X]) {
                 Some(c) if jump != JA && jump & op::X != 0 => {
@@ -489,38 +514,38 @@ impl Opt<'_> {
                 }
                 _ => (jump, k),
             };
-            let (mut jt, mut jf) = (jt, jf);
             if jump == JA {
                 let t = self.thread(&nodes, &live, jt as usize, cur);
                 changed |= t != jt as usize;
                 jt = t as NodeId;
                 jf = jt;
-                incoming[jt as usize].push(cur);
+                self.arrive(&mut entry, jt, cur);
             } else {
-                match self.decide(&cur, jump, k) {
+                let rel = kept.last() == Some(&VALUE_MARKER);
+                match self.decide(&cur, jump, k, rel) {
                     Some(outcome) => {
                         // The test is decided on every path into this node.
                         let target = if outcome { jt } else { jf };
                         jt = target;
                         jf = target;
                         changed = true;
-                        incoming[target as usize].push(cur);
+                        self.arrive(&mut entry, target, cur);
                     }
                     None => {
-                        let st_t = self.with_fact(&cur, jump, k, true);
-                        let st_f = self.with_fact(&cur, jump, k, false);
+                        let st_t = self.with_fact(&cur, jump, k, true, rel);
+                        let st_f = self.with_fact(&cur, jump, k, false, rel);
                         let t = self.thread(&nodes, &live, jt as usize, st_t);
                         let f = self.thread(&nodes, &live, jf as usize, st_f);
                         changed |= t != jt as usize || f != jf as usize;
                         jt = t as NodeId;
                         jf = f as NodeId;
-                        incoming[jt as usize].push(st_t);
-                        incoming[jf as usize].push(st_f);
+                        self.arrive(&mut entry, jt, st_t);
+                        self.arrive(&mut entry, jf, st_f);
                     }
                 }
             }
             nodes[i] = Node::Branch {
-                stmts: kept,
+                stmts: Stmts::from_slice(&kept),
                 jump,
                 k,
                 jt,
@@ -532,6 +557,7 @@ impl Opt<'_> {
         // Per node: the packet is rejected from here on whenever fewer bytes than this were
         // captured (the furthest absolute load on every path; a rejection needs none).
         let mut must_end = vec![0u32; n];
+        let mut proven_before = std::mem::take(&mut self.scratch_len);
         for i in (0..n).rev() {
             if let Node::Ret(k) = nodes[i] {
                 must_end[i] = if k == 0 { u32::MAX } else { 0 };
@@ -548,22 +574,18 @@ impl Opt<'_> {
                     changed |= fold_into_jump(stmts, jump, k, jt, jf);
                 }
                 let mut need = live_out(&live, *jt, *jf) | jump_uses(*jump, *jt, *jf);
-                let before = stmts.len();
                 // The proven length before each statement, and how many bytes the rest of the
                 // program surely rejects without (loads kept after it, then `must_end` of the
                 // successors): a dead load that ends no further than either cannot change the
                 // verdict (if it failed, an earlier load did or the packet is rejected anyway).
                 let mut proven = entry[i].map_or(0, |e| e.proven);
-                let proven_before: Vec<u32> = stmts
-                    .iter()
-                    .map(|s| {
-                        let p = proven;
-                        proven = prove(proven, s);
-                        p
-                    })
-                    .collect();
+                proven_before.clear();
+                for s in stmts.iter() {
+                    proven_before.push(proven);
+                    proven = prove(proven, s);
+                }
                 let mut later_end = must_end[*jt as usize].min(must_end[*jf as usize]);
-                let mut kept: Vec<Insn> = Vec::with_capacity(before);
+                kept.clear();
                 for (j, s) in stmts.iter().enumerate().rev() {
                     let (u, d) = uses_defs(s);
                     if d & need == 0
@@ -575,69 +597,43 @@ impl Opt<'_> {
                     kept.push(*s);
                     later_end = later_end.max(abs_end(s).unwrap_or(0));
                 }
-                kept.reverse();
-                if kept.len() != before {
+                if kept.len() != stmts.len() {
                     changed = true;
+                    kept.reverse();
+                    *stmts = Stmts::from_slice(&kept);
                 }
-                *stmts = kept;
                 must_end[i] = later_end;
             }
         }
-        let new_root = self.rebuild(&nodes);
-        let changed = changed || self.g.order(new_root).len() != n;
-        (new_root, changed)
+        self.scratch = kept;
+        self.scratch_len = proven_before;
+        // Nothing changed, so the entry states and liveness still describe `nodes`: the time
+        // to move tests (which the next round then cleans up).
+        if !changed && self.pullups_left > 0 && self.pullup(&mut nodes, &entry, &live) {
+            self.pullups_left -= 1;
+            changed = true;
+        }
+        let (new_root, merged) = self.rebuild(&nodes);
+        (new_root, changed || merged)
     }
 
-    /// Entry states of positional `nodes` (registers, facts and proven length only: no
-    /// statement is changed).
-    fn entry_states(&mut self, nodes: &[Node]) -> Vec<Option<State>> {
-        let n = nodes.len();
-        let mut entry: Vec<Option<State>> = vec![None; n];
-        if n == 0 {
-            return entry;
-        }
+    /// The state when the program starts.
+    fn initial(&mut self) -> State {
         let v = self.vals.vn(Value::Initial);
-        entry[0] = Some(State {
+        State {
             regs: [v; REGS],
             facts: Facts::new(),
             proven: 0,
-        });
-        for i in 0..n {
-            let Some(st) = entry[i] else { continue };
-            let Node::Branch {
-                stmts,
-                jump,
-                k,
-                jt,
-                jf,
-            } = &nodes[i]
-            else {
-                continue;
-            };
-            let mut cur = st;
-            for s in stmts {
-                cur.proven = prove(cur.proven, s);
-                if let Some((r, v)) = self.step(&cur, s) {
-                    cur.regs[r] = v;
-                }
-            }
-            let edges = if *jump == JA || jt == jf {
-                [(*jt, cur), (*jt, cur)]
-            } else {
-                [
-                    (*jt, self.with_fact(&cur, *jump, *k, true)),
-                    (*jf, self.with_fact(&cur, *jump, *k, false)),
-                ]
-            };
-            for (target, out) in edges {
-                let t = target as usize;
-                entry[t] = Some(match entry[t] {
-                    None => out,
-                    Some(prev) => self.meet(target, &[prev, out]),
-                });
-            }
         }
-        entry
+    }
+
+    /// Merges `st` into the entry state of `target`.
+    fn arrive(&mut self, entry: &mut [Option<State>], target: NodeId, st: State) {
+        let t = target as usize;
+        entry[t] = Some(match entry[t] {
+            None => st,
+            Some(prev) => self.meet(target, &prev, &st),
+        });
     }
 
     /// libpcap's or_pullup and and_pullup, made safe. In a chain of tests that share one
@@ -648,14 +644,12 @@ impl Opt<'_> {
     /// round drops the reloads. Moving a test up skips the loads of the tests it jumps over, so
     /// it is done only when those cannot fail or when the shared target rejects anyway (a load
     /// that fails rejects too); the moved test itself only recomputes a value already known.
-    /// Returns the new root when something moved.
-    fn pullup(&mut self, root: NodeId) -> Option<NodeId> {
-        let mut nodes = self.positional(root);
+    /// Works on positional `nodes` with their entry states and liveness; returns whether
+    /// something moved.
+    fn pullup(&mut self, nodes: &mut [Node], entry: &[Option<State>], live: &[u32]) -> bool {
         let n = nodes.len();
-        let entry = self.entry_states(&nodes);
-        let live = liveness(&nodes);
         let mut preds = vec![0u32; n];
-        for node in &nodes {
+        for node in nodes.iter() {
             if let Node::Branch { jt, jf, .. } = node {
                 preds[*jt as usize] += 1;
                 if jf != jt {
@@ -677,10 +671,10 @@ impl Opt<'_> {
             let Some(st) = entry[i] else { continue };
             for or_chain in [true, false] {
                 if let Some((slots, order, last_next)) =
-                    self.pullup_at(&nodes, &live, &preds, &st, i, or_chain)
+                    self.pullup_at(nodes, live, &preds, &st, i, or_chain)
                 {
                     let common = branch_targets(&nodes[i], or_chain).0;
-                    let contents: Vec<(Vec<Insn>, u16, u32)> = order
+                    let contents: Vec<(Stmts, u16, u32)> = order
                         .iter()
                         .map(|&j| match &nodes[slots[j]] {
                             Node::Branch { stmts, jump, k, .. } => (stmts.clone(), *jump, *k),
@@ -710,7 +704,7 @@ impl Opt<'_> {
                 }
             }
         }
-        moved.then(|| self.rebuild(&nodes))
+        moved
     }
 
     /// A safe pull-up in the chain starting at position `i` (see [`Opt::pullup`]): the chain's
@@ -758,7 +752,7 @@ impl Opt<'_> {
         let first_other = tested.iter().position(|&v| v != held)?;
         let pulled = (first_other + 1..slots.len()).find(|&j| tested[j] == held)?;
         let stmts_of = |j: usize| match &nodes[slots[j]] {
-            Node::Branch { stmts, .. } => stmts.as_slice(),
+            Node::Branch { stmts, .. } => &stmts[..],
             _ => &[],
         };
         if stmts_of(pulled).is_empty() {
@@ -814,7 +808,7 @@ impl Opt<'_> {
             .map(|&id| match self.g.node(id) {
                 // Hops only shorten jumps in big trees; here they are plain continuations.
                 Node::Hop { target, .. } => Node::Branch {
-                    stmts: Vec::new(),
+                    stmts: Stmts::new(),
                     jump: JA,
                     k: 0,
                     jt: index[*target as usize],
@@ -839,8 +833,8 @@ impl Opt<'_> {
     }
 
     /// The hash-consed graph of positional `nodes`, built bottom-up (which merges identical
-    /// nodes); returns the id of position 0.
-    fn rebuild(&mut self, nodes: &[Node]) -> NodeId {
+    /// nodes); returns the id of position 0 and whether any two positions became one node.
+    fn rebuild(&mut self, nodes: &[Node]) -> (NodeId, bool) {
         let n = nodes.len();
         let mut new_id: Vec<NodeId> = vec![0; n];
         for i in (0..n).rev() {
@@ -872,7 +866,13 @@ impl Opt<'_> {
                 }
             };
         }
-        new_id[0]
+        // Whether two positions became one node (merged or collapsed into a successor).
+        let mut seen = vec![false; self.g.nodes.len()];
+        let mut merged = false;
+        for &id in &new_id {
+            merged |= std::mem::replace(&mut seen[id as usize], true);
+        }
+        (new_id[0], merged)
     }
 
     /// Follows `target` while the node there is decided by `st` and its statements compute
@@ -906,7 +906,7 @@ impl Opt<'_> {
             let next = if *jump == JA || jt == jf {
                 *jt as usize
             } else {
-                match self.decide(&cur, *jump, *k) {
+                match self.decide(&cur, *jump, *k, stmts.last() == Some(&VALUE_MARKER)) {
                     Some(true) => *jt as usize,
                     Some(false) => *jf as usize,
                     None => return target,
@@ -927,7 +927,7 @@ impl Opt<'_> {
 /// afterwards: `sub #c; jeq #k` is `jeq #(k+c)`, `sub x; jeq #0` is `jeq x`, and
 /// `and #m; jeq #0` is `jset #m` with the targets swapped. Neither statement can fail. Returns whether anything changed.
 fn fold_into_jump(
-    stmts: &mut Vec<Insn>,
+    stmts: &mut Stmts,
     jump: &mut u16,
     k: &mut u32,
     jt: &mut NodeId,
@@ -1024,26 +1024,22 @@ fn live_out(live: &[u32], jt: NodeId, jf: NodeId) -> u32 {
 
 /// Optimizes the program rooted at `root`; returns the new root.
 pub fn optimize(g: &mut Graph, mut root: NodeId) -> NodeId {
-    if g.order(root).len() > MAX_NODES {
+    if g.nodes.len() > MAX_NODES && g.order(root).len() > MAX_NODES {
         return root;
     }
     let mut opt = Opt {
         g,
         vals: Values::default(),
+        scratch: Vec::new(),
+        scratch_len: Vec::new(),
+        pullups_left: MAX_PULLUPS,
     };
-    for _ in 0..MAX_PULLUPS {
-        for _ in 0..MAX_ROUNDS {
-            opt.vals = Values::default();
-            let (r, changed) = opt.round(root);
-            root = r;
-            if !changed {
-                break;
-            }
-        }
-        opt.vals = Values::default();
-        match opt.pullup(root) {
-            Some(r) => root = r,
-            None => break,
+    for _ in 0..MAX_ROUNDS {
+        opt.vals.clear();
+        let (r, changed) = opt.round(root);
+        root = r;
+        if !changed {
+            break;
         }
     }
     skip_undecided_root(opt.g, root)
@@ -1057,7 +1053,7 @@ fn skip_undecided_root(g: &mut Graph, mut root: NodeId) -> NodeId {
     loop {
         match g.node(root).clone() {
             Node::Branch { stmts, jt, jf, .. } if jt == jf => {
-                carried.extend(stmts);
+                carried.extend_from_slice(&stmts);
                 root = jt;
             }
             Node::Ret(_) | Node::Hop { .. } => {
