@@ -291,3 +291,36 @@ pub enum Expr {
         offset: usize,
     },
 }
+
+impl Expr {
+    /// Whether libpcap compiles this expression without its optimizer: `protochain` and
+    /// `geneve` emit code with jumps inside blocks (a loop for `protochain`), so libpcap turns
+    /// the optimizer off for the whole expression, which changes which loads run on truncated
+    /// packets and whether "rejects all packets" is reported.
+    pub fn turns_off_libpcap_optimizer(&self) -> bool {
+        match self {
+            Expr::And(items) | Expr::Or(items) => {
+                items.iter().any(Expr::turns_off_libpcap_optimizer)
+            }
+            Expr::Not(inner) => inner.turns_off_libpcap_optimizer(),
+            Expr::Id { qual, .. } => qual.addr == AddrKind::Protochain,
+            Expr::Geneve(_) => true,
+            _ => false,
+        }
+    }
+
+    /// Where a primitive starts in the expression, when the tree records it.
+    pub fn offset(&self) -> Option<usize> {
+        match self {
+            Expr::Id { offset, .. }
+            | Expr::Proto { offset, .. }
+            | Expr::Relation { offset, .. }
+            | Expr::Broadcast { offset, .. }
+            | Expr::Multicast { offset, .. }
+            | Expr::WlanType { offset, .. }
+            | Expr::WlanDir { offset, .. }
+            | Expr::Unsupported { offset, .. } => Some(*offset),
+            _ => None,
+        }
+    }
+}

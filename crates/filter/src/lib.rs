@@ -24,6 +24,9 @@ mod wlan_names;
 
 use jitkit_bpf::cbpf::Insn;
 
+/// How many headers `protochain` follows (libpcap loops without bound; cBPF cannot).
+pub use gen::PROTOCHAIN_DEPTH;
+
 /// How to compile an expression.
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -96,7 +99,8 @@ pub fn compile(expr: &str, linktype: u32, options: &Options) -> Result<Vec<Insn>
     let root = g.build(&pred, accept, reject);
     let root = if options.optimize {
         let root = opt::optimize(&mut g, root);
-        if opt::rejects_all(&g, root) {
+        // libpcap reports this only when its optimizer ran (see `Gen::no_optimize`).
+        if opt::rejects_all(&g, root) && !gen.no_optimize {
             return Err(CompileError {
                 message: "expression rejects all packets".into(),
                 offset: None,

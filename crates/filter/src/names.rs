@@ -2,21 +2,28 @@
 //! (`ip proto \tcp`), Ethernet types (`ether proto \arp`) and LLC SAPs, host addresses.
 //!
 //! libpcap asks the system (getservbyname, getprotobyname); we carry copies of Debian's
-//! /etc/services and /etc/protocols so that compiling never depends on the machine.
+//! /etc/services and /etc/protocols so that ports and protocols never depend on the machine.
+//! Host, network and Ethernet names are the machine's by nature: they are resolved as libpcap
+//! resolves them (getaddrinfo, /etc/networks, /etc/ethers) when the expression is compiled.
 
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 
 /// IP protocol numbers used by code generation.
 pub mod ipproto {
+    pub const HOPOPTS: u32 = 0;
     pub const ICMP: u32 = 1;
     pub const IGMP: u32 = 2;
     pub const TCP: u32 = 6;
     pub const IGRP: u32 = 9;
     pub const UDP: u32 = 17;
+    pub const ROUTING: u32 = 43;
     pub const FRAGMENT: u32 = 44;
     pub const ESP: u32 = 50;
     pub const AH: u32 = 51;
     pub const ICMPV6: u32 = 58;
+    /// "No next header".
+    pub const NONE: u32 = 59;
+    pub const DSTOPTS: u32 = 60;
     pub const PIM: u32 = 103;
     pub const VRRP: u32 = 112;
     pub const SCTP: u32 = 132;
@@ -162,15 +169,105 @@ pub fn ether_aton(s: &str) -> Option<[u8; 6]> {
     Some(out)
 }
 
-/// Addresses of a host name, from the few names every system defines. libpcap would ask the
-/// resolver; a compiler that depends on DNS gives different programs on different machines, so
-/// other names are an error ("unknown host").
-pub fn host_addresses(name: &str) -> Option<(Vec<Ipv4Addr>, Vec<Ipv6Addr>)> {
-    match name {
-        "localhost" => Some((vec![Ipv4Addr::LOCALHOST], vec![])),
-        "ip6-localhost" | "ip6-loopback" => Some((vec![], vec![Ipv6Addr::LOCALHOST])),
-        _ => None,
+/// Addresses of a host name, as libpcap's `pcap_nametoaddrinfo` finds them: the system resolver
+/// (`getaddrinfo`, stream sockets, any family: /etc/hosts, then DNS as nsswitch.conf says), in
+/// the resolver's order, one entry per address. `None` when the name does not resolve.
+pub fn host_addresses(name: &str) -> Option<Vec<IpAddr>> {
+    use std::net::ToSocketAddrs;
+    // std asks getaddrinfo with the same hints as libpcap (AF_UNSPEC, SOCK_STREAM).
+    let addrs: Vec<IpAddr> = (name, 0u16)
+        .to_socket_addrs()
+        .ok()?
+        .map(|a| a.ip())
+        .collect();
+    (!addrs.is_empty()).then_some(addrs)
+}
+
+/// The networks database libpcap's `pcap_nametonetaddr` consults through `getnetbyname`
+/// (nsswitch.conf's `networks: files` on Linux).
+pub const NETWORKS_FILE: &str = "/etc/networks";
+/// The Ethernet address database behind `ether_hostton` (`ethers: files`).
+pub const ETHERS_FILE: &str = "/etc/ethers";
+
+/// A network number by name, as `getnetbyname` returns it from [`NETWORKS_FILE`] (host order,
+/// missing trailing parts filled with zeros as glibc does: `10` is 10.0.0.0). `None` when the
+/// name is unknown or the file cannot be read.
+pub fn network_address(name: &str) -> Option<u32> {
+    network_in(&std::fs::read_to_string(NETWORKS_FILE).ok()?, name)
+}
+
+/// [`network_address`] over the text of a networks file: `name number [aliases...]` lines, `#`
+/// comments, names matched without regard to case, the first match wins.
+pub fn network_in(text: &str, name: &str) -> Option<u32> {
+    for line in text.lines() {
+        let line = line.split('#').next().unwrap_or("");
+        let mut fields = line.split_whitespace();
+        let (Some(net_name), Some(number)) = (fields.next(), fields.next()) else {
+            continue;
+        };
+        let aliases = fields;
+        if net_name.eq_ignore_ascii_case(name)
+            || aliases.clone().any(|a| a.eq_ignore_ascii_case(name))
+        {
+            let parts = number.matches('.').count() + 1;
+            let padded = format!("{number}{}", ".0".repeat(4usize.saturating_sub(parts)));
+            return Some(inet_network(&padded).unwrap_or(u32::MAX));
+        }
     }
+    None
+}
+
+/// glibc's `inet_network`: up to four dot-separated parts, each decimal, octal (`0` prefix) or
+/// hexadecimal (`0x`), at most 255, packed left to right. `None` is glibc's INADDR_NONE.
+fn inet_network(s: &str) -> Option<u32> {
+    let mut val: u32 = 0;
+    let mut n = 0;
+    for part in s.split('.') {
+        let (digits, base) =
+            if let Some(h) = part.strip_prefix("0x").or_else(|| part.strip_prefix("0X")) {
+                (h, 16)
+            } else if part.len() > 1 && part.starts_with('0') {
+                (&part[1..], 8)
+            } else {
+                (part, 10)
+            };
+        if digits.is_empty() || !digits.chars().all(|c| c.is_digit(base)) {
+            return None;
+        }
+        let v = u32::from_str_radix(digits, base).ok()?;
+        if v > 0xff || n == 4 {
+            return None;
+        }
+        val = (val << 8) | v;
+        n += 1;
+    }
+    Some(val)
+}
+
+/// An Ethernet address by host name, as glibc's `ether_hostton` finds it in [`ETHERS_FILE`].
+/// `None` when the name is unknown or the file is missing (libpcap: "unknown ether host").
+pub fn ether_host(name: &str) -> Option<[u8; 6]> {
+    ether_in(&std::fs::read_to_string(ETHERS_FILE).ok()?, name)
+}
+
+/// [`ether_host`] over the text of an ethers file: `xx:xx:xx:xx:xx:xx name` lines (hexadecimal
+/// octets, one or two digits), `#` comments, names matched without regard to case.
+pub fn ether_in(text: &str, name: &str) -> Option<[u8; 6]> {
+    text.lines().find_map(|line| {
+        let line = line.split('#').next().unwrap_or("");
+        let mut fields = line.split_whitespace();
+        let (addr, host) = (fields.next()?, fields.next()?);
+        if !host.eq_ignore_ascii_case(name) {
+            return None;
+        }
+        let mut out = [0u8; 6];
+        let mut octets = addr.split(':');
+        for o in out.iter_mut() {
+            let v = u32::from_str_radix(octets.next()?, 16).ok()?;
+            *o = u8::try_from(v).ok()?;
+        }
+        octets.next().is_none().then_some(out)
+    })
 }
 
 #[cfg(test)]
@@ -189,5 +286,29 @@ mod tests {
         assert_eq!(ether_aton("1:2:3:4:5:6"), Some([1, 2, 3, 4, 5, 6]));
         assert_eq!(ether_aton("0102.0304.0506"), Some([1, 2, 3, 4, 5, 6]));
         assert_eq!(ether_aton("010203040506"), Some([1, 2, 3, 4, 5, 6]));
+    }
+
+    #[test]
+    fn networks_file_as_glibc_reads_it() {
+        let text = "# comment\ndefault 0.0.0.0\nloopback\t127.0.0.0 lo # x\nten 10\nodd 012.0x1\n";
+        assert_eq!(network_in(text, "loopback"), Some(0x7f00_0000));
+        assert_eq!(network_in(text, "LO"), Some(0x7f00_0000));
+        assert_eq!(network_in(text, "default"), Some(0));
+        assert_eq!(network_in(text, "ten"), Some(0x0a00_0000));
+        assert_eq!(network_in(text, "odd"), Some(0x0a01_0000));
+        assert_eq!(network_in(text, "comment"), None);
+        assert_eq!(network_in(text, "nope"), None);
+    }
+
+    #[test]
+    fn ethers_file_as_glibc_reads_it() {
+        let text = "# c\n0:1:2:3:4:5 alpha\n00:11:22:33:44:55\tBeta # x\n1:2:3 short\n";
+        assert_eq!(ether_in(text, "alpha"), Some([0, 1, 2, 3, 4, 5]));
+        assert_eq!(
+            ether_in(text, "beta"),
+            Some([0, 0x11, 0x22, 0x33, 0x44, 0x55])
+        );
+        assert_eq!(ether_in(text, "short"), None);
+        assert_eq!(ether_in(text, "c"), None);
     }
 }

@@ -1,12 +1,19 @@
-//! Encapsulations and link metadata: vlan, mpls, pppoed/pppoes, llc, inbound/outbound,
-//! ifindex. `vlan`, `mpls` and `pppoes` move the offsets every later primitive uses.
+//! Encapsulations and link metadata: vlan, mpls, pppoed/pppoes, geneve, llc, inbound/outbound,
+//! ifindex. `vlan`, `mpls`, `pppoes` and `geneve` move the offsets every later primitive uses
+//! (`geneve` to offsets known only at run time, see `rebase.rs`).
+
+fn ldx_mem(cell: u32) -> Insn {
+    Insn::stmt(op::LDX | op::MEM, cell)
+}
 
 use jitkit_bpf::cbpf::op;
 
-use super::{err, Gen, LinkKind};
-use crate::ast::LlcKind;
-use crate::names::ethertype::*;
-use crate::pred::{ld_abs, Pred};
+use jitkit_bpf::cbpf::Insn;
+
+use super::{err, rebase, Gen, LinkKind};
+use crate::ast::{Dir, LlcKind};
+use crate::names::{ethertype::*, ipproto};
+use crate::pred::{alu_k, ld_abs, ld_ind, ldx_msh, Pred};
 use crate::CompileError;
 
 /// Linux's PACKET_OUTGOING / LINUX_SLL_OUTGOING packet type.
@@ -129,14 +136,223 @@ impl Gen {
         self.off_nl = 0;
         self.off_nl_nosnap = 0;
         self.is_pppoes = true;
+        self.is_geneve = false;
         Ok(b)
     }
 
-    pub fn geneve(&mut self, _vni: Option<u32>) -> Result<Pred, CompileError> {
-        Err(err(
-            "'geneve' is not supported by jitkit's filter compiler",
+    /// `geneve [vni]` (gen_geneve): UDP to port 6081 over IPv4 or IPv6, Geneve version 0, the
+    /// VNI if given; then every later primitive applies to the encapsulated frame. Its offsets
+    /// are computed at run time into three scratch cells, as libpcap does: the protocol type
+    /// (the Geneve header's, or the inner Ethernet header's when the payload is Ethernet,
+    /// type 0x6558), the end of the Geneve header (link-layer header), and the payload.
+    pub fn geneve(&mut self, vni: Option<u32>) -> Result<Pred, CompileError> {
+        const GENEVE_PORT: u32 = 6081;
+        const ETHERTYPE_TEB: u32 = 0x6558;
+        let offset = 0;
+        if let Some(v) = vni {
+            if v > 0xff_ffff {
+                return Err(err(
+                    format!("Geneve VNI {v} greater than maximum {}", 0xff_ffff),
+                    offset,
+                ));
+            }
+        }
+        let outer = self.off_base;
+        let cells = match outer.map_or(16, |c| c.temp) {
+            free if free >= 4 => rebase::Cells {
+                linktype: free - 1,
+                linkhdr: free - 2,
+                linkpl: free - 3,
+                temp: free - 4,
+            },
+            _ => {
+                return Err(err(
+                    "too many registers needed to evaluate expression",
+                    offset,
+                ))
+            }
+        };
+        let udp = Some(ipproto::UDP);
+        let nl = self.nl();
+        // The checks use the current (outer) offsets.
+        let mut v4 = vec![
+            self.port(&[GENEVE_PORT], udp, Dir::Dst, offset)?,
+            Pred::test(
+                vec![ldx_msh(nl), ld_ind(1, nl + 8), alu_k(op::AND, 0xc0)],
+                op::JEQ,
+                0,
+            ),
+        ];
+        let mut v6 = vec![
+            self.port6(&[GENEVE_PORT], udp, Dir::Dst, offset)?,
+            Pred::mcmp(1, nl + 40 + 8, 0, 0xc0),
+        ];
+        if let Some(v) = vni {
+            v4.push(Pred::test(
+                vec![ldx_msh(nl), ld_ind(4, nl + 12), alu_k(op::AND, 0xffff_ff00)],
+                op::JEQ,
+                v << 8,
+            ));
+            v6.push(Pred::mcmp(4, nl + 40 + 12, v << 8, 0xffff_ff00));
+        }
+        let (mut v4, mut v6) = (Pred::And(v4), Pred::And(v6));
+        if let Some(c) = outer {
+            v4 = rebase::rebase(v4, c, offset)?;
+            v6 = rebase::rebase(v6, c, offset)?;
+        }
+        // The Geneve header's offset into M[linkhdr], computed with the real outer offsets.
+        let (geneve4, geneve6) = match outer {
+            None => (
+                vec![
+                    ldx_msh(nl),
+                    Insn::stmt(op::MISC | op::TXA, 0),
+                    alu_k(op::ADD, nl + 8),
+                ],
+                vec![Insn::stmt(op::LD | op::IMM, nl + 40 + 8)],
+            ),
+            Some(c) => {
+                // nl is a symbolic offset: its base's cell, plus the offset from that base.
+                let (base, rel) = rebase::split(nl, c);
+                (
+                    vec![
+                        ldx_mem(base),
+                        ld_ind(1, rel),
+                        alu_k(op::AND, 0xf),
+                        alu_k(op::LSH, 2),
+                        Insn::stmt(op::ALU | op::ADD | op::X, 0),
+                        alu_k(op::ADD, rel + 8),
+                    ],
+                    vec![
+                        ldx_mem(base),
+                        Insn::stmt(op::LD | op::IMM, rel + 40 + 8),
+                        Insn::stmt(op::ALU | op::ADD | op::X, 0),
+                    ],
+                )
+            }
+        };
+        let store = |mut s: Vec<Insn>| {
+            s.push(Insn::stmt(op::ST, cells.linkhdr));
+            Pred::test(s, op::JA, 0)
+        };
+        let found = Pred::Or(vec![
+            Pred::and2(v4, store(geneve4)),
+            Pred::and2(v6, store(geneve6)),
+        ]);
+        // X = Geneve header; protocol type at +2; header length (options in 4-byte words) in
+        // the low 6 bits of its first byte, plus 8.
+        let header = vec![
+            ldx_mem(cells.linkhdr),
+            Insn::stmt(op::MISC | op::TXA, 0),
+            alu_k(op::ADD, 2),
+            Insn::stmt(op::ST, cells.linktype),
+            ld_ind(1, 0),
+            alu_k(op::AND, 0x3f),
+            alu_k(op::MUL, 4),
+            alu_k(op::ADD, 8),
+            Insn::stmt(op::ALU | op::ADD | op::X, 0),
+            Insn::stmt(op::ST, cells.linkhdr),
+            ld_ind(2, 2),
+        ];
+        let ethernet = Pred::test(
+            vec![
+                Insn::stmt(op::LD | op::MEM, cells.linkhdr),
+                alu_k(op::ADD, 12),
+                Insn::stmt(op::ST, cells.linktype),
+                alu_k(op::ADD, 2),
+                Insn::stmt(op::ST, cells.linkpl),
+            ],
+            op::JA,
             0,
-        ))
+        );
+        let bare = Pred::test(
+            vec![
+                Insn::stmt(op::LD | op::MEM, cells.linkhdr),
+                Insn::stmt(op::ST, cells.linkpl),
+            ],
+            op::JA,
+            0,
+        );
+        let offsets = Pred::Or(vec![
+            Pred::and2(Pred::test(header, op::JEQ, ETHERTYPE_TEB), ethernet),
+            bare,
+        ]);
+        // From here on: an Ethernet-typed frame at the run-time offsets.
+        self.off_base = Some(cells);
+        self.is_geneve = true;
+        self.no_optimize = true;
+        self.kind = LinkKind::Ethernet;
+        self.linktype = crate::linktype::EN10MB;
+        self.off_linkhdr = rebase::LINKHDR;
+        self.off_linktype = Some(rebase::LINKTYPE);
+        self.off_linkpl = rebase::LINKPL;
+        self.off_nl = 0;
+        Ok(Pred::and2(found, offsets))
+    }
+
+    /// Code for the start of the program: the cells `geneve` computes offsets into start at 0.
+    /// A primitive after `geneve` also runs when `geneve` did not match (`geneve or ip`); it
+    /// then reads cells nothing wrote, which libpcap's interpreter leaves uninitialized (its
+    /// verdict is undefined there) and the kernel's checker refuses. Zeroing them gives the
+    /// verdict of our semantics (cells start at 0) and a program the kernel accepts.
+    pub fn geneve_cells_init(&self) -> Option<Pred> {
+        let c = self.off_base?;
+        let mut stmts = vec![Insn::stmt(op::LD | op::IMM, 0)];
+        stmts.extend((c.temp + 1..16).map(|cell| Insn::stmt(op::ST, cell)));
+        Some(Pred::test(stmts, op::JA, 0))
+    }
+
+    /// Inside Geneve, "there is a link-layer header" (the payload does not start where the
+    /// Geneve header ends): libpcap's gen_geneve_ll_check, which Ethernet address tests need.
+    pub fn geneve_ll_check(&self) -> Pred {
+        let Some(c) = self.off_base else {
+            return Pred::True;
+        };
+        Pred::test(
+            vec![Insn::stmt(op::LD | op::MEM, c.linkhdr), ldx_mem(c.linkpl)],
+            op::JEQ | op::X,
+            0,
+        )
+        .not()
+    }
+
+    /// An Ethernet address test, after libpcap's gen_prevlinkhdr_check.
+    pub fn ether_host_checked(
+        &self,
+        mac: &[u8; 6],
+        dir: crate::ast::Dir,
+        offset: usize,
+    ) -> Result<Pred, CompileError> {
+        let b = self.ether_host(mac, dir, offset)?;
+        Ok(if self.is_geneve {
+            Pred::and2(self.geneve_ll_check(), b)
+        } else {
+            b
+        })
+    }
+
+    /// A primitive generated at symbolic offsets, rewritten for the run-time ones (after
+    /// `geneve`); link-layer broadcast and multicast also check for a link-layer header.
+    pub fn rebased_primitive(
+        &mut self,
+        e: &crate::ast::Expr,
+        cells: rebase::Cells,
+    ) -> Result<Pred, CompileError> {
+        use crate::ast::{Expr, Proto};
+        self.rebasing = true;
+        let p = self.expr(e);
+        self.rebasing = false;
+        let p = rebase::rebase(p?, cells, e.offset().unwrap_or(0))?;
+        Ok(match e {
+            Expr::Broadcast {
+                proto: Proto::Default | Proto::Link,
+                ..
+            }
+            | Expr::Multicast {
+                proto: Proto::Default | Proto::Link,
+                ..
+            } if self.is_geneve => Pred::and2(self.geneve_ll_check(), p),
+            _ => p,
+        })
     }
 
     /// `llc` and its frame kinds (802.2 LLC on Ethernet).

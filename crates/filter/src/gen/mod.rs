@@ -18,6 +18,9 @@ mod arith;
 mod encap;
 mod link;
 mod net;
+mod rebase;
+
+pub use net::PROTOCHAIN_DEPTH;
 
 use crate::ast::*;
 use crate::pred::Pred;
@@ -64,6 +67,16 @@ pub struct Gen {
     pub optimize: bool,
     /// An error found where the generator cannot fail on the spot (see `mpls_linktype`).
     pub deferred_error: Option<CompileError>,
+    /// libpcap would not run its optimizer on this program (it turns it off for code with
+    /// jumps inside blocks), so it never reports "expression rejects all packets" for it.
+    pub no_optimize: bool,
+    /// After `geneve`: the scratch cells holding the run-time offsets that the symbolic bases
+    /// in `off_linkhdr`/`off_linktype`/`off_linkpl` stand for (see `rebase.rs`).
+    pub off_base: Option<rebase::Cells>,
+    /// The link layer is the frame inside Geneve (libpcap's `is_geneve`).
+    pub is_geneve: bool,
+    /// Set while a primitive is generated for rebasing (so it is rebased once).
+    rebasing: bool,
 }
 
 pub fn err(message: impl Into<String>, offset: usize) -> CompileError {
@@ -110,6 +123,10 @@ impl Gen {
             netmask: options.netmask,
             optimize: options.optimize,
             deferred_error: None,
+            no_optimize: false,
+            off_base: None,
+            is_geneve: false,
+            rebasing: false,
         })
     }
 
@@ -120,7 +137,18 @@ impl Gen {
 
     /// Generates the predicate for a whole expression.
     pub fn generate(&mut self, e: &Expr) -> Result<Pred, CompileError> {
+        if e.turns_off_libpcap_optimizer() {
+            // libpcap compiles the whole expression without its optimizer, so no host or port
+            // sets (which follow that optimizer's order) and no "rejects all packets".
+            self.optimize = false;
+            self.no_optimize = true;
+        }
         let p = self.expr(e)?;
+        let p = match self.geneve_cells_init() {
+            Some(init) => Pred::and2(init, p),
+            None => p,
+        };
+
         match self.deferred_error.take() {
             Some(e) => Err(e),
             None => Ok(p),
@@ -129,6 +157,14 @@ impl Gen {
 
     /// Generates the predicate for an expression, in source order.
     pub fn expr(&mut self, e: &Expr) -> Result<Pred, CompileError> {
+        if let Some(cells) = self.off_base.filter(|_| !self.rebasing) {
+            if !matches!(
+                e,
+                Expr::And(_) | Expr::Or(_) | Expr::Not(_) | Expr::Geneve(_)
+            ) {
+                return self.rebased_primitive(e, cells);
+            }
+        }
         Ok(match e {
             Expr::And(items) => {
                 let mut out = Vec::with_capacity(items.len());

@@ -1,8 +1,8 @@
 //! Network and transport primitives: host, net, port, portrange, proto, protocol names.
 
-use jitkit_bpf::cbpf::op;
+use jitkit_bpf::cbpf::{op, Insn};
 
-use super::{err, Gen};
+use super::{err, Gen, LinkKind};
 use crate::ast::*;
 use crate::names::{self, ethertype::*, ipproto, ServiceProto};
 use crate::pred::{alu_k, ld_abs, ld_ind, ldx_msh, Pred};
@@ -123,7 +123,7 @@ impl Gen {
                 let mac = names::ether_aton(s)
                     .ok_or_else(|| err(format!("bogus ethernet address {s}"), offset))?;
                 if matches!(q.addr, AddrKind::Host | AddrKind::Default) && q.proto == Proto::Link {
-                    return self.ether_host(&mac, q.dir, offset);
+                    return self.ether_host_checked(&mac, q.dir, offset);
                 }
                 Err(err("ethernet address used in non-ether expression", offset))
             }
@@ -199,7 +199,7 @@ impl Gen {
             }
             AddrKind::Gateway => Err(err("'gateway' requires a name", offset)),
             AddrKind::Proto => self.proto(v, q.proto, q.dir, offset),
-            AddrKind::Protochain => Err(err("'protochain' is not supported", offset)),
+            AddrKind::Protochain => self.protochain(v, q.proto, offset),
         }
     }
 
@@ -288,29 +288,38 @@ impl Gen {
         }
     }
 
-    /// gen_scode: a name with qualifiers.
+    /// gen_scode: a name with qualifiers. Host, network and Ethernet names are looked up the
+    /// way libpcap looks them up (see `names.rs`), when the expression is compiled.
     fn scode(&mut self, name: &str, q: Qual, offset: usize) -> Result<Pred, CompileError> {
         match q.addr {
-            AddrKind::Net => Err(err(format!("unknown network '{name}'"), offset)),
-            AddrKind::Default | AddrKind::Host => {
-                if q.proto == Proto::Link {
-                    return Err(err(format!("unknown ether host '{name}'"), offset));
+            AddrKind::Net => {
+                let mut addr = names::network_address(name)
+                    .filter(|&a| a != 0)
+                    .ok_or_else(|| err(format!("unknown network '{name}'"), offset))?;
+                // Left-justified, the mask covering the bytes given (a full 32-bit number
+                // from /etc/networks keeps the whole mask).
+                let mut mask = 0xffff_ffffu32;
+                while addr & 0xff00_0000 == 0 {
+                    addr <<= 8;
+                    mask <<= 8;
                 }
-                let (v4, v6) = names::host_addresses(name)
-                    .ok_or_else(|| err(format!("unknown host '{name}'"), offset))?;
-                let mut parts = Vec::new();
-                let mut q4 = q;
-                if self.off_linktype.is_none() && q.proto == Proto::Default {
-                    q4.proto = Proto::Ip;
-                }
-                for a in v4 {
-                    parts.push(self.host(&[u32::from(a)], 0xffff_ffff, q4, offset)?);
-                }
-                for a in v6 {
-                    parts.push(self.host6(u128::from(a), u128::MAX, q, offset)?);
-                }
-                Ok(Pred::Or(parts))
+                self.host(&[addr], mask, q, offset)
             }
+            AddrKind::Default | AddrKind::Host => match q.proto {
+                Proto::Link => {
+                    if self.kind != LinkKind::Ethernet {
+                        return Err(err("only ethernet/FDDI/token ring/802.11/ATM LANE/Fibre Channel supports link-level host name", offset));
+                    }
+                    let mac = names::ether_host(name)
+                        .ok_or_else(|| err(format!("unknown ether host '{name}'"), offset))?;
+                    self.ether_host_checked(&mac, q.dir, offset)
+                }
+                Proto::Decnet => Err(err(
+                    format!("decnet name support not included, '{name}' cannot be translated"),
+                    offset,
+                )),
+                _ => self.host_name(name, q, offset),
+            },
             AddrKind::Port => {
                 let proto = self.port_proto(q.proto, offset)?;
                 let (port, sp) = names::service(name)
@@ -325,13 +334,51 @@ impl Gen {
                 let (lo, hi, real) = self.port_range_name(name, proto, offset)?;
                 self.portrange_both(lo, hi, real, q.dir, offset)
             }
-            AddrKind::Gateway => Err(err(format!("unknown ether host '{name}'"), offset)),
+            // libpcap built with IPv6 support (every Linux distribution's) has no `gateway`.
+            AddrKind::Gateway => Err(err("'gateway' not supported in this configuration", offset)),
             AddrKind::Proto => {
                 let v = self.lookup_proto(name, q.proto, offset)?;
                 self.proto(v, q.proto, q.dir, offset)
             }
-            AddrKind::Protochain => Err(err("'protochain' is not supported", offset)),
+            AddrKind::Protochain => {
+                let v = self.lookup_proto(name, q.proto, offset)?;
+                self.protochain(v, q.proto, offset)
+            }
         }
+    }
+
+    /// `host NAME`: every address the resolver gives, in its order, each through gen_host or
+    /// gen_host6. `ip host NAME` skips IPv6 addresses and `ip6 host NAME` IPv4 ones; without a
+    /// link-layer type field (RAW, IPV4, IPV6) the default qualifier means exactly that.
+    fn host_name(&mut self, name: &str, q: Qual, offset: usize) -> Result<Pred, CompileError> {
+        let addrs = names::host_addresses(name)
+            .ok_or_else(|| err(format!("unknown host '{name}'"), offset))?;
+        let (mut q4, mut q6) = (q, q);
+        if self.off_linktype.is_none() && q.proto == Proto::Default {
+            q4.proto = Proto::Ip;
+            q6.proto = Proto::Ip6;
+        }
+        let mut parts = Vec::new();
+        for a in addrs {
+            match a {
+                std::net::IpAddr::V4(a) if q4.proto != Proto::Ip6 => {
+                    parts.push(self.host(&[u32::from(a)], 0xffff_ffff, q4, offset)?)
+                }
+                std::net::IpAddr::V6(a) if q6.proto != Proto::Ip => {
+                    parts.push(self.host6(u128::from(a), u128::MAX, q6, offset)?)
+                }
+                _ => {}
+            }
+        }
+        if parts.is_empty() {
+            let family = if q.proto == Proto::Default {
+                ""
+            } else {
+                " for specified address family"
+            };
+            return Err(err(format!("unknown host '{name}'{family}"), offset));
+        }
+        Ok(Pred::Or(parts))
     }
 
     /// Reconciles a `tcp`/`udp`/`sctp` qualifier with the protocols a service is defined for.
@@ -555,7 +602,7 @@ impl Gen {
     }
 
     /// gen_port: IPv4 ports, for one transport protocol or all three.
-    fn port(
+    pub fn port(
         &mut self,
         ports: &[u32],
         proto: PortProto,
@@ -595,7 +642,7 @@ impl Gen {
     }
 
     /// gen_port6: IPv6 ports (no extension headers are skipped, as in libpcap).
-    fn port6(
+    pub fn port6(
         &mut self,
         ports: &[u32],
         proto: PortProto,
@@ -697,7 +744,7 @@ impl Gen {
                 "clnp" => Ok(0x81),
                 _ => Err(err(format!("unknown osi proto '{name}'"), offset)),
             },
-            p => Err(err(format!("'{} proto' is bogus", p.name()), offset)),
+            _ => Err(err(format!("unknown protocol: {name}"), offset)),
         }
     }
 
@@ -749,6 +796,50 @@ impl Gen {
             }
             p => return Err(err(format!("'{} proto' is bogus", p.name()), offset)),
         })
+    }
+
+    /// gen_protochain: `[ip|ip6] protochain N`, the protocol found after following the header
+    /// chain. libpcap emits a loop (a backward `ja`, which only its own interpreter runs): for
+    /// IPv6 it steps over hop-by-hop, destination options, routing and fragment headers
+    /// (`X += (len + 1) * 8`) and AH; for IPv4 over AH only. Its AH step sets `X = (len + 2) * 4`
+    /// rather than adding to X, a libpcap quirk kept here because verdicts depend on it.
+    ///
+    /// cBPF jumps only forward, so the loop is unrolled [`PROTOCHAIN_DEPTH`] times: every packet
+    /// whose chain ends within that many headers gets libpcap's verdict (the same loads run in
+    /// the same order, so truncated packets are rejected where libpcap rejects them); a longer
+    /// chain is rejected (libpcap keeps walking, and loops forever when an AH header points back
+    /// at itself).
+    pub fn protochain(
+        &mut self,
+        v: u32,
+        proto: Proto,
+        offset: usize,
+    ) -> Result<Pred, CompileError> {
+        let ip6 = match proto {
+            Proto::Ip => false,
+            Proto::Ip6 => true,
+            Proto::Default => {
+                let b0 = self.protochain(v, Proto::Ip, offset)?;
+                let b1 = self.protochain(v, Proto::Ip6, offset)?;
+                return Ok(Pred::or2(b0, b1));
+            }
+            _ => return Err(err("bad protocol applied for 'protochain'", offset)),
+        };
+        if self.off_base.is_some() {
+            return Err(err(
+                "'protochain' not supported with variable length headers",
+                offset,
+            ));
+        }
+        let nl = self.nl();
+        let (b0, start) = if ip6 {
+            let start = vec![ld_abs(1, nl + 6), Insn::stmt(op::LDX | op::IMM, 40)];
+            (self.linktype(IPV6), start)
+        } else {
+            (self.linktype(IP), vec![ld_abs(1, nl + 9), ldx_msh(nl)])
+        };
+        let chain = Pred::and2(Pred::test(start, op::JA, 0), chain_step(v, ip6, nl, 0));
+        Ok(Pred::and2(b0, chain))
     }
 
     /// A protocol name alone (gen_proto_abbrev).
@@ -809,4 +900,63 @@ impl Gen {
             Proto::Default => return Err(err("syntax error", offset)),
         })
     }
+}
+
+/// Headers `protochain` follows before giving up (see [`Gen::protochain`]).
+pub const PROTOCHAIN_DEPTH: u32 = 24;
+/// The scratch cell that holds the next-header value while X moves to the next header.
+const PROTOCHAIN_CELL: u32 = 0;
+
+/// One unrolled turn of the protochain loop, entered with A = the next-header value and X =
+/// the offset (from the network header) of the header it describes: true when A is `v`; false
+/// at "no next header" or any header the loop does not step over; otherwise step over the
+/// header (A = its next-header byte, X = the offset after it) and take the next turn.
+fn chain_step(v: u32, ip6: bool, nl: u32, depth: u32) -> Pred {
+    if depth == PROTOCHAIN_DEPTH {
+        return Pred::False;
+    }
+    let a_is = |k: u32| Pred::test(Vec::new(), op::JEQ, k);
+    let next_header = [
+        ld_ind(1, nl),
+        Insn::stmt(op::ST, PROTOCHAIN_CELL),
+        ld_ind(1, nl + 1),
+    ];
+    let restore = Insn::stmt(op::LD | op::MEM, PROTOCHAIN_CELL);
+    // AH: X = (P[X + 1] + 2) * 4, not added to X (libpcap's arithmetic).
+    let mut ah = next_header.to_vec();
+    ah.extend([
+        alu_k(op::ADD, 2),
+        alu_k(op::MUL, 4),
+        Insn::stmt(op::MISC | op::TAX, 0),
+        restore,
+    ]);
+    let ah = Pred::and2(a_is(ipproto::AH), Pred::test(ah, op::JA, 0));
+    let step = if ip6 {
+        // Hop-by-hop, destination options, routing, fragment: X += (P[X + 1] + 1) * 8.
+        let mut ext = next_header.to_vec();
+        ext.extend([
+            alu_k(op::ADD, 1),
+            alu_k(op::MUL, 8),
+            Insn::stmt(op::ALU | op::ADD | op::X, 0),
+            Insn::stmt(op::MISC | op::TAX, 0),
+            restore,
+        ]);
+        let is_ext = Pred::Or(vec![
+            a_is(ipproto::HOPOPTS),
+            a_is(ipproto::DSTOPTS),
+            a_is(ipproto::ROUTING),
+            a_is(ipproto::FRAGMENT),
+        ]);
+        Pred::or2(Pred::and2(is_ext, Pred::test(ext, op::JA, 0)), ah)
+    } else {
+        ah
+    };
+    Pred::or2(
+        a_is(v),
+        Pred::And(vec![
+            a_is(ipproto::NONE).not(),
+            step,
+            chain_step(v, ip6, nl, depth + 1),
+        ]),
+    )
 }

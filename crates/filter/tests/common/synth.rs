@@ -105,9 +105,37 @@ fn port(r: &mut Rng) -> u16 {
     }
 }
 
-fn transport(r: &mut Rng, proto: u8) -> Vec<u8> {
+/// How deep tunnels nest (Geneve inside Geneve...).
+const MAX_TUNNEL_DEPTH: u32 = 2;
+
+fn transport(r: &mut Rng, proto: u8, depth: u32) -> Vec<u8> {
     let mut t = Vec::new();
     match proto {
+        17 if depth < MAX_TUNNEL_DEPTH && r.chance(15) => {
+            // Geneve (UDP port 6081): version (mostly 0), option length, protocol type, VNI,
+            // options, then an Ethernet frame (type 0x6558) or a bare IP packet.
+            let sport = port(r);
+            t.extend(sport.to_be_bytes());
+            t.extend(r.pick(&[6081u16, 6081, 6081, 4789]).to_be_bytes());
+            t.extend([0, 0, 0, 0]);
+            let opt_words = r.pick(&[0u8, 0, 1, 2, 5]);
+            let version = r.pick(&[0u8, 0, 0, 0x40, 0x80]);
+            t.push(version | opt_words);
+            t.push(r.pick(&[0u8, 0x80, 0x40]));
+            let inner: u16 = r.pick(&[0x6558, 0x6558, 0x6558, 0x0800, 0x86dd, 0x8847]);
+            t.extend(inner.to_be_bytes());
+            let vni: u32 = r.pick(&[10u32, 100, 0, 0xffffff, 5000]);
+            t.extend((vni << 8).to_be_bytes());
+            for _ in 0..opt_words as usize * 4 {
+                t.push(r.byte());
+            }
+            match inner {
+                0x6558 => t.extend(ethernet_at(r, depth + 1)),
+                0x0800 => t.extend(ipv4_at(r, depth + 1)),
+                0x86dd => t.extend(ipv6_at(r, depth + 1)),
+                _ => t.extend((0..r.below(30)).map(|_| r.byte())),
+            }
+        }
         6 | 17 | 132 => {
             t.extend(port(r).to_be_bytes());
             t.extend(port(r).to_be_bytes());
@@ -138,8 +166,42 @@ fn transport(r: &mut Rng, proto: u8) -> Vec<u8> {
     t
 }
 
+/// IPv6 extension headers (hop-by-hop 0, destination options 60, routing 43, fragment 44) and
+/// AH (51), chained from `first` to `last`: what `protochain` walks.
+fn extension_chain(r: &mut Rng, last: u8) -> (u8, Vec<u8>) {
+    let n = r.below(7) as usize;
+    let kinds: Vec<u8> = (0..n).map(|_| r.pick(&[0u8, 60, 43, 44, 51, 60])).collect();
+    let mut out = Vec::new();
+    for (i, &kind) in kinds.iter().enumerate() {
+        let next = kinds.get(i + 1).copied().unwrap_or(last);
+        match kind {
+            51 => {
+                // AH: length in 4-byte words minus 2.
+                let len = r.pick(&[4u8, 4, 1, 6]);
+                out.extend([next, len]);
+                out.extend((0..(len as usize + 2) * 4 - 2).map(|_| r.byte()));
+            }
+            44 => {
+                out.extend([next, 0]);
+                out.extend(r.pick(&[[0u8, 0, 0, 0, 0, 1], [0, 1, 0, 0, 0, 2]]));
+            }
+            _ => {
+                // Length in 8-byte units minus 1.
+                let len = r.pick(&[0u8, 0, 1, 2]);
+                out.extend([next, len]);
+                out.extend((0..(len as usize + 1) * 8 - 2).map(|_| r.byte()));
+            }
+        }
+    }
+    (kinds.first().copied().unwrap_or(last), out)
+}
+
 pub fn ipv4(r: &mut Rng) -> Vec<u8> {
-    let proto = if r.chance(85) {
+    ipv4_at(r, 0)
+}
+
+fn ipv4_at(r: &mut Rng, depth: u32) -> Vec<u8> {
+    let mut proto = if r.chance(85) {
         r.pick(IPPROTOS)
     } else {
         r.byte()
@@ -149,6 +211,18 @@ pub fn ipv4(r: &mut Rng) -> Vec<u8> {
     } else {
         r.pick(&[6u8, 15, 4])
     };
+    // AH before the transport header (protochain's IPv4 case).
+    let ah = if r.chance(8) {
+        let last = proto;
+        proto = 51;
+        let len = r.pick(&[4u8, 4, 1, 3]);
+        let mut h = vec![r.pick(&[last, last, 51, 59]), len];
+        h.extend((0..(len as usize + 2) * 4 - 2).map(|_| r.byte()));
+        h
+    } else {
+        Vec::new()
+    };
+    let final_proto = if ah.is_empty() { proto } else { ah[0] };
     let mut p = vec![0x40 | ihl, 0, 0, 0, 0, 0, 0, 0, 64, proto, 0, 0];
     // Fragment field: mostly unfragmented, sometimes first fragment or later fragment.
     let frag: u16 = r.pick(&[0, 0, 0, 0x4000, 0x2000, 0x0010, 0x2010]);
@@ -158,26 +232,42 @@ pub fn ipv4(r: &mut Rng) -> Vec<u8> {
     for _ in 20..(ihl.max(5) as usize * 4) {
         p.push(r.byte());
     }
-    p.extend(transport(r, proto));
+    p.extend(ah);
+    p.extend(transport(r, final_proto, depth));
     let len = p.len() as u16;
     p[2..4].copy_from_slice(&len.to_be_bytes());
     p
 }
 
 pub fn ipv6(r: &mut Rng) -> Vec<u8> {
+    ipv6_at(r, 0)
+}
+
+fn ipv6_at(r: &mut Rng, depth: u32) -> Vec<u8> {
     let mut next = r.pick(&[6u8, 17, 58, 44, 132, 0, 103, 50, 51, 6, 17]);
     if r.chance(10) {
         next = r.byte();
     }
+    let chain = if r.chance(25) {
+        let last = r.pick(&[6u8, 17, 58, 59, 50, 17]);
+        let (first, headers) = extension_chain(r, last);
+        next = first;
+        Some((last, headers))
+    } else {
+        None
+    };
     let mut p = vec![0x60, 0, 0, 0, 0, 0, next, 64];
     p.extend(addr6(r));
     p.extend(addr6(r));
     let mut final_proto = next;
-    if next == 44 {
+    if let Some((last, headers)) = chain {
+        p.extend(headers);
+        final_proto = last;
+    } else if next == 44 {
         final_proto = r.pick(&[6u8, 17, 58]);
         p.extend([final_proto, 0, 0, 0, 0, 0, 0, 1]);
     }
-    p.extend(transport(r, final_proto));
+    p.extend(transport(r, final_proto, depth));
     let len = (p.len() - 40) as u16;
     p[4..6].copy_from_slice(&len.to_be_bytes());
     p
@@ -194,9 +284,13 @@ fn arp(r: &mut Rng) -> Vec<u8> {
 
 /// A network-layer packet and its Ethernet type.
 pub fn network(r: &mut Rng) -> (u16, Vec<u8>) {
+    network_at(r, 0)
+}
+
+fn network_at(r: &mut Rng, depth: u32) -> (u16, Vec<u8>) {
     match r.below(12) {
-        0..=4 => (0x0800, ipv4(r)),
-        5..=7 => (0x86dd, ipv6(r)),
+        0..=4 => (0x0800, ipv4_at(r, depth)),
+        5..=7 => (0x86dd, ipv6_at(r, depth)),
         8 => (0x0806, arp(r)),
         9 => (0x8035, arp(r)),
         10 => (
@@ -211,6 +305,10 @@ pub fn network(r: &mut Rng) -> (u16, Vec<u8>) {
 }
 
 fn ethernet(r: &mut Rng) -> Vec<u8> {
+    ethernet_at(r, 0)
+}
+
+fn ethernet_at(r: &mut Rng, depth: u32) -> Vec<u8> {
     let mut f = Vec::new();
     f.extend(if r.chance(70) {
         r.pick(MACS)
@@ -298,7 +396,7 @@ fn ethernet(r: &mut Rng) -> Vec<u8> {
             f.extend(body);
         }
         _ => {
-            let (ty, body) = network(r);
+            let (ty, body) = network_at(r, depth);
             f.extend(ty.to_be_bytes());
             f.extend(body);
         }
