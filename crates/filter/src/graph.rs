@@ -350,13 +350,12 @@ impl Graph {
                 None => {}
             }
         }
-        post.reverse();
         // Returns last, as libpcap lays them out; they have no successors, so the order stays
         // topological.
-        let (rets, mut order): (Vec<NodeId>, Vec<NodeId>) = post
-            .into_iter()
-            .partition(|&id| matches!(self.node(id), Node::Ret(_)));
-        order.extend(rets);
+        let is_ret = |id: &NodeId| matches!(self.node(*id), Node::Ret(_));
+        let mut order = Vec::with_capacity(post.len());
+        order.extend(post.iter().rev().filter(|id| !is_ret(id)));
+        order.extend(post.iter().rev().filter(|id| is_ret(id)));
         order
     }
 

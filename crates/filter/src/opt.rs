@@ -287,6 +287,8 @@ struct Opt<'g> {
     /// Reused buffers (statements kept, proven lengths), so rounds do not allocate per node.
     scratch: Vec<Insn>,
     scratch_len: Vec<u32>,
+    /// Node id -> position, for `positional`; then, in `rebuild`, which new ids are taken.
+    scratch_index: Vec<NodeId>,
     /// Pull-up passes still allowed (each one is followed by rounds that clean up).
     pullups_left: usize,
 }
@@ -440,19 +442,18 @@ impl Opt<'_> {
         s
     }
 
-    /// The state where paths with states `a` and `b` join at `node`: registers that differ
-    /// hold a merge value, only common facts hold, the smaller proven length.
-    fn meet(&mut self, node: NodeId, a: &State, b: &State) -> State {
-        let mut out = *a;
+    /// Joins the paths with states `a` and `b` at `node`, in `a`: registers that differ hold a
+    /// merge value, only common facts hold, the smaller proven length.
+    fn meet(&mut self, node: NodeId, a: &mut State, b: &State) {
         for r in 0..REGS {
-            if out.regs[r] != b.regs[r] {
-                out.regs[r] = self.vals.phi(node, r);
+            if a.regs[r] != b.regs[r] {
+                a.regs[r] = self.vals.phi(node, r);
             }
         }
-        let other = b.facts;
-        out.facts.retain(|f| other.contains(f));
-        out.proven = out.proven.min(b.proven);
-        out
+        if a.facts != b.facts {
+            a.facts.retain(|f| b.facts.contains(f));
+        }
+        a.proven = a.proven.min(b.proven);
     }
 
     /// One round; returns the new root and whether anything changed.
@@ -629,11 +630,10 @@ impl Opt<'_> {
 
     /// Merges `st` into the entry state of `target`.
     fn arrive(&mut self, entry: &mut [Option<State>], target: NodeId, st: State) {
-        let t = target as usize;
-        entry[t] = Some(match entry[t] {
-            None => st,
-            Some(prev) => self.meet(target, &prev, &st),
-        });
+        match &mut entry[target as usize] {
+            slot @ None => *slot = Some(st),
+            Some(prev) => self.meet(target, prev, &st),
+        }
     }
 
     /// libpcap's or_pullup and and_pullup, made safe. In a chain of tests that share one
@@ -797,9 +797,10 @@ impl Opt<'_> {
 
     /// Mutable copies of the nodes reachable from `root` in topological order, with edges as
     /// positions in that order (the root is position 0).
-    fn positional(&self, root: NodeId) -> Vec<Node> {
+    fn positional(&mut self, root: NodeId) -> Vec<Node> {
         let order = self.g.order(root);
-        let mut index = vec![0 as NodeId; self.g.nodes.len()];
+        let index = &mut self.scratch_index;
+        index.resize(self.g.nodes.len(), 0);
         for (i, &id) in order.iter().enumerate() {
             index[id as usize] = i as NodeId;
         }
@@ -867,10 +868,12 @@ impl Opt<'_> {
             };
         }
         // Whether two positions became one node (merged or collapsed into a successor).
-        let mut seen = vec![false; self.g.nodes.len()];
+        let taken = &mut self.scratch_index;
+        taken.clear();
+        taken.resize(self.g.nodes.len(), 0);
         let mut merged = false;
         for &id in &new_id {
-            merged |= std::mem::replace(&mut seen[id as usize], true);
+            merged |= std::mem::replace(&mut taken[id as usize], 1) != 0;
         }
         (new_id[0], merged)
     }
@@ -1032,6 +1035,7 @@ pub fn optimize(g: &mut Graph, mut root: NodeId) -> NodeId {
         vals: Values::default(),
         scratch: Vec::new(),
         scratch_len: Vec::new(),
+        scratch_index: Vec::new(),
         pullups_left: MAX_PULLUPS,
     };
     for _ in 0..MAX_ROUNDS {
