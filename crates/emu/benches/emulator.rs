@@ -1,5 +1,5 @@
-//! Emulated vs native vs qemu-x86_64 on the source document's benchmark (recursive fib, static
-//! gcc -O2) and on busybox sha256sum of a large file. Each program runs as a child process (the
+//! Emulated (translator and interpreter) vs native vs qemu-x86_64 on the source document's
+//! benchmark (recursive fib, static gcc -O2) and on busybox sha256sum of a large file. Each program runs as a child process (the
 //! emulated one is this binary re-executed in emulator mode); CPU time (user+sys, from wait4) is
 //! reported next to wall time because the machine is shared and wall time is noisy.
 //!
@@ -63,7 +63,12 @@ fn bench(program: &Path, args: &[&str], expect: &str, reps: usize) -> Vec<Row> {
     let me = std::env::current_exe().expect("current_exe");
     let mut rows = Vec::new();
     let mut native_text = None;
-    for name in ["native", "jitkit (interpreter)", "qemu-x86_64"] {
+    for name in [
+        "native",
+        "jitkit (translator)",
+        "jitkit (interpreter)",
+        "qemu-x86_64",
+    ] {
         let mut walls = Vec::new();
         let mut cpus = Vec::new();
         for _ in 0..reps {
@@ -76,7 +81,14 @@ fn bench(program: &Path, args: &[&str], expect: &str, reps: usize) -> Vec<Row> {
                 }
                 _ => {
                     let mut c = Command::new(&me);
-                    c.env("JITKIT_EMU_CHILD", "1").arg(program);
+                    let engine = if name.contains("interp") {
+                        "interp"
+                    } else {
+                        "jit"
+                    };
+                    c.env("JITKIT_EMU_CHILD", "1")
+                        .env("JITKIT_EMU_ENGINE", engine)
+                        .arg(program);
                     c
                 }
             };

@@ -307,7 +307,7 @@ impl Emulator {
                 let block = cache.get_mut(idx);
                 block.hits = block.hits.saturating_add(1);
                 if block.hits == HOT_BLOCK {
-                    match jit.translate(block) {
+                    match jit.translate(block, &mut m.mem) {
                         Ok(e) => entry = Some(e),
                         // Not translatable (mapping failed): keep interpreting it.
                         Err(_) => block.hits = u32::MAX,

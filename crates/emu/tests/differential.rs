@@ -678,7 +678,7 @@ fn instructions_match_the_host_cpu() {
                 hits: 0,
             };
             jit.clear();
-            let entry = jit.translate_isolated(&one).expect("translate");
+            let entry = jit.translate_isolated(&one, &mut m.mem).expect("translate");
             let fp = matches!(format!("{:?}", code.mnemonic()).as_str(),
                 s if s.ends_with("sd") || s.ends_with("pd") || s.ends_with("ss") || s.ends_with("ps") || s.starts_with("Cvt") || s.contains("comis"));
             let single = format!("{:?}", code.mnemonic()).contains("ss")

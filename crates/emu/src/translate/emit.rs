@@ -8,6 +8,7 @@
 //!   leaves the block.
 //! - `r12` = `*mut JitCtx`, `r14` = host address of guest address 0, `r13` = the permission
 //!   table (one byte per guest page).
+//! - `rbp` counts guest instructions (`JitCtx::icount` while outside generated code).
 //! - `rbx` holds a guest address across a slow-path helper call (callee-saved); `rax`, `rcx`,
 //!   `rdx`, `rsi`, `rdi`, `r8` are scratch. The stack is 16-byte aligned, so helpers are
 //!   called directly.
@@ -42,7 +43,6 @@ pub struct Layout {
     pub code_written: i32,
     /// From `r12` (the context).
     pub ctx_exit: i32,
-    pub ctx_icount: i32,
     pub ctx_exit_slot: i32,
     pub ctx_stop_rip: i32,
 }
@@ -68,8 +68,9 @@ pub const MAX_EXITS: usize = 2;
 /// Entries of the jump cache (a power of two).
 pub const JUMP_SLOTS: u64 = 4096;
 
-/// What a direct exit of the block leads to (the slot with the same index).
-pub type ExitTargets = Vec<u64>;
+/// For each direct exit (chain slot), the offset of its stub in the code: the slot's initial
+/// value, relative to where the code is mapped.
+pub type ExitStubs = Vec<usize>;
 
 fn size_of(bytes: u8) -> Size {
     match bytes {
@@ -84,6 +85,7 @@ const RAX: u8 = 0;
 const RCX: u8 = 1;
 const RDX: u8 = 2;
 const RBX: u8 = 3;
+const RBP: u8 = 5;
 const RSI: u8 = 6;
 const RDI: u8 = 7;
 const R8: u8 = 8;
@@ -148,6 +150,16 @@ enum Plan {
     },
     Lea,
     Alu(AluKind),
+    /// not, neg, inc, dec, bswap of a register.
+    Unary(M),
+    /// shl/shr/sar/rol/ror of a register by an immediate or CL.
+    Shift(M),
+    /// imul r, r/m (and r, r/m, imm) into a 32- or 64-bit register.
+    Imul,
+    /// setcc into a low byte register.
+    Setcc,
+    /// cmovcc between registers.
+    Cmovcc,
     Push,
     Pop,
     CallRel(u64),
@@ -222,6 +234,74 @@ fn plan(i: &Insn) -> Plan {
             Opnd::Imm(t) => Plan::Jcc(t),
             _ => Plan::Helper,
         },
+        M::Not | M::Neg | M::Inc | M::Dec
+            if matches!(o0, Opnd::Gpr(_)) && sized && o1 == Opnd::None =>
+        {
+            Plan::Unary(i.mnemonic)
+        }
+        M::Bswap if matches!(o0, Opnd::Gpr(_)) && matches!(s0, 4 | 8) => Plan::Unary(M::Bswap),
+        M::Shl | M::Sal | M::Shr | M::Sar | M::Rol | M::Ror
+            if matches!(o0, Opnd::Gpr(_))
+                && sized
+                && o2 == Opnd::None
+                && (matches!(o1, Opnd::Imm(_)) || o1 == Opnd::Gpr(crate::cpu::RCX as u8)) =>
+        {
+            Plan::Shift(if i.mnemonic == M::Sal {
+                M::Shl
+            } else {
+                i.mnemonic
+            })
+        }
+        M::Imul
+            if matches!(o0, Opnd::Gpr(_))
+                && matches!(s0, 4 | 8)
+                && matches!(o1, Opnd::Gpr(_) | Opnd::Mem)
+                && matches!(o2, Opnd::None | Opnd::Imm(_)) =>
+        {
+            Plan::Imul
+        }
+        M::Sete
+        | M::Setne
+        | M::Seta
+        | M::Setae
+        | M::Setb
+        | M::Setbe
+        | M::Setg
+        | M::Setge
+        | M::Setl
+        | M::Setle
+        | M::Seto
+        | M::Setno
+        | M::Setp
+        | M::Setnp
+        | M::Sets
+        | M::Setns
+            if matches!(o0, Opnd::Gpr(_)) =>
+        {
+            Plan::Setcc
+        }
+        M::Cmove
+        | M::Cmovne
+        | M::Cmova
+        | M::Cmovae
+        | M::Cmovb
+        | M::Cmovbe
+        | M::Cmovg
+        | M::Cmovge
+        | M::Cmovl
+        | M::Cmovle
+        | M::Cmovo
+        | M::Cmovno
+        | M::Cmovp
+        | M::Cmovnp
+        | M::Cmovs
+        | M::Cmovns
+            if matches!(o0, Opnd::Gpr(_))
+                && matches!(o1, Opnd::Gpr(_))
+                && matches!(s0, 2 | 4 | 8) =>
+        {
+            Plan::Cmovcc
+        }
         mn => match AluKind::of(mn) {
             Some(k)
                 if sized
@@ -244,9 +324,24 @@ fn plan(i: &Insn) -> Plan {
 fn may_stop(p: Plan, i: &Insn) -> bool {
     match p {
         Plan::Nop | Plan::JmpRel(_) | Plan::Jcc(_) | Plan::Lea => false,
-        Plan::Mov | Plan::Movx { .. } | Plan::Alu(_) => i.op.contains(&Opnd::Mem),
+        Plan::Mov | Plan::Movx { .. } | Plan::Alu(_) | Plan::Imul => i.op.contains(&Opnd::Mem),
+        Plan::Unary(_) | Plan::Shift(_) | Plan::Setcc | Plan::Cmovcc => false,
         _ => true,
     }
+}
+
+/// Instructions translated natively only when nothing reads the flags they set (their exact
+/// flags need the interpreter): shifts and rotates, inc/dec, imul.
+fn needs_dead_flags(p: Plan) -> bool {
+    matches!(
+        p,
+        Plan::Shift(_) | Plan::Imul | Plan::Unary(M::Inc) | Plan::Unary(M::Dec)
+    )
+}
+
+/// Instructions that read the guest flags.
+fn reads_flags(p: Plan) -> bool {
+    matches!(p, Plan::Jcc(_) | Plan::Setcc | Plan::Cmovcc | Plan::Helper)
 }
 
 /// A slow path placed after the block's main code.
@@ -273,12 +368,17 @@ struct Emitter<'a> {
     slow: Vec<Slow>,
     /// One fault exit per instruction index that can stop.
     fault: Vec<Option<Label>>,
-    targets: ExitTargets,
+    /// Direct exits: guest target and the stub that leaves to the dispatcher.
+    targets: Vec<(u64, Label)>,
     continue_exit: Label,
     /// The host flags currently equal the guest flags of the last ALU result (kind, size).
     host_flags: Option<(Lazy, u8)>,
     /// The guest's lazy flags are known to hold this kind and size.
     known_flags: Option<(Lazy, u8)>,
+    /// The block ends `alu; jcc` and both successors overwrite the flags before anything
+    /// reads them: the ALU result stays in rax/rcx/rdx (operands, result) and only the exit
+    /// stubs record it (the dispatcher's path, where the successor may be new code).
+    elided: Option<(Lazy, u8)>,
 }
 
 fn mem_q(base: u8, disp: i32) -> Mem {
@@ -472,73 +572,80 @@ impl<'a> Emitter<'a> {
         }
     }
 
+    /// Records a result in the lazy flags. For `Logic` only the result matters (CF, OF and AF
+    /// are 0); the kind/size word is skipped when it already holds the same kind and size.
     fn store_flags(&mut self, lazy: Lazy, size: u8, dst: u8, src: u8, res: u8) {
-        self.a.mov(self.m(self.l.flags_dst, 8), q(dst));
-        self.a.mov(self.m(self.l.flags_src, 8), q(src));
+        if lazy != Lazy::Logic {
+            self.a.mov(self.m(self.l.flags_dst, 8), q(dst));
+            self.a.mov(self.m(self.l.flags_src, 8), q(src));
+        }
         self.a.mov(self.m(self.l.flags_res, 8), q(res));
-        let word = i64::from(lazy as u8) | (i64::from(size) << 8);
-        self.a.mov(self.m(self.l.flags_lazy, 2), word);
+        if self.known_flags != Some((lazy, size)) {
+            let word = i64::from(lazy as u8) | (i64::from(size) << 8);
+            self.a.mov(self.m(self.l.flags_lazy, 2), word);
+        }
     }
 
-    /// The host condition flags for guest condition `cc`; jumps to `taken` when it holds.
-    fn branch_on(&mut self, cc: u8, taken: Label) {
-        if self.host_flags.is_none() {
-            match self.known_flags {
-                Some((lazy, size)) => {
-                    let r = Reg::from_num(RAX, size_of(size));
-                    match lazy {
-                        Lazy::Sub => {
-                            self.a.mov(q(RAX), self.m(self.l.flags_dst, 8));
-                            self.a.cmp(r, self.m(self.l.flags_src, size));
-                        }
-                        Lazy::Add => {
-                            self.a.mov(q(RAX), self.m(self.l.flags_dst, 8));
-                            self.a.add(r, self.m(self.l.flags_src, size));
-                        }
-                        _ => {
-                            self.a.mov(q(RAX), self.m(self.l.flags_res, 8));
-                            self.a.test(r, r);
-                        }
+    /// Makes the host flags decide guest condition `cc`; returns the host condition to test.
+    fn condition(&mut self, cc: u8) -> Cond {
+        if self.host_flags.is_some() {
+            return Cond::from_code(cc);
+        }
+        match self.known_flags {
+            Some((lazy, size)) => {
+                let r = Reg::from_num(RAX, size_of(size));
+                match lazy {
+                    Lazy::Sub => {
+                        self.a.mov(q(RAX), self.m(self.l.flags_dst, 8));
+                        self.a.cmp(r, self.m(self.l.flags_src, size));
+                    }
+                    Lazy::Add => {
+                        self.a.mov(q(RAX), self.m(self.l.flags_dst, 8));
+                        self.a.add(r, self.m(self.l.flags_src, size));
+                    }
+                    _ => {
+                        self.a.mov(q(RAX), self.m(self.l.flags_res, 8));
+                        self.a.test(r, r);
                     }
                 }
-                None => {
-                    self.a.mov(q(RDI), q(R15));
-                    self.a.mov(d(RSI), i64::from(cc));
-                    self.a.call_indirect_abs(q(RAX), self.addrs.cond);
-                    self.a.test(d(RAX), d(RAX));
-                    self.a.jcc(Cond::Ne, taken);
-                    return;
-                }
+                Cond::from_code(cc)
+            }
+            None => {
+                self.a.mov(q(RDI), q(R15));
+                self.a.mov(d(RSI), i64::from(cc));
+                self.a.call_indirect_abs(q(RAX), self.addrs.cond);
+                self.a.test(d(RAX), d(RAX));
+                Cond::Ne
             }
         }
-        self.a.jcc(Cond::from_code(cc), taken);
     }
 
-    /// Leaves the block for guest address `target` through a chain slot.
+    /// Jumps to `taken` when guest condition `cc` holds.
+    fn branch_on(&mut self, cc: u8, taken: Label) {
+        let c = self.condition(cc);
+        self.a.jcc(c, taken);
+    }
+
+    /// Leaves the block for guest address `target` through a chain slot. The slot starts out
+    /// pointing at this exit's stub (after the main code), which records RIP and the exit's
+    /// identity for the dispatcher; once linked, it points at the target's translation.
     fn direct_exit(&mut self, target: u64) {
         let idx = self.targets.len();
         debug_assert!(idx < MAX_EXITS);
-        self.targets.push(target);
-        self.store_imm64(self.m(self.l.rip, 8), target);
-        // The exit's identity (index + 1) tells the dispatcher which slot to fill in.
-        self.a.mov(
-            Mem::base_disp(q(R12), self.l.ctx_exit_slot).sized(Size::Qword),
-            (self.addrs.exit_id_base + idx as u64 + 1) as i64,
-        );
+        let stub = self.a.new_label();
+        self.targets.push((target, stub));
         self.a.cmp(self.m(self.l.code_written, 1), 0);
-        self.a.jcc(Cond::Ne, self.continue_exit);
+        self.a.jcc(Cond::Ne, stub);
+        // Through rsi: an unlinked slot leads to the stub, which may still need rax/rcx/rdx.
         self.a
-            .movabs(q(RAX), (self.addrs.slots + 8 * idx as u64) as i64);
-        self.a.jmp(mem_q(RAX, 0));
+            .movabs(q(RSI), (self.addrs.slots + 8 * idx as u64) as i64);
+        self.a.jmp(mem_q(RSI, 0));
     }
 
     /// Leaves the block for the guest address in rax (already stored as RIP): through the jump
     /// cache when the target is translated, else back to the dispatcher.
     fn dynamic_exit(&mut self) {
-        self.a.mov(
-            Mem::base_disp(q(R12), self.l.ctx_exit_slot).sized(Size::Qword),
-            0,
-        );
+        // (`JitCtx::exit_slot` is still 0: only exit stubs set it, and they leave at once.)
         self.a.mov(d(RCX), d(RAX));
         self.a.shl(d(RCX), 4);
         self.a.and(d(RCX), ((JUMP_SLOTS - 1) << 4) as i64);
@@ -650,6 +757,116 @@ impl<'a> Emitter<'a> {
                 self.write_gpr(r, i.size[0], RBX);
             }
             Plan::Alu(kind) => self.alu(k, &i, kind, flags_live),
+            Plan::Unary(mn) => {
+                let Opnd::Gpr(r) = i.op[0] else { return };
+                let size = i.size[0];
+                self.read_operand(&i, 0, RAX, k);
+                let ra = Reg::from_num(RAX, size_of(size));
+                match mn {
+                    M::Not => self.a.not(ra),
+                    M::Inc => self.a.inc(ra),
+                    M::Dec => self.a.dec(ra),
+                    M::Bswap => self.a.bswap(ra),
+                    _ => {
+                        // neg: the lazy flags of 0 - x.
+                        self.a.mov(q(RCX), q(RAX));
+                        self.a.neg(ra);
+                        if flags_live {
+                            self.a.xor(d(RDX), d(RDX));
+                            self.store_flags(Lazy::Sub, size, RDX, RCX, RAX);
+                            self.known_flags = Some((Lazy::Sub, size));
+                        } else {
+                            self.known_flags = None;
+                        }
+                    }
+                }
+                if size < 4 {
+                    // 8- and 16-bit results: only the low part is written back.
+                } else if size == 4 {
+                    self.a.mov(d(RAX), d(RAX));
+                }
+                self.write_gpr(r, size, RAX);
+                if matches!(mn, M::Inc | M::Dec) {
+                    self.known_flags = None;
+                }
+            }
+            Plan::Shift(mn) => {
+                let Opnd::Gpr(r) = i.op[0] else { return };
+                let size = i.size[0];
+                self.read_operand(&i, 0, RAX, k);
+                let ra = Reg::from_num(RAX, size_of(size));
+                let count: jitkit_x86::Operand = match i.op[1] {
+                    Opnd::Imm(v) => jitkit_x86::Operand::Imm((v & 0xff) as i64),
+                    _ => {
+                        self.a.mov(q(RCX), self.gpr_mem(crate::cpu::RCX as u8, 8));
+                        Reg::from_num(RCX, Size::Byte).into()
+                    }
+                };
+                match mn {
+                    M::Shl => self.a.shl(ra, count),
+                    M::Shr => self.a.shr(ra, count),
+                    M::Sar => self.a.sar(ra, count),
+                    M::Rol => self.a.rol(ra, count),
+                    _ => self.a.ror(ra, count),
+                }
+                if size == 4 {
+                    self.a.mov(d(RAX), d(RAX));
+                }
+                self.write_gpr(r, size, RAX);
+                self.known_flags = None;
+            }
+            Plan::Imul => {
+                let Opnd::Gpr(r) = i.op[0] else { return };
+                let size = i.size[0];
+                let ra = Reg::from_num(RAX, size_of(size));
+                let rc = Reg::from_num(RCX, size_of(size));
+                match i.op[2] {
+                    Opnd::Imm(v) => {
+                        self.read_operand(&i, 1, RCX, k);
+                        let v = crate::flags::sext(v, size);
+                        if v >= i64::from(i32::MIN) && v <= i64::from(i32::MAX) {
+                            self.a.imul3(ra, rc, v as i32);
+                        } else {
+                            self.a.movabs(q(RDX), v);
+                            self.a.mov(q(RAX), q(RCX));
+                            self.a.imul(ra, Reg::from_num(RDX, size_of(size)));
+                        }
+                    }
+                    _ => {
+                        self.read_operand(&i, 1, RCX, k);
+                        self.read_operand(&i, 0, RAX, k);
+                        self.a.imul(ra, rc);
+                    }
+                }
+                if size == 4 {
+                    self.a.mov(d(RAX), d(RAX));
+                }
+                self.write_gpr(r, size, RAX);
+                self.known_flags = None;
+            }
+            Plan::Setcc => {
+                let Opnd::Gpr(r) = i.op[0] else { return };
+                let cond = self.condition(i.cc);
+                self.a.setcc(cond, Reg::from_num(RCX, Size::Byte));
+                self.a
+                    .mov(self.gpr_mem(r, 1), Reg::from_num(RCX, Size::Byte));
+            }
+            Plan::Cmovcc => {
+                let (Opnd::Gpr(r), Opnd::Gpr(src)) = (i.op[0], i.op[1]) else {
+                    return;
+                };
+                let size = i.size[0];
+                let cond = self.condition(i.cc);
+                // movs only: the host flags stay those of the condition.
+                self.a.mov(q(RDX), self.gpr_mem(r, 8));
+                self.a.mov(q(RCX), self.gpr_mem(src, 8));
+                self.a.cmovcc(
+                    cond,
+                    Reg::from_num(RDX, size_of(size)),
+                    Reg::from_num(RCX, size_of(size)),
+                );
+                self.write_gpr(r, size, RDX);
+            }
             Plan::Push => {
                 let Opnd::Gpr(r) = i.op[0] else { return };
                 self.a.mov(q(RCX), self.gpr_mem(r, 8));
@@ -754,12 +971,26 @@ impl<'a> Emitter<'a> {
             );
             let not_run = (n - k - 1) as i64;
             if not_run > 0 {
-                self.a.sub(
-                    Mem::base_disp(q(R12), self.l.ctx_icount).sized(Size::Qword),
-                    not_run,
-                );
+                self.a.sub(q(RBP), not_run);
             }
             self.a.mov(d(RAX), 1);
+            self.a
+                .jmp(Mem::base_disp(q(R12), self.l.ctx_exit).sized(Size::Qword));
+        }
+        let exits = self.targets.clone();
+        for (idx, (target, stub)) in exits.into_iter().enumerate() {
+            self.a.bind(stub);
+            if let Some((lazy, size)) = self.elided {
+                self.known_flags = None;
+                self.store_flags(lazy, size, RAX, RCX, RDX);
+            }
+            self.store_imm64(self.m(self.l.rip, 8), target);
+            // The exit's identity tells the dispatcher which slot to link.
+            self.a.mov(
+                Mem::base_disp(q(R12), self.l.ctx_exit_slot).sized(Size::Qword),
+                (self.addrs.exit_id_base + idx as u64 + 1) as i64,
+            );
+            self.a.xor(d(RAX), d(RAX));
             self.a
                 .jmp(Mem::base_disp(q(R12), self.l.ctx_exit).sized(Size::Qword));
         }
@@ -768,6 +999,35 @@ impl<'a> Emitter<'a> {
         self.a
             .jmp(Mem::base_disp(q(R12), self.l.ctx_exit).sized(Size::Qword));
     }
+}
+
+/// For a block ending `alu; jcc` (both translated inline), the jcc's two successors
+/// (fall-through, target).
+pub fn alu_jcc_tail(block: &Block) -> Option<(u64, u64)> {
+    let n = block.insns.len();
+    if n < 2 {
+        return None;
+    }
+    match (plan(&block.insns[n - 2]), plan(&block.insns[n - 1])) {
+        (Plan::Alu(_), Plan::Jcc(target)) => Some((block.insns[n - 1].next_rip, target)),
+        _ => None,
+    }
+}
+
+/// Whether code starting with `insns` overwrites every arithmetic flag before anything can
+/// read or observe them (a flag reader, an instruction that may stop, or the end of the
+/// block all count as reading).
+pub fn kills_flags(insns: &[Insn]) -> bool {
+    for i in insns {
+        let p = plan(i);
+        if reads_flags(p) || may_stop(p, i) || needs_dead_flags(p) {
+            return false;
+        }
+        if matches!(p, Plan::Alu(_) | Plan::Unary(M::Neg)) {
+            return true;
+        }
+    }
+    false
 }
 
 /// How many of the block's instructions run inline (the rest call the interpreter).
@@ -779,14 +1039,16 @@ pub fn inline_count(block: &Block) -> usize {
         .count()
 }
 
-/// Translates `block`. Returns the code and the guest address each chain slot leads to.
+/// Translates `block`. Returns the code and the initial value of each chain slot (an offset
+/// into the code).
 pub fn translate(
     block: &Block,
     layout: &Layout,
     addrs: &Addrs,
-) -> Result<(Vec<u8>, ExitTargets), jitkit_x86::EncodeError> {
+    successors_kill_flags: bool,
+) -> Result<(Vec<u8>, ExitStubs), jitkit_x86::EncodeError> {
     let n = block.insns.len();
-    let plans: Vec<Plan> = block.insns.iter().map(plan).collect();
+    let mut plans: Vec<Plan> = block.insns.iter().map(plan).collect();
     // Flag liveness, backwards: the block's successors may read the flags; an instruction
     // that may stop makes them observable (a signal handler sees them).
     let mut live_after = vec![true; n];
@@ -794,13 +1056,24 @@ pub fn translate(
     for k in (0..n).rev() {
         live_after[k] = live;
         let i = &block.insns[k];
-        live = match plans[k] {
-            Plan::Alu(_) if !may_stop(plans[k], i) => false,
-            Plan::Alu(_) => true,
-            Plan::Jcc(_) | Plan::Helper => true,
-            p if may_stop(p, i) => true,
+        if needs_dead_flags(plans[k]) && live {
+            plans[k] = Plan::Helper;
+        }
+        let p = plans[k];
+        live = match p {
+            _ if reads_flags(p) || may_stop(p, i) => true,
+            Plan::Alu(_) | Plan::Unary(M::Neg) => false,
+            _ if needs_dead_flags(p) => false,
             _ => live,
         };
+    }
+    let elide = successors_kill_flags && alu_jcc_tail(block).is_some();
+    let mut elided = None;
+    if elide {
+        if let Plan::Alu(kind) = plans[n - 2] {
+            live_after[n - 2] = false;
+            elided = Some((kind.lazy(), block.insns[n - 2].size[0]));
+        }
     }
     let mut a = Assembler::with_capacity(64 * n + 64);
     let continue_exit = a.new_label();
@@ -815,17 +1088,15 @@ pub fn translate(
         continue_exit,
         host_flags: None,
         known_flags: None,
+        elided,
     };
-    e.a.add(
-        Mem::base_disp(q(R12), layout.ctx_icount).sized(Size::Qword),
-        n as i64,
-    );
+    e.a.add(q(RBP), n as i64);
     let mut ended = false;
     for k in 0..n {
         let p = plans[k];
         // Only adjacent instructions keep the host flags: anything emitted in between may
         // change them (an address computation, a memory check).
-        if !matches!(p, Plan::Jcc(_)) {
+        if !matches!(p, Plan::Jcc(_) | Plan::Setcc | Plan::Cmovcc) {
             e.host_flags = None;
         }
         e.insn(k, p, live_after[k]);
@@ -839,8 +1110,13 @@ pub fn translate(
         e.direct_exit(next);
     }
     e.slow_paths();
+    let stubs = e.targets.clone();
     let code = e.a.finish()?;
-    Ok((code.into_bytes(), e.targets))
+    let stubs = stubs
+        .iter()
+        .map(|(_, l)| code.label_offset(*l).unwrap_or(0))
+        .collect();
+    Ok((code.into_bytes(), stubs))
 }
 
 #[cfg(test)]

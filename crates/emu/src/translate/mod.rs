@@ -74,7 +74,6 @@ fn layout() -> Layout {
         flags_lazy: (flags + offset_of!(Flags, lazy)) as i32,
         code_written: (offset_of!(Machine, mem) + offset_of!(Memory, code_written)) as i32,
         ctx_exit: ctx(offset_of!(JitCtx, exit)),
-        ctx_icount: ctx(offset_of!(JitCtx, icount)),
         ctx_exit_slot: ctx(offset_of!(JitCtx, exit_slot)),
         ctx_stop_rip: ctx(offset_of!(JitCtx, stop_rip)),
     }
@@ -93,6 +92,7 @@ impl Jit {
         let tramp = Trampoline::new(
             offset_of!(JitCtx, host_base) as i32,
             offset_of!(JitCtx, perms) as i32,
+            offset_of!(JitCtx, icount) as i32,
         )?;
         let ctx = Box::new(JitCtx {
             exit: tramp.exit,
@@ -125,7 +125,7 @@ impl Jit {
 
     /// Translates `block`; its `insns` must stay where they are (the code calls the
     /// interpreter's handlers with pointers into them) until [`Jit::clear`].
-    pub fn translate(&mut self, block: &Block) -> Result<u64, TranslateError> {
+    pub fn translate(&mut self, block: &Block, mem: &mut Memory) -> Result<u64, TranslateError> {
         let slots = Box::new([
             Cell::new(self.tramp.continue_exit),
             Cell::new(self.tramp.continue_exit),
@@ -139,9 +139,18 @@ impl Jit {
             slots: slots.as_ptr() as u64,
             exit_id_base: (self.blocks.len() * MAX_EXITS) as u64,
         };
-        let (bytes, _targets) = emit::translate(block, &self.layout, &addrs)?;
+        // Successors are decoded (not run) to see whether they overwrite the flags first.
+        let kill = |mem: &mut Memory, at: u64| {
+            crate::decode::decode_block(mem, at).is_some_and(|b| emit::kills_flags(&b.insns))
+        };
+        let successors_kill_flags = emit::alu_jcc_tail(block)
+            .is_some_and(|(fall, target)| kill(mem, fall) && kill(mem, target));
+        let (bytes, stubs) = emit::translate(block, &self.layout, &addrs, successors_kill_flags)?;
         let code = ExecutableMemory::new(&bytes)?;
         let entry = code.addr() as u64;
+        for (slot, stub) in slots.iter().zip(stubs) {
+            slot.set(entry + stub as u64);
+        }
         self.blocks.push(Translated { code, slots });
         self.by_rip.insert(block.start, entry);
         let slot = (block.start & (JUMP_SLOTS - 1)) as usize;
@@ -153,8 +162,12 @@ impl Jit {
     /// Translates `block` without making it reachable from other translations or from
     /// [`Jit::entry`]: only the returned entry runs it, once per [`Jit::run`] (the
     /// instruction-level differential tests run single instructions this way).
-    pub fn translate_isolated(&mut self, block: &Block) -> Result<u64, TranslateError> {
-        let entry = self.translate(block)?;
+    pub fn translate_isolated(
+        &mut self,
+        block: &Block,
+        mem: &mut Memory,
+    ) -> Result<u64, TranslateError> {
+        let entry = self.translate(block, mem)?;
         self.by_rip.remove(&block.start);
         let slot = (block.start & (JUMP_SLOTS - 1)) as usize;
         self.table[2 * slot].set(u64::MAX);
@@ -221,3 +234,6 @@ impl Jit {
 pub fn inline_count(block: &Block) -> usize {
     emit::inline_count(block)
 }
+
+#[cfg(test)]
+mod tests;

@@ -127,7 +127,11 @@ pub struct Trampoline {
 const SAVED: [u8; 6] = [3, 5, 12, 13, 14, 15]; // rbx, rbp, r12..r15
 
 impl Trampoline {
-    pub fn new(ctx_host_base: i32, ctx_perms: i32) -> Result<Trampoline, super::TranslateError> {
+    pub fn new(
+        ctx_host_base: i32,
+        ctx_perms: i32,
+        ctx_icount: i32,
+    ) -> Result<Trampoline, super::TranslateError> {
         let q = |n: u8| Reg::from_num(n, Size::Qword);
         let mut a = Assembler::new();
         // enter(machine = rdi, ctx = rsi, entry = rdx)
@@ -143,8 +147,10 @@ impl Trampoline {
             Mem::base_disp(q(12), ctx_host_base).sized(Size::Qword),
         );
         a.mov(q(13), Mem::base_disp(q(12), ctx_perms).sized(Size::Qword));
+        a.mov(q(5), Mem::base_disp(q(12), ctx_icount).sized(Size::Qword));
         a.jmp(q(2));
         let exit = a.label_here();
+        a.mov(Mem::base_disp(q(12), ctx_icount).sized(Size::Qword), q(5));
         a.add(q(4), 8);
         for r in SAVED.iter().rev() {
             a.pop(q(*r));
