@@ -36,7 +36,7 @@ pub const BPF_CPU: &str = "v3";
 pub const NATIVE_BASELINE_CPU: &str = "x86-64";
 
 /// The optimization pipeline for native code (LLVM's new pass manager syntax):
-/// - `sroa`: A, X and M[] from stack slots to SSA values (the translation's `alloca`s);
+/// - `mem2reg`: A, X and M[k] from stack slots to SSA values (the translation's `alloca`s);
 /// - `early-cse`: a packet field loaded again on a dominated path reuses the first load;
 /// - `instcombine`: folds byte swaps into constants (`bswap(x) == k` as `x == bswap(k)`), masks,
 ///   shifts and extensions of loaded values, and merges compares;
@@ -46,7 +46,7 @@ pub const NATIVE_BASELINE_CPU: &str = "x86-64";
 ///   chains of `jeq` on one value into `switch`es, which code generation lowers to jump tables,
 ///   bit tests or binary search.
 pub const NATIVE_PIPELINE: &str =
-    "function(sroa,early-cse,instcombine,correlated-propagation,simplifycfg)";
+    "function(mem2reg,early-cse,instcombine,correlated-propagation,simplifycfg)";
 
 /// The optimization pipeline for eBPF objects (see the module documentation).
 pub const EBPF_PIPELINE: &str = "default<O2>";

@@ -1,7 +1,8 @@
 //! Classic BPF -> LLVM IR, one basic block per cBPF instruction (the source document's scheme),
 //! with libpcap's `bpf_filter()` semantics rather than the document's:
 //!
-//! - A, X and M[0..16] are `alloca`s initialised to 0; `-O2` (SROA/mem2reg) turns them into SSA.
+//! - A, X and each scratch cell `M[k]` the program uses are `i32` `alloca`s initialised to 0;
+//!   `-O2` (mem2reg) turns them into SSA values.
 //! - Packet loads are bounds-checked (`offset + size <= captured length`, computed in 64 bits so
 //!   `X + k` cannot wrap) and big-endian (`llvm.bswap`); a failed check returns 0 (reject).
 //! - `jgt`/`jge` compare unsigned, `div`/`mod` are unsigned and a zero divisor rejects the packet,
@@ -206,7 +207,8 @@ struct Translator<'ctx, 'm, 'p> {
     i64t: IntType<'ctx>,
     a: PointerValue<'ctx>,
     x: PointerValue<'ctx>,
-    mem: PointerValue<'ctx>,
+    /// `mem[k]`: the stack slot of `M[k]`, for the cells the program uses.
+    mem: Vec<Option<PointerValue<'ctx>>>,
     /// `blocks[i]` is where instruction `i` starts.
     blocks: Vec<BasicBlock<'ctx>>,
     /// Returns 0: a load outside the packet or a division by zero.
@@ -259,11 +261,16 @@ impl<'ctx, 'm, 'p> Translator<'ctx, 'm, 'p> {
         builder.position_at_end(entry);
         let a = builder.build_alloca(i32t, "A")?;
         let x = builder.build_alloca(i32t, "X")?;
-        let mem_type = i32t.array_type(op::MEMWORDS as u32);
-        let mem = builder.build_alloca(mem_type, "M")?;
         builder.build_store(a, i32t.const_zero())?;
         builder.build_store(x, i32t.const_zero())?;
-        builder.build_store(mem, mem_type.const_zero())?;
+        let mut mem = vec![None; op::MEMWORDS];
+        for insn in program {
+            if classify(insn) == Some(Kind::Mem) && mem[insn.k as usize].is_none() {
+                let cell = builder.build_alloca(i32t, &format!("M{}", insn.k))?;
+                builder.build_store(cell, i32t.const_zero())?;
+                mem[insn.k as usize] = Some(cell);
+            }
+        }
 
         let packet = match flavor {
             Flavor::Native => {
@@ -376,13 +383,8 @@ impl<'ctx, 'm, 'p> Translator<'ctx, 'm, 'p> {
     }
 
     fn mem_slot(&self, k: u32) -> Built<PointerValue<'ctx>> {
-        let zero = self.i32t.const_zero();
-        let index = self.i32t.const_int(u64::from(k), false);
-        // SAFETY (of the IR): check_structure ensured k < 16.
-        unsafe {
-            self.builder
-                .build_in_bounds_gep(self.mem, &[zero, index], &format!("M{k}"))
-        }
+        // check_structure ensured k < 16, and `new` made a slot for every cell used.
+        Ok(self.mem[k as usize].expect("a slot for every scratch cell the program uses"))
     }
 
     fn fallthrough(&self, index: usize) -> Built<()> {
