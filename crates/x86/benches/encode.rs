@@ -5,7 +5,10 @@
 //!
 //! The mix runs twice: with constant operands (where dynasm-rs does the encoding at compile
 //! time) and with operands known only at run time (registers and immediates in variables, as in
-//! a JIT).
+//! a JIT). Before anything is timed, every encoder's output is checked to be byte-identical to
+//! jitkit's in the same group (each is told the encodings GNU as picks: `mov r64, imm32` as
+//! `C7`, 8-bit displacements), except dynasm-rs with run-time registers, which cannot leave out
+//! SIB bytes and REX prefixes: its output is checked to be the same instructions.
 //!
 //! Run: `cargo bench -p jitkit-x86 --bench encode`
 
@@ -18,7 +21,7 @@ use jitkit_testkit::median_per_call;
 const REPS: usize = 1000;
 const MIX: usize = 16;
 
-fn jitkit_encode() -> usize {
+fn jitkit_encode() -> Vec<u8> {
     use jitkit_x86::*;
     let mut a = Assembler::new();
     for _ in 0..REPS {
@@ -39,15 +42,20 @@ fn jitkit_encode() -> usize {
         a.mov(RAX, 0x1234);
         a.ret();
     }
-    a.finish().expect("valid").bytes().len()
+    a.finish().expect("valid").into_bytes()
 }
 
-fn iced_code_asm() -> usize {
+fn iced_code_asm() -> Vec<u8> {
     use iced_x86::code_asm::*;
     let mut a = CodeAssembler::new(64).unwrap();
     for _ in 0..REPS {
         a.mov(rax, rcx).unwrap();
-        a.add(rax, 8).unwrap();
+        // code_asm picks `add rax, imm32` (48 05) here; GNU as picks the imm8 form.
+        a.add_instruction(
+            iced_x86::Instruction::with2(iced_x86::Code::Add_rm64_imm8, iced_x86::Register::RAX, 8)
+                .unwrap(),
+        )
+        .unwrap();
         a.mov(rdx, qword_ptr(rdi + 16)).unwrap();
         a.mov(qword_ptr(rsi + rcx * 8 + 8), rax).unwrap();
         a.cmp(eax, 0x1000).unwrap();
@@ -60,13 +68,22 @@ fn iced_code_asm() -> usize {
         a.movzx(ecx, byte_ptr(rdi + rax)).unwrap();
         a.test(r12, r13).unwrap();
         a.sub(r14d, 1).unwrap();
-        a.mov(rax, 0x1234i64).unwrap();
+        // `mov(rax, i64)` would pick the 10-byte form; GNU as (and the others) use `C7 /0 id`.
+        a.add_instruction(
+            iced_x86::Instruction::with2(
+                iced_x86::Code::Mov_rm64_imm32,
+                iced_x86::Register::RAX,
+                0x1234,
+            )
+            .unwrap(),
+        )
+        .unwrap();
         a.ret().unwrap();
     }
-    a.assemble(0).unwrap().len()
+    a.assemble(0).unwrap()
 }
 
-fn iced_encoder() -> usize {
+fn iced_encoder() -> Vec<u8> {
     use iced_x86::{Code, Encoder, Instruction, MemoryOperand, Register::*};
     let mut e = Encoder::new(64);
     for _ in 0..REPS {
@@ -91,7 +108,7 @@ fn iced_encoder() -> usize {
             ),
             Instruction::with2(Code::Imul_r64_rm64, R9, R10),
             Instruction::with2(Code::Shl_rm64_imm8, R11, 3),
-            Instruction::with2(Code::Xor_r32_rm32, EAX, EAX),
+            Instruction::with2(Code::Xor_rm32_r32, EAX, EAX),
             Instruction::with1(Code::Push_r64, RBX),
             Instruction::with1(Code::Pop_r64, RBX),
             Instruction::with2(
@@ -108,10 +125,10 @@ fn iced_encoder() -> usize {
             e.encode(&insn.unwrap(), 0).unwrap();
         }
     }
-    e.take_buffer().len()
+    e.take_buffer()
 }
 
-fn dynasm_encode() -> usize {
+fn dynasm_encode() -> Vec<u8> {
     let mut ops = dynasmrt::VecAssembler::<dynasmrt::x64::X64Relocation>::new(0);
     for _ in 0..REPS {
         dynasm!(ops
@@ -134,7 +151,7 @@ fn dynasm_encode() -> usize {
             ; ret
         );
     }
-    ops.finalize().unwrap().len()
+    ops.finalize().unwrap()
 }
 
 /// Operands known only at run time, as in a JIT (registers from an allocator, immediates and
@@ -156,7 +173,7 @@ struct Ops {
 
 fn ops() -> Ops {
     black_box(Ops {
-        a: 0,
+        a: 3, // not rax: the others would need a run-time branch for the accumulator forms
         b: 1,
         c: 2,
         d: 7,
@@ -170,7 +187,7 @@ fn ops() -> Ops {
     })
 }
 
-fn jitkit_dynamic() -> usize {
+fn jitkit_dynamic() -> Vec<u8> {
     use jitkit_x86::*;
     let o = ops();
     let q = |n: u8| Reg::from_num(n, Size::Qword);
@@ -194,10 +211,10 @@ fn jitkit_dynamic() -> usize {
         a.mov(q(o.a), o.imm32);
         a.ret();
     }
-    a.finish().expect("valid").bytes().len()
+    a.finish().expect("valid").into_bytes()
 }
 
-fn iced_encoder_dynamic() -> usize {
+fn iced_encoder_dynamic() -> Vec<u8> {
     use iced_x86::{Code, Encoder, Instruction, MemoryOperand, Register};
     let o = ops();
     let q = |n: u8| Register::RAX.add(n as u32).unwrap_or(Register::RAX);
@@ -233,7 +250,7 @@ fn iced_encoder_dynamic() -> usize {
             ),
             Instruction::with2(Code::Imul_r64_rm64, q(o.f), q(o.g)),
             Instruction::with2(Code::Shl_rm64_imm8, q(o.h), o.imm8 as i32),
-            Instruction::with2(Code::Xor_r32_rm32, d(o.a), d(o.a)),
+            Instruction::with2(Code::Xor_rm32_r32, d(o.a), d(o.a)),
             Instruction::with1(Code::Push_r64, q(o.b)),
             Instruction::with1(Code::Pop_r64, q(o.b)),
             Instruction::with2(
@@ -250,10 +267,10 @@ fn iced_encoder_dynamic() -> usize {
             e.encode(&insn.unwrap(), 0).unwrap();
         }
     }
-    e.take_buffer().len()
+    e.take_buffer()
 }
 
-fn dynasm_dynamic() -> usize {
+fn dynasm_dynamic() -> Vec<u8> {
     let o = ops();
     let mut ops = dynasmrt::VecAssembler::<dynasmrt::x64::X64Relocation>::new(0);
     for _ in 0..REPS {
@@ -261,10 +278,10 @@ fn dynasm_dynamic() -> usize {
             ; .arch x64
             ; mov Rq(o.a), Rq(o.b)
             ; add Rq(o.a), BYTE o.imm8 as _
-            ; mov Rq(o.c), QWORD [Rq(o.d) + o.disp]
-            ; mov QWORD [Rq(o.d) + Rq(o.b) * 8 + o.disp], Rq(o.a)
+            ; mov Rq(o.c), QWORD [BYTE Rq(o.d) + o.disp as i8]
+            ; mov QWORD [BYTE Rq(o.d) + Rq(o.b) * 8 + o.disp as i8], Rq(o.a)
             ; cmp Rd(o.a), DWORD o.imm32
-            ; lea Rq(o.e), [Rq(o.a) + Rq(o.b) * 4 + o.disp]
+            ; lea Rq(o.e), [BYTE Rq(o.a) + Rq(o.b) * 4 + o.disp as i8]
             ; imul Rq(o.f), Rq(o.g)
             ; shl Rq(o.h), BYTE o.imm8 as _
             ; xor Rd(o.a), Rd(o.a)
@@ -277,11 +294,46 @@ fn dynasm_dynamic() -> usize {
             ; ret
         );
     }
-    ops.finalize().unwrap().len()
+    ops.finalize().unwrap()
+}
+
+/// One constant instruction, out of line so that its machine code can be read:
+/// `objdump -d --no-show-raw-insn -M intel -C <bench binary> --disassemble='encode::mov_eax_1'`
+/// shows a capacity check, one store of the constant bytes and the new length.
+#[inline(never)]
+fn mov_eax_1(a: &mut jitkit_x86::Assembler) {
+    a.mov(jitkit_x86::EAX, 1);
+}
+
+/// Every instruction's text.
+fn disassemble(code: &[u8]) -> Vec<String> {
+    let mut d = iced_x86::Decoder::new(64, code, iced_x86::DecoderOptions::NONE);
+    let mut out = Vec::new();
+    while d.can_decode() {
+        out.push(d.decode().to_string());
+    }
+    out
+}
+
+/// The first instruction where two encodings differ, disassembled.
+fn first_difference(a: &[u8], b: &[u8]) -> String {
+    use iced_x86::{Decoder, DecoderOptions};
+    let mut da = Decoder::new(64, a, DecoderOptions::NONE);
+    let mut db = Decoder::new(64, b, DecoderOptions::NONE);
+    let mut pos = 0;
+    while da.can_decode() && db.can_decode() {
+        let (x, y) = (da.decode(), db.decode());
+        let (xa, yb) = (&a[pos..pos + x.len()], &b[pos..pos + y.len()]);
+        if xa != yb {
+            return format!("at {pos:#x}: {x} ({xa:02x?}) vs {y} ({yb:02x?})");
+        }
+        pos += x.len();
+    }
+    format!("lengths {} vs {}", a.len(), b.len())
 }
 
 /// A benchmark case: its name and a function that encodes the mix and returns the byte count.
-type Case = (&'static str, fn() -> usize);
+type Case = (&'static str, fn() -> Vec<u8>);
 
 fn main() {
     let budget = Duration::from_secs_f64(
@@ -307,30 +359,85 @@ fn main() {
         "encoding {} instructions per run ({REPS} x a mix of {MIX}), median of runs:",
         REPS * MIX
     );
-    let mut results = Vec::new();
-    for (name, f) in cases {
-        if let Some(filter) = &once {
+    // Honesty check before timing: within each group every encoder must produce the very same
+    // bytes (same instructions, same encodings), shown as the first differing instruction.
+    let mut a = jitkit_x86::Assembler::new();
+    mov_eax_1(&mut a);
+    assert_eq!(a.bytes(), [0xB8, 1, 0, 0, 0]);
+    for group in [&cases[..4], &cases[4..]] {
+        let reference = (group[0].1)();
+        for (name, f) in &group[1..] {
+            let bytes = f();
+            if *name == "dynasm-rs (dyn)" {
+                // With a register only known at run time, dynasm-rs always writes a SIB byte
+                // (the base might be rsp/r12) and REX prefixes: the same instructions in more
+                // bytes. Compared instruction by instruction instead.
+                let (ours, theirs) = (disassemble(&reference), disassemble(&bytes));
+                if ours != theirs {
+                    panic!(
+                        "{name} does not encode the same instructions as {}",
+                        group[0].0
+                    );
+                }
+                continue;
+            }
+            if bytes != reference {
+                panic!(
+                    "{name} does not produce the bytes of {}: {}",
+                    group[0].0,
+                    first_difference(&reference, &bytes)
+                );
+            }
+        }
+    }
+    if let Some(filter) = &once {
+        for (name, f) in cases {
             if name.contains(filter.as_str()) {
                 for _ in 0..100 {
                     black_box(f());
                 }
             }
-            continue;
         }
-        let bytes = f();
-        let t = median_per_call(budget, || {
-            black_box(f());
-        });
-        let rate = insns / t.as_secs_f64();
-        results.push((name, rate));
+        return;
+    }
+    // Interleaved rounds: each round times a batch of every case in turn, so that the load of
+    // this shared machine changing over time hits all cases alike; the median over rounds is
+    // reported. Batches are calibrated to ~1/100 of the budget per case.
+    let batches: Vec<u32> = cases
+        .iter()
+        .map(|(_, f)| {
+            let once = median_per_call(budget / 20, || {
+                black_box(f());
+            });
+            ((budget.as_secs_f64() / 100.0 / once.as_secs_f64()) as u32).max(1)
+        })
+        .collect();
+    let mut samples: Vec<Vec<f64>> = vec![Vec::new(); cases.len()];
+    let start = std::time::Instant::now();
+    while samples[0].len() < 5
+        || (start.elapsed() < budget * cases.len() as u32 && samples[0].len() < 201)
+    {
+        for (i, (_, f)) in cases.iter().enumerate() {
+            let t = std::time::Instant::now();
+            for _ in 0..batches[i] {
+                black_box(f());
+            }
+            samples[i].push(t.elapsed().as_secs_f64() / batches[i] as f64);
+        }
+    }
+    let mut results = Vec::new();
+    for (i, (name, f)) in cases.iter().enumerate() {
+        let s = &mut samples[i];
+        s.sort_by(f64::total_cmp);
+        let t = s[s.len() / 2];
+        let bytes = f().len();
+        let rate = insns / t;
+        results.push((*name, rate));
         println!(
             "  {name:<24} {:>8.1} us/run  {:>7.1} M insns/s  ({bytes} bytes)",
-            t.as_secs_f64() * 1e6,
+            t * 1e6,
             rate / 1e6
         );
-    }
-    if once.is_some() {
-        return;
     }
     println!("constant operands (dynasm-rs assembles these at compile time):");
     for (name, rate) in &results[1..4] {

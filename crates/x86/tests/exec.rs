@@ -152,3 +152,63 @@ fn branches_relax_at_the_8_bit_boundary() {
         assert_eq!(code.bytes()[pad] == 0xEB, want_short, "backward over {pad}");
     }
 }
+
+/// SSE2 through the builder, run on this CPU: `hypot(a, b)` and an integer round trip.
+#[test]
+fn sse2_builder_code_runs_on_the_host() {
+    let mut a = Assembler::new();
+    a.mulsd(XMM0, XMM0); // a*a
+    a.movapd(XMM8, XMM1);
+    a.mulsd(XMM8, XMM8); // b*b in a REX register
+    a.addsd(XMM0, XMM8);
+    a.sqrtsd(XMM0, XMM0);
+    a.ret();
+    let mem = ExecutableMemory::new(a.finish().unwrap().bytes()).unwrap();
+    // SAFETY: a System V function (f64, f64) -> f64 that touches only xmm0, xmm1, xmm8.
+    let hypot = unsafe { mem.function::<extern "C" fn(f64, f64) -> f64>(0) }.unwrap();
+    assert_eq!(hypot.get()(3.0, 4.0), 5.0);
+
+    // i64 -> f64, times 2.5 (a constant loaded from memory after the code), -> i64 truncated.
+    let mut a = Assembler::new();
+    let k = a.new_label();
+    a.cvtsi2sd(XMM0, RDI);
+    a.mulsd(XMM0, qword_ptr(Mem::rip_label(k)));
+    a.cvttsd2si(RAX, XMM0);
+    a.movq(XMM1, RAX);
+    a.movq(RDX, XMM1);
+    a.pxor(XMM2, XMM2);
+    a.pcmpeqb(XMM2, XMM2);
+    a.pmovmskb(ECX, XMM2); // 0xffff
+                           // The result goes through xmm1 and back (movq), plus the mask (0xffff) minus 0xffff.
+    a.mov(RAX, RDX);
+    a.add(RAX, RCX);
+    a.sub(RAX, 0xffff);
+    a.ret();
+    a.align(8, false);
+    a.bind(k);
+    a.bytes_raw(&2.5f64.to_le_bytes());
+    let mem = ExecutableMemory::new(a.finish().unwrap().bytes()).unwrap();
+    // SAFETY: a System V function i64 -> i64 (rcx, rdx, xmm0-2 are caller-saved).
+    let f = unsafe { mem.function::<extern "C" fn(i64) -> i64>(0) }.unwrap();
+    for x in [0i64, 1, 7, -3, 1 << 40] {
+        assert_eq!(f.get()(x), (x as f64 * 2.5) as i64, "{x}");
+    }
+}
+
+/// `mov rax, fs:[0]` reads the thread pointer (the TCB's self pointer on x86-64 Linux): the
+/// same value each time on one thread, another value on another thread.
+#[test]
+fn fs_segment_override_reads_the_thread_pointer() {
+    let mut a = Assembler::new();
+    a.mov(RAX, qword_ptr(Mem::abs(0).with_segment(FS)));
+    a.ret();
+    let mem = ExecutableMemory::new(a.finish().unwrap().bytes()).unwrap();
+    // SAFETY: reads fs:0, which glibc and musl both map to the thread control block.
+    let f = unsafe { mem.function::<extern "C" fn() -> usize>(0) }.unwrap();
+    let here = f.get()();
+    assert_ne!(here, 0);
+    assert_eq!(here, f.get()());
+    let other = std::thread::scope(|s| s.spawn(|| f.get()()).join().unwrap());
+    assert_ne!(other, 0);
+    assert_ne!(other, here, "each thread has its own thread pointer");
+}
