@@ -1,4 +1,4 @@
-//! A capture file mapped read-only into memory: the one `unsafe` call of this crate.
+//! A capture file mapped read-only into memory (one of the crate's three small `unsafe` modules).
 
 use std::fs::File;
 use std::ops::Deref;

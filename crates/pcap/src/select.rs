@@ -1,37 +1,46 @@
 //! Running a predicate (a packet filter) over every record of a capture and writing the records
 //! it keeps, in their original order, using several threads when that helps.
 //!
-//! How pcap files are split: pcap has no sync markers, so the file is cut into windows of about
-//! [`WINDOW`] bytes at *guessed* record boundaries (an offset whose record header, and the next
-//! [`CONFIRM`] ones, look plausible). Threads take windows in any order, each with its own
-//! matcher (engines need not be `Sync`), and record which byte ranges to keep. The calling
-//! thread writes windows strictly in order and checks that each window's last record ends
-//! exactly where the next window was guessed to start; if a guess was wrong it throws away the
-//! results from there on and reads the rest of the file itself. The output is therefore always
-//! what a sequential pass gives. pcapng files and small files are read in one sequential pass.
+//! How pcap files are split: pcap has no sync markers, so the file is cut into windows (of
+//! [`window_size`] bytes) at *guessed* record boundaries (an offset whose record header, and the next
+//! [`CONFIRM`] ones, look plausible). Threads take groups of [`LANES`] consecutive windows, each
+//! thread with its own matcher (engines need not be `Sync`), and record which byte ranges to
+//! keep. A thread reads the windows of its group interleaved, one record of each in turn, so
+//! that the cache misses of their record headers overlap (`prefetch.rs`); one thread alone
+//! works the same way. The calling thread writes windows strictly in order and checks that each
+//! window's last record ends exactly where the next window was guessed to start; if a guess was
+//! wrong it throws that window's results away and reads the window again itself, from where the
+//! previous one stopped. The output is therefore always what a sequential pass gives. pcapng
+//! files and small files are read in one sequential pass.
 //!
 //! Every record must have the capture's link type (a pcapng file can describe interfaces of
 //! several): a record of another link type ends the run with
 //! [`FormatErrorKind::MixedLinkTypes`], as libpcap refuses such files.
 
 use std::io::{self, Write};
+use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
 
 use crate::capture::CaptureReader;
 use crate::error::{FormatError, FormatErrorKind};
-use crate::pcap::{PcapReader, FILE_HEADER_LEN};
+use crate::pcap::{PcapReader, PcapRecords, FILE_HEADER_LEN};
+use crate::prefetch::prefetch_record;
 use crate::record::Record;
 use crate::writer::PcapWriter;
 
-/// Bytes of input per unit of parallel work.
-pub const WINDOW: usize = 8 << 20;
-/// Files smaller than this are read by one thread (starting threads would cost more).
-pub const PARALLEL_MIN: usize = 4 * WINDOW;
+/// Windows one thread reads at once, interleaved record by record (a group of them is the unit
+/// of parallel work). Eight misses in flight hide most of the memory latency.
+pub const LANES: usize = 8;
+/// The largest window: every window costs a guess (a scan for a plausible record, long when the
+/// window starts inside a 64 KiB packet), so large files get large windows.
+pub const MAX_WINDOW: usize = 4 << 20;
+/// The smallest window.
+pub const MIN_WINDOW: usize = 256 << 10;
+/// Files smaller than this are read in one plain sequential pass.
+pub const PARALLEL_MIN: usize = 8 << 20;
 /// Records after a guessed boundary that must look plausible too.
 pub const CONFIRM: usize = 32;
-/// How far past a window's nominal start to look for a plausible record.
-const SEARCH: usize = 1 << 20;
 
 /// What a run saw.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -64,8 +73,8 @@ where
     F: Fn() -> Option<H> + Sync,
 {
     match capture {
-        CaptureReader::Pcap(reader) if threads > 1 && reader.bytes().len() >= PARALLEL_MIN => {
-            select_pcap_parallel(reader, writer, matcher, helper, threads, progress)
+        CaptureReader::Pcap(reader) if reader.bytes().len() >= PARALLEL_MIN => {
+            select_pcap_windows(reader, writer, matcher, helper, threads, progress)
         }
         _ => {
             let mut selection = Selection::default();
@@ -124,6 +133,99 @@ struct Window {
     error: Option<FormatError>,
 }
 
+impl Window {
+    /// The result of a window whose start could not be guessed: empty, and it cannot follow the
+    /// window before it (so the writer reads it again from where that one stopped).
+    fn unguessed() -> Window {
+        Window {
+            start: usize::MAX,
+            stop: usize::MAX,
+            read: 0,
+            matched: 0,
+            keep: Vec::new(),
+            error: None,
+        }
+    }
+}
+
+/// One window being read: its records up to the first one starting at or after `end`.
+struct Lane<'a> {
+    records: PcapRecords<'a>,
+    end: usize,
+    window: Window,
+    /// The run of adjacent kept records not yet pushed to `window.keep`.
+    run: (usize, usize),
+}
+
+impl<'a> Lane<'a> {
+    fn new(reader: &PcapReader<'a>, start: usize, end: usize) -> Lane<'a> {
+        Lane {
+            records: reader.records_at(start, 0),
+            end,
+            window: Window {
+                start,
+                stop: start,
+                read: 0,
+                matched: 0,
+                keep: Vec::new(),
+                error: None,
+            },
+            run: (0, 0),
+        }
+    }
+
+    /// Reads and judges one record; false when the window is done (or bad).
+    #[inline(always)]
+    fn step(
+        &mut self,
+        bytes: &[u8],
+        keep_ranges: bool,
+        matcher: &mut impl FnMut(&Record<'a>) -> bool,
+    ) -> bool {
+        if self.records.offset() >= self.end {
+            return false;
+        }
+        let record = match self.records.next() {
+            None => return false,
+            Some(Err(err)) => {
+                self.window.error = Some(err);
+                return false;
+            }
+            Some(Ok(record)) => record,
+        };
+        // The next header's address is known now; it is needed only after the other lanes'
+        // next records, time enough for the line to arrive.
+        prefetch_record(bytes, self.records.offset());
+        self.window.read += 1;
+        if matcher(&record) {
+            self.window.matched += 1;
+            if keep_ranges {
+                let (s, e) = (
+                    record.offset as usize,
+                    record.offset as usize + record.raw.len(),
+                );
+                if s == self.run.1 && self.run.0 != self.run.1 {
+                    self.run.1 = e;
+                } else {
+                    if self.run.0 != self.run.1 {
+                        self.window.keep.push(self.run);
+                    }
+                    self.run = (s, e);
+                }
+            }
+        }
+        true
+    }
+
+    fn finish(mut self) -> Window {
+        if self.run.0 != self.run.1 {
+            self.window.keep.push(self.run);
+        }
+        self.window.stop = self.records.offset();
+        self.window
+    }
+}
+
 /// Reads the records starting at `start` up to the first one starting at or after `end`.
 fn run_window<'a>(
     reader: &PcapReader<'a>,
@@ -132,60 +234,65 @@ fn run_window<'a>(
     keep_ranges: bool,
     matcher: &mut impl FnMut(&Record<'a>) -> bool,
 ) -> Window {
-    let mut records = reader.records_at(start, 0);
-    let mut window = Window {
-        start,
-        stop: start,
-        read: 0,
-        matched: 0,
-        keep: Vec::new(),
-        error: None,
-    };
-    let (mut run_start, mut run_end) = (0usize, 0usize);
-    while records.offset() < end {
-        match records.next() {
-            None => break,
-            Some(Err(err)) => {
-                window.error = Some(err);
-                break;
-            }
-            Some(Ok(record)) => {
-                window.read += 1;
-                if matcher(&record) {
-                    window.matched += 1;
-                    if keep_ranges {
-                        let (s, e) = (
-                            record.offset as usize,
-                            record.offset as usize + record.raw.len(),
-                        );
-                        if s == run_end && run_start != run_end {
-                            run_end = e;
-                        } else {
-                            if run_start != run_end {
-                                window.keep.push((run_start, run_end));
-                            }
-                            (run_start, run_end) = (s, e);
-                        }
-                    }
-                }
+    let mut lane = Lane::new(reader, start, end);
+    while lane.step(reader.bytes(), keep_ranges, matcher) {}
+    lane.finish()
+}
+
+/// Reads windows `ws` (see [`nominal_starts`]) interleaved, one record of each in turn, so that
+/// their cache misses overlap instead of following each other (see `prefetch.rs`). Records are
+/// judged out of file order; the results come back per window, in order.
+fn run_windows<'a>(
+    reader: &PcapReader<'a>,
+    bounds: &[usize],
+    ws: Range<usize>,
+    keep_ranges: bool,
+    matcher: &mut impl FnMut(&Record<'a>) -> bool,
+) -> Vec<Window> {
+    let bytes = reader.bytes();
+    let mut results: Vec<Option<Window>> = ws.clone().map(|_| None).collect();
+    // The windows still being read, with their place in `results`. A window whose start could
+    // not be guessed is not read at all.
+    let mut active: Vec<(usize, Lane<'a>)> = ws
+        .clone()
+        .enumerate()
+        .filter_map(|(i, w)| {
+            let start = guess_start(reader, bounds, w)?;
+            Some((i, Lane::new(reader, start, bounds[w + 1])))
+        })
+        .collect();
+    while !active.is_empty() {
+        let mut i = 0;
+        while i < active.len() {
+            if active[i].1.step(bytes, keep_ranges, matcher) {
+                i += 1;
+            } else {
+                let (slot, lane) = active.swap_remove(i);
+                results[slot] = Some(lane.finish());
             }
         }
     }
-    if run_start != run_end {
-        window.keep.push((run_start, run_end));
-    }
-    window.stop = records.offset();
-    window
+    results
+        .into_iter()
+        .map(|window| window.unwrap_or_else(Window::unguessed))
+        .collect()
 }
 
-/// Nominal window starts: the first record, then every [`WINDOW`] bytes (the last window takes
+/// The window size for a file of `len` bytes read by `threads` threads: at least four groups
+/// of windows per thread (so that they finish at about the same time), within
+/// [`MIN_WINDOW`]..=[`MAX_WINDOW`].
+pub fn window_size(len: usize, threads: usize) -> usize {
+    (len / (4 * LANES * threads.max(1))).clamp(MIN_WINDOW, MAX_WINDOW)
+}
+
+/// Nominal window starts: the first record, then every `window` bytes (the last window takes
 /// what is left when less than half a window would remain), then the end of the file.
-fn nominal_starts(len: usize) -> Vec<usize> {
+fn nominal_starts(len: usize, window: usize) -> Vec<usize> {
     let mut starts = vec![FILE_HEADER_LEN];
-    let mut next = FILE_HEADER_LEN + WINDOW;
-    while next + WINDOW / 2 < len {
+    let mut next = FILE_HEADER_LEN + window;
+    while next + window / 2 < len {
         starts.push(next);
-        next += WINDOW;
+        next += window;
     }
     starts.push(len);
     starts
@@ -193,18 +300,18 @@ fn nominal_starts(len: usize) -> Vec<usize> {
 
 /// Where window `w` really starts: the first record for window 0, else the first offset at or
 /// after its nominal start where a record (and the next [`CONFIRM`]) looks plausible. `None`
-/// when nothing within [`SEARCH`] bytes does (the window before it then reads on through).
+/// when nothing in the window does (the writer then reads it from where the one before ended).
 fn guess_start(reader: &PcapReader<'_>, nominal: &[usize], w: usize) -> Option<usize> {
     if w == 0 {
         return Some(FILE_HEADER_LEN);
     }
-    let limit = (nominal[w] + SEARCH).min(nominal[w + 1]);
-    (nominal[w]..limit).find(|&at| reader.plausible_record_at(at, CONFIRM))
+    reader.find_plausible_record(nominal[w]..nominal[w + 1], CONFIRM)
 }
 
-/// The guessed window starts (public so tests can see them), then the end of the file.
-pub fn window_starts(reader: &PcapReader<'_>) -> Vec<usize> {
-    let nominal = nominal_starts(reader.bytes().len());
+/// The guessed window starts for a window size (public so tests can see them), then the end of
+/// the file.
+pub fn window_starts(reader: &PcapReader<'_>, window: usize) -> Vec<usize> {
+    let nominal = nominal_starts(reader.bytes().len(), window);
     let mut starts: Vec<usize> = (0..nominal.len() - 1)
         .filter_map(|w| guess_start(reader, &nominal, w))
         .collect();
@@ -212,7 +319,7 @@ pub fn window_starts(reader: &PcapReader<'_>) -> Vec<usize> {
     starts
 }
 
-fn select_pcap_parallel<'a, W, M, H, F>(
+fn select_pcap_windows<'a, W, M, H, F>(
     reader: &PcapReader<'a>,
     mut writer: Option<&mut PcapWriter<'a, W>>,
     mut matcher: M,
@@ -227,75 +334,30 @@ where
     F: Fn() -> Option<H> + Sync,
 {
     // Window w reads the records from its guessed start up to the first one at or after the
-    // next window's nominal start; each thread guesses the starts of the windows it takes.
-    let bounds = nominal_starts(reader.bytes().len());
+    // next window's nominal start; each thread guesses the starts of the windows it takes, a
+    // group of LANES windows at a time.
+    let bounds = nominal_starts(
+        reader.bytes().len(),
+        window_size(reader.bytes().len(), threads),
+    );
     let windows = bounds.len() - 1;
-    let keep_ranges = writer.is_some();
-    let run = |w: usize, matcher: &mut dyn FnMut(&Record<'a>) -> bool| match guess_start(
-        reader, &bounds, w,
-    ) {
-        Some(start) => run_window(reader, start, bounds[w + 1], keep_ranges, &mut |r| {
-            matcher(r)
-        }),
-        // No plausible start: an empty window that cannot follow the one before it.
-        None => Window {
-            start: usize::MAX,
-            stop: usize::MAX,
-            read: 0,
-            matched: 0,
-            keep: Vec::new(),
-            error: None,
-        },
-    };
-    let next = AtomicUsize::new(0);
-    let abandon = AtomicBool::new(false);
-    // Slot w: None while window w is not done; Some(Err(())) if its thread panicked.
-    let done: Mutex<Vec<Option<Result<Window, ()>>>> =
-        Mutex::new((0..windows).map(|_| None).collect());
-    let ready = Condvar::new();
-
-    /// Marks a window as failed if its thread unwinds, so the writer never waits for it forever.
-    struct PanicGuard<'s> {
-        window: usize,
-        done: &'s Mutex<Vec<Option<Result<Window, ()>>>>,
-        ready: &'s Condvar,
-    }
-    impl Drop for PanicGuard<'_> {
-        fn drop(&mut self) {
-            if std::thread::panicking() {
-                self.done.lock().unwrap_or_else(|e| e.into_inner())[self.window] = Some(Err(()));
-                self.ready.notify_all();
-            }
-        }
-    }
-
-    // Takes the next window nobody has started; false when there is none left.
-    let work = |matcher: &mut dyn FnMut(&Record<'a>) -> bool| -> bool {
-        if abandon.load(Ordering::Relaxed) {
-            return false;
-        }
-        let w = next.fetch_add(1, Ordering::Relaxed);
-        if w >= windows {
-            return false;
-        }
-        let guard = PanicGuard {
-            window: w,
-            done: &done,
-            ready: &ready,
-        };
-        let result = run(w, matcher);
-        std::mem::forget(guard);
-        progress.fetch_add((bounds[w + 1] - bounds[w]) as u64, Ordering::Relaxed);
-        done.lock().unwrap_or_else(|e| e.into_inner())[w] = Some(Ok(result));
-        ready.notify_all();
-        true
+    let groups = windows.div_ceil(LANES);
+    let shared = Shared {
+        reader,
+        bounds: &bounds,
+        keep_ranges: writer.is_some(),
+        next: AtomicUsize::new(0),
+        abandon: AtomicBool::new(false),
+        done: Mutex::new((0..windows).map(|_| None).collect()),
+        ready: Condvar::new(),
+        progress,
     };
 
     std::thread::scope(|scope| {
-        for _ in 1..threads.min(windows) {
+        for _ in 1..threads.min(groups) {
             scope.spawn(|| {
                 if let Some(mut matcher) = helper() {
-                    while work(&mut matcher) {}
+                    while shared.work(&mut matcher) {}
                 }
             });
         }
@@ -307,29 +369,36 @@ where
         let result = (|| -> io::Result<()> {
             while w < windows {
                 // Write window w if it is done; otherwise help, or wait for whoever has it.
-                let taken = done.lock().unwrap_or_else(|e| e.into_inner())[w].take();
+                let taken = shared.lock_done()[w].take();
                 let window = match taken {
                     Some(Ok(window)) => window,
-                    // Its thread panicked (the panic resurfaces when the scope ends): redo it.
-                    Some(Err(())) => run(w, &mut matcher),
+                    // Its thread panicked (the panic resurfaces when the scope ends): redo it
+                    // (below, as a window whose start is not known).
+                    Some(Err(())) => Window::unguessed(),
                     None => {
-                        if !work(&mut matcher) {
-                            let mut slots = done.lock().unwrap_or_else(|e| e.into_inner());
+                        if !shared.work(&mut matcher) {
+                            let mut slots = shared.lock_done();
                             while slots[w].is_none() {
-                                slots = ready.wait(slots).unwrap_or_else(|e| e.into_inner());
+                                slots = shared.ready.wait(slots).unwrap_or_else(|e| e.into_inner());
                             }
                         }
                         continue;
                     }
                 };
-                if window.start != expected_start {
-                    // A wrong guess: from here on, read sequentially from where we really are.
-                    abandon.store(true, Ordering::Relaxed);
-                    let end = reader.bytes().len();
-                    let rest = run_window(reader, expected_start, end, keep_ranges, &mut matcher);
-                    add(&mut selection, rest, writer.as_deref_mut())?;
-                    break;
-                }
+                let window = if window.start == expected_start {
+                    window
+                } else {
+                    // A wrong guess (the bytes at the guess looked like records but were inside
+                    // one): read this window again from where the previous one really stopped.
+                    // The next window is checked against where this one stops, and so on.
+                    run_window(
+                        reader,
+                        expected_start,
+                        bounds[w + 1],
+                        shared.keep_ranges,
+                        &mut matcher,
+                    )
+                };
                 expected_start = window.stop;
                 add(&mut selection, window, writer.as_deref_mut())?;
                 if selection.error.is_some() {
@@ -339,9 +408,89 @@ where
             }
             Ok(())
         })();
-        abandon.store(true, Ordering::Relaxed);
+        shared.abandon.store(true, Ordering::Relaxed);
         result.map(|()| selection)
     })
+}
+
+/// Slot w: None while window w is not done; Some(Err(())) if its thread panicked.
+type Slots = Vec<Option<Result<Window, ()>>>;
+
+/// What the threads of one windowed run share.
+struct Shared<'a, 'r> {
+    reader: &'r PcapReader<'a>,
+    bounds: &'r [usize],
+    keep_ranges: bool,
+    /// The next group of windows nobody has started.
+    next: AtomicUsize,
+    /// Set when the writer no longer needs windows (an error, the end).
+    abandon: AtomicBool,
+    done: Mutex<Slots>,
+    ready: Condvar,
+    progress: &'r AtomicU64,
+}
+
+impl<'a> Shared<'a, '_> {
+    fn lock_done(&self) -> std::sync::MutexGuard<'_, Slots> {
+        self.done.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Takes the next group of windows nobody has started and reads it; false when there is
+    /// none left.
+    fn work(&self, matcher: &mut impl FnMut(&Record<'a>) -> bool) -> bool {
+        if self.abandon.load(Ordering::Relaxed) {
+            return false;
+        }
+        let windows = self.bounds.len() - 1;
+        let first = self.next.fetch_add(1, Ordering::Relaxed) * LANES;
+        if first >= windows {
+            return false;
+        }
+        let ws = first..(first + LANES).min(windows);
+        let guard = PanicGuard {
+            windows: ws.clone(),
+            shared: self,
+        };
+        let results = run_windows(
+            self.reader,
+            self.bounds,
+            ws.clone(),
+            self.keep_ranges,
+            matcher,
+        );
+        std::mem::forget(guard);
+        self.progress.fetch_add(
+            (self.bounds[ws.end] - self.bounds[ws.start]) as u64,
+            Ordering::Relaxed,
+        );
+        let mut slots = self.lock_done();
+        for (w, result) in ws.zip(results) {
+            slots[w] = Some(Ok(result));
+        }
+        drop(slots);
+        self.ready.notify_all();
+        true
+    }
+}
+
+/// Marks a group's windows as failed if its thread unwinds, so the writer never waits for
+/// them forever.
+struct PanicGuard<'s, 'a, 'r> {
+    windows: Range<usize>,
+    shared: &'s Shared<'a, 'r>,
+}
+
+impl Drop for PanicGuard<'_, '_, '_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let mut slots = self.shared.lock_done();
+            for w in self.windows.clone() {
+                slots[w] = Some(Err(()));
+            }
+            drop(slots);
+            self.shared.ready.notify_all();
+        }
+    }
 }
 
 /// Writes a window's kept records and adds up its counts and error (numbered globally).

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use jitkit_bpf::cbpf::{self, Insn};
-use jitkit_pcap::{CaptureReader, MappedFile, PcapWriter, Record};
+use jitkit_pcap::{CaptureReader, MappedFile, OutputFile, PcapWriter, Record};
 
 use crate::engines::{self, EngineKind};
 use crate::llvm::LlvmBackend;
@@ -119,6 +119,7 @@ pub fn run(args: Args, llvm: Option<&dyn LlvmBackend>) -> anyhow::Result<ExitCod
                     .with_context(|| format!("writing {}", path.display()))?;
                     writer
                         .finish()
+                        .and_then(Output::finish)
                         .with_context(|| format!("writing {}", path.display()))?;
                     Ok((selection, Some(path)))
                 }
@@ -227,12 +228,52 @@ impl std::ops::Deref for Input {
     }
 }
 
-fn create_output(path: &Path) -> anyhow::Result<Box<dyn Write>> {
-    if path.as_os_str() == "-" {
-        return Ok(Box::new(std::io::stdout().lock()));
+/// Where the kept packets go: a file we create (its space reserved ahead of the writes), or
+/// standard output.
+enum Output {
+    File(OutputFile),
+    Stdout(std::io::StdoutLock<'static>),
+}
+
+impl Output {
+    /// Ends the output: a file gives back the space reserved past its end.
+    fn finish(self) -> std::io::Result<()> {
+        match self {
+            Output::File(file) => file.finish().map(drop),
+            Output::Stdout(mut out) => out.flush(),
+        }
     }
-    let file = std::fs::File::create(path).with_context(|| path.display().to_string())?;
-    Ok(Box::new(file))
+}
+
+impl Write for Output {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Output::File(file) => file.write(buf),
+            Output::Stdout(out) => out.write(buf),
+        }
+    }
+
+    fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
+        match self {
+            Output::File(file) => file.write_vectored(bufs),
+            Output::Stdout(out) => out.write_vectored(bufs),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Output::File(file) => file.flush(),
+            Output::Stdout(out) => out.flush(),
+        }
+    }
+}
+
+fn create_output(path: &Path) -> anyhow::Result<Output> {
+    if path.as_os_str() == "-" {
+        return Ok(Output::Stdout(std::io::stdout().lock()));
+    }
+    let file = OutputFile::create(path).with_context(|| path.display().to_string())?;
+    Ok(Output::File(file))
 }
 
 /// Shows a progress bar on stderr once the run has taken `PROGRESS_AFTER`, until `finished`.
