@@ -98,6 +98,7 @@ pub fn compile(expr: &str, linktype: u32, options: &Options) -> Result<Vec<Insn>
     let reject = g.ret(0);
     let root = g.build(&pred, accept, reject);
     let root = if options.optimize {
+        let plain = root;
         let root = opt::optimize(&mut g, root);
         // libpcap reports this only when its optimizer ran (see `Gen::no_optimize`).
         if opt::rejects_all(&g, root) && !gen.no_optimize {
@@ -106,7 +107,11 @@ pub fn compile(expr: &str, linktype: u32, options: &Options) -> Result<Vec<Insn>
                 offset: None,
             });
         }
-        root
+        if gen.keeps_unoptimized(&g, root) {
+            plain
+        } else {
+            root
+        }
     } else {
         root
     };

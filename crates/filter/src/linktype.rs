@@ -10,7 +10,10 @@ pub const RAW: u32 = 101;
 pub const LOOP: u32 = 108;
 pub const IEEE802_11: u32 = 105;
 pub const LINUX_SLL: u32 = 113;
+pub const PRISM_HEADER: u32 = 119;
 pub const IEEE802_11_RADIO: u32 = 127;
+pub const IEEE802_11_RADIO_AVS: u32 = 163;
+pub const PPI: u32 = 192;
 pub const IPV4: u32 = 228;
 pub const IPV6: u32 = 229;
 pub const LINUX_SLL2: u32 = 276;
@@ -40,16 +43,16 @@ const NAMES: &[(&str, u32)] = &[
     ("LINUX_SLL", LINUX_SLL),
     ("LTALK", 114),
     ("PFLOG", 117),
-    ("PRISM_HEADER", 119),
+    ("PRISM_HEADER", PRISM_HEADER),
     ("IP_OVER_FC", 122),
     ("SUNATM", 123),
     ("IEEE802_11_RADIO", IEEE802_11_RADIO),
     ("ARCNET_LINUX", 129),
     ("LINUX_IRDA", 144),
-    ("IEEE802_11_RADIO_AVS", 163),
+    ("IEEE802_11_RADIO_AVS", IEEE802_11_RADIO_AVS),
     ("BLUETOOTH_HCI_H4", 187),
     ("USB_LINUX", 189),
-    ("PPI", 192),
+    ("PPI", PPI),
     ("IEEE802_15_4", 195),
     ("SITA", 196),
     ("ERF", 197),
@@ -88,7 +91,19 @@ pub fn name(linktype: u32) -> Option<&'static str> {
 pub fn is_supported(linktype: u32) -> bool {
     matches!(
         normalize(linktype),
-        NULL | EN10MB | PPP | RAW | LOOP | LINUX_SLL | IPV4 | IPV6 | LINUX_SLL2
+        NULL | EN10MB
+            | PPP
+            | RAW
+            | LOOP
+            | LINUX_SLL
+            | IPV4
+            | IPV6
+            | LINUX_SLL2
+            | IEEE802_11
+            | PRISM_HEADER
+            | IEEE802_11_RADIO
+            | IEEE802_11_RADIO_AVS
+            | PPI
     )
 }
 

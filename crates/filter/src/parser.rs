@@ -748,6 +748,9 @@ impl<'a> Parser<'a> {
         }
         self.pos += 1; // `type`
         let ty = match self.peek().cloned() {
+            Some(Tok::Num(n)) if n & !w::TYPE_MASK != 0 => {
+                return Err(self.error(format!("invalid 802.11 type value 0x{n:02x}"), offset))
+            }
             Some(Tok::Num(n)) => n,
             Some(Tok::Id(s)) => {
                 w::frame_type(&s).ok_or_else(|| self.error("unknown 802.11 type name", offset))?
@@ -757,6 +760,11 @@ impl<'a> Parser<'a> {
         self.pos += 1;
         if self.eat_kw(Kw::Subtype) {
             let sub = match self.peek().cloned() {
+                Some(Tok::Num(n)) if n & !w::SUBTYPE_MASK != 0 => {
+                    return Err(
+                        self.error(format!("invalid 802.11 subtype value 0x{n:02x}"), offset)
+                    )
+                }
                 Some(Tok::Num(n)) => n,
                 Some(Tok::Id(s)) => w::subtype(ty, &s)
                     .ok_or_else(|| self.error("unknown 802.11 subtype name", offset))?,

@@ -3,7 +3,13 @@
 pub const TYPE_MASK: u32 = 0x0c;
 pub const SUBTYPE_MASK: u32 = 0xf0;
 
-const TYPES: &[(&str, u32)] = &[("mgt", 0x00), ("ctl", 0x04), ("data", 0x08)];
+const TYPES: &[(&str, u32)] = &[
+    ("data", 0x08),
+    ("mgt", 0x00),
+    ("management", 0x00),
+    ("ctl", 0x04),
+    ("control", 0x04),
+];
 
 const MGT: &[(&str, u32)] = &[
     ("assoc-req", 0x00),

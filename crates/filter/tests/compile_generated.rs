@@ -73,6 +73,18 @@ fn primitive() -> impl Strategy<Value = String> {
             "ip proto 17",
             "ip6 proto 6",
             "proto 132",
+            "wlan type data",
+            "type mgt subtype beacon",
+            "type ctl",
+            "dir tods",
+            "dir fromds",
+            "wlan addr1 ff:ff:ff:ff:ff:ff",
+            "wlan addr2 00:11:22:33:44:55",
+            "wlan src 00:11:22:33:44:55",
+            "wlan dst 01:00:5e:00:00:01",
+            "wlan ra 01:02:03:04:05:06",
+            "link[0] & 0xfc = 0x88",
+            "radio[2:2] > 20",
         ])
         .prop_map(str::to_string),
     ]

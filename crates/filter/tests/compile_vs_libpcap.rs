@@ -11,6 +11,36 @@ fn expression_list_matches_libpcap_optimized() {
     // (tolerant of libpcap's own optimizer artifacts: see common::check_with)
 }
 
+/// 802.11 expressions on every link type: on 802.11 and the radio headers they compile and give
+/// libpcap's verdicts (with and without the optimizer), elsewhere both refuse them.
+#[test]
+fn wlan_expression_list_matches_libpcap() {
+    let exprs = common::expressions(include_str!("data/expressions-wlan.txt"));
+    common::check_all(&exprs, true);
+}
+
+/// What libpcap refuses only because the 802.11 header length varies (`protochain`), or
+/// compiles into programs reading scratch cells it never sets (`geneve` after 802.11), which
+/// jitkit refuses.
+#[test]
+fn variable_length_headers_refuse_protochain_and_geneve() {
+    for expr in [
+        "protochain 6",
+        "ip protochain 17",
+        "ip6 protochain tcp",
+        "geneve",
+        "geneve 10 and ip",
+    ] {
+        for link in common::WLAN_LINKS {
+            for optimize in [true, false] {
+                if let Err(e) = common::check(expr, link, optimize) {
+                    panic!("{e}");
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn expression_list_matches_libpcap_unoptimized() {
     let exprs = common::expressions(include_str!("data/expressions.txt"));
@@ -97,6 +127,13 @@ fn optimizer_never_changes_a_verdict() {
         failures.len(),
         failures[..failures.len().min(20)].join("\n")
     );
+}
+
+/// `protochain` and `geneve` (data/expressions-tunnels.txt), with and without the optimizer.
+#[test]
+fn protochain_and_geneve_match_libpcap() {
+    let exprs = common::expressions(include_str!("data/expressions-tunnels.txt"));
+    common::check_all(&exprs, true);
 }
 
 /// Host names resolve as libpcap resolves them: the machine's own name, when /etc/hosts lists

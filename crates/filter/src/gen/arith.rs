@@ -221,13 +221,15 @@ impl Gen {
                 self.linktype(IPV6),
                 Pred::cmp(1, self.nl() + 6, ipproto::ICMPV6),
             )),
+            // `radio[...]` reads the radio header (from the start of the packet), unchecked.
+            Proto::Radio if self.has_radio_header() => None,
             Proto::Radio => return Err(err("radio information not present in capture", offset)),
             _ => return Err(err("unsupported index operation", offset)),
         })
     }
 
     /// Code leaving the value of `a` in A; `depth` is the first free scratch cell.
-    fn value(&mut self, a: &Arith, depth: u32) -> Result<Vec<Insn>, CompileError> {
+    pub(super) fn value(&mut self, a: &Arith, depth: u32) -> Result<Vec<Insn>, CompileError> {
         Ok(match a {
             Arith::Num(k) => vec![Insn::stmt(op::LD | op::IMM, *k)],
             Arith::Len => vec![Insn::stmt(op::LD | op::W | op::LEN, 0)],
@@ -275,6 +277,7 @@ impl Gen {
                         | Proto::Carp
                 );
                 let base = match proto {
+                    Proto::Radio => 0,
                     Proto::Link => self.off_linkhdr,
                     Proto::Icmp6 => nl + 40,
                     _ => nl,

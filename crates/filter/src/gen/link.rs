@@ -90,6 +90,7 @@ impl Gen {
                 };
                 self.linktype_cmp(2, 0, ppp)
             }
+            LinkKind::Wlan(_) => self.wlan_linktype(proto),
         }
     }
 
@@ -163,8 +164,11 @@ impl Gen {
         }
     }
 
-    /// Ethernet address match for a direction (gen_ehostop).
+    /// MAC address match for a direction (gen_ehostop, or gen_wlanhostop on 802.11).
     pub fn ether_host(&self, mac: &[u8; 6], dir: Dir, offset: usize) -> Result<Pred, CompileError> {
+        if self.is_wlan() {
+            return Ok(self.wlan_host(mac, dir));
+        }
         if self.kind != LinkKind::Ethernet {
             return Err(err(
                 "ethernet addresses supported only on ethernet/FDDI/token ring/802.11/ATM LANE/Fibre Channel",
@@ -178,11 +182,19 @@ impl Gen {
             Dir::Dst => dst(),
             Dir::And => Pred::and2(src(), dst()),
             Dir::Default | Dir::Or => Pred::or2(src(), dst()),
-            Dir::Addr1 | Dir::Addr2 | Dir::Addr3 | Dir::Addr4 | Dir::Ra | Dir::Ta => {
+            d => {
+                let q = match d {
+                    Dir::Addr1 => "'addr1' and 'address1' are",
+                    Dir::Addr2 => "'addr2' and 'address2' are",
+                    Dir::Addr3 => "'addr3' and 'address3' are",
+                    Dir::Addr4 => "'addr4' and 'address4' are",
+                    Dir::Ra => "'ra' is",
+                    _ => "'ta' is",
+                };
                 return Err(err(
-                    "802.11 address qualifiers are valid only for 802.11 MAC addresses",
+                    format!("{q} only supported on 802.11 with 802.11 headers"),
                     offset,
-                ))
+                ));
             }
         })
     }
@@ -190,6 +202,9 @@ impl Gen {
     pub fn broadcast(&mut self, proto: Proto, offset: usize) -> Result<Pred, CompileError> {
         match proto {
             Proto::Default | Proto::Link => {
+                if self.is_wlan() {
+                    return Ok(self.wlan_host(&[0xff; 6], Dir::Dst));
+                }
                 if self.kind != LinkKind::Ethernet {
                     return Err(err("not a broadcast link", offset));
                 }
@@ -219,6 +234,9 @@ impl Gen {
     pub fn multicast(&mut self, proto: Proto, offset: usize) -> Result<Pred, CompileError> {
         match proto {
             Proto::Default | Proto::Link => {
+                if self.is_wlan() {
+                    return Ok(self.wlan_multicast());
+                }
                 if self.kind != LinkKind::Ethernet {
                     return Err(err("link-layer multicast filters supported only on ethernet/FDDI/token ring/ARCNET/802.11/ATM LANE/Fibre Channel", offset));
                 }

@@ -8,7 +8,10 @@
 //!   `gen_linktype` (does this frame carry protocol X), Ethernet addresses, broadcast/multicast.
 //! - `net.rs`: hosts, networks, ports, `proto`, protocol names.
 //! - `arith.rs`: `proto[expr:size]`, arithmetic and relations.
-//! - `encap.rs`: vlan, mpls, pppoe, geneve, llc, inbound/outbound, 802.11.
+//! - `encap.rs`: vlan, mpls, pppoe, geneve, llc, inbound/outbound.
+//! - `wlan.rs`: 802.11: frame types, addresses by frame direction, LLC/SNAP after the header.
+//! - `varlen.rs`: offsets known only at run time (802.11 header length, radio headers): the
+//!   code at the start of the program that computes them, and the indexed loads that use them.
 //!
 //! Some primitives change the offsets used by the primitives after them (`vlan and ip` looks for
 //! IP after the VLAN tag); like libpcap, the generator walks the expression in source order and
@@ -19,6 +22,8 @@ mod encap;
 mod link;
 mod net;
 mod rebase;
+mod varlen;
+mod wlan;
 
 pub use net::PROTOCHAIN_DEPTH;
 
@@ -40,6 +45,23 @@ pub enum LinkKind {
     Null,
     Loop,
     Ppp,
+    /// 802.11, after a radio header or not.
+    Wlan(RadioHeader),
+}
+
+/// What precedes an 802.11 header (libpcap handles these link types with the same code).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RadioHeader {
+    /// IEEE802_11: the 802.11 header starts the packet.
+    None,
+    /// IEEE802_11_RADIO: radiotap, little-endian length at 2.
+    Radiotap,
+    /// PPI: little-endian length at 2, and the encapsulated link type at 4 must be 802.11.
+    Ppi,
+    /// IEEE802_11_RADIO_AVS: big-endian length at 4.
+    Avs,
+    /// PRISM_HEADER: 144 bytes, or an AVS header.
+    Prism,
 }
 
 /// Code-generation state for one expression.
@@ -67,9 +89,14 @@ pub struct Gen {
     pub optimize: bool,
     /// An error found where the generator cannot fail on the spot (see `mpls_linktype`).
     pub deferred_error: Option<CompileError>,
+    /// The radio header of the outermost (capture) link type when it is 802.11: its offsets
+    /// are variable (see `varlen.rs`).
+    pub outer_radio: Option<RadioHeader>,
     /// libpcap would not run its optimizer on this program (it turns it off for code with
     /// jumps inside blocks), so it never reports "expression rejects all packets" for it.
     pub no_optimize: bool,
+    /// libpcap's scratch-cell allocation, simulated for 802.11 (see `varlen::RegisterReuse`).
+    pub reuse: varlen::RegisterReuse,
     /// After `geneve`: the scratch cells holding the run-time offsets that the symbolic bases
     /// in `off_linkhdr`/`off_linktype`/`off_linkpl` stand for (see `rebase.rs`).
     pub off_base: Option<rebase::Cells>,
@@ -89,6 +116,14 @@ pub fn err(message: impl Into<String>, offset: usize) -> CompileError {
 impl Gen {
     pub fn new(linktype: u32, options: &Options) -> Result<Gen, CompileError> {
         use crate::linktype as lt;
+        let radio = match lt::normalize(linktype) {
+            lt::IEEE802_11 => Some(RadioHeader::None),
+            lt::IEEE802_11_RADIO => Some(RadioHeader::Radiotap),
+            lt::PPI => Some(RadioHeader::Ppi),
+            lt::IEEE802_11_RADIO_AVS => Some(RadioHeader::Avs),
+            lt::PRISM_HEADER => Some(RadioHeader::Prism),
+            _ => None,
+        };
         let (kind, off_linktype, off_linkpl, off_nl_nosnap) = match lt::normalize(linktype) {
             lt::EN10MB => (LinkKind::Ethernet, Some(12), 14, 3),
             lt::LINUX_SLL => (LinkKind::Sll, Some(14), 16, 0),
@@ -99,6 +134,14 @@ impl Gen {
             lt::NULL => (LinkKind::Null, Some(0), 4, 0),
             lt::LOOP => (LinkKind::Loop, Some(0), 4, 0),
             lt::PPP => (LinkKind::Ppp, Some(2), 4, 0),
+            // libpcap's "link type offset" for 802.11 is 24 (unused: protocols are found in the
+            // LLC header at the variable payload offset).
+            _ if radio.is_some() => (
+                LinkKind::Wlan(radio.unwrap_or(RadioHeader::None)),
+                Some(24),
+                varlen::LINKPL_BASE,
+                3,
+            ),
             other => {
                 let name = lt::name(other)
                     .map(str::to_string)
@@ -109,21 +152,32 @@ impl Gen {
                 });
             }
         };
+        let variable_prefix = radio.is_some_and(|r| r != RadioHeader::None);
         Ok(Gen {
             kind,
             linktype: lt::normalize(linktype),
-            off_linkhdr: 0,
+            off_linkhdr: if variable_prefix {
+                varlen::LINKHDR_BASE
+            } else {
+                0
+            },
             off_linktype,
             off_linkpl,
-            off_nl: 0,
+            // 802.11 payloads start with an 802.2 LLC + SNAP header.
+            off_nl: if radio.is_some() { 8 } else { 0 },
             off_nl_nosnap,
             is_pppoes: false,
             label_stack_depth: 0,
             vlan_stack_depth: 0,
             netmask: options.netmask,
-            optimize: options.optimize,
+            // libpcap does not optimize 802.11 programs that use the payload offset (every
+            // host and port test does), so host and port sets, which follow its optimizer's
+            // order, are not formed.
+            optimize: options.optimize && radio.is_none(),
             deferred_error: None,
+            outer_radio: radio,
             no_optimize: false,
+            reuse: varlen::RegisterReuse::default(),
             off_base: None,
             is_geneve: false,
             rebasing: false,
@@ -148,10 +202,9 @@ impl Gen {
             Some(init) => Pred::and2(init, p),
             None => p,
         };
-
         match self.deferred_error.take() {
             Some(e) => Err(e),
-            None => Ok(p),
+            None => Ok(self.finish_variable_offsets(p)),
         }
     }
 
@@ -165,7 +218,7 @@ impl Gen {
                 return self.rebased_primitive(e, cells);
             }
         }
-        Ok(match e {
+        let p = match e {
             Expr::And(items) => {
                 let mut out = Vec::with_capacity(items.len());
                 for item in items {
@@ -175,6 +228,14 @@ impl Gen {
             }
             Expr::Or(items) => self.or_list(items)?,
             Expr::Not(inner) => self.expr(inner)?.not(),
+            Expr::Id { qual, offset, .. }
+                if qual.addr == AddrKind::Protochain && self.has_variable_offsets() =>
+            {
+                return Err(err(
+                    "'protochain' not supported with variable length headers",
+                    *offset,
+                ))
+            }
             Expr::Id {
                 qual,
                 value,
@@ -192,21 +253,42 @@ impl Gen {
             Expr::Less(n) => self.len_cmp(jitkit_bpf::cbpf::op::JGT, *n).not(),
             Expr::Greater(n) => self.len_cmp(jitkit_bpf::cbpf::op::JGE, *n),
             Expr::Byte { index, op, value } => self.byteop(*op, *index, *value),
+            Expr::Inbound if self.is_wlan() => self
+                .wlan_ancillary(wlan::SKF_AD_PKTTYPE, wlan::PACKET_OUTGOING)
+                .not(),
+            Expr::Outbound if self.is_wlan() => {
+                self.wlan_ancillary(wlan::SKF_AD_PKTTYPE, wlan::PACKET_OUTGOING)
+            }
+            Expr::Ifindex(n) if self.is_wlan() => self.wlan_ancillary(wlan::SKF_AD_IFINDEX, *n),
             Expr::Inbound => self.inbound(false)?,
             Expr::Outbound => self.inbound(true)?,
             Expr::Ifindex(n) => self.ifindex(*n)?,
+            Expr::Vlan(id) if self.is_wlan() => self.wlan_vlan(*id)?,
             Expr::Vlan(id) => self.vlan(*id)?,
             Expr::Mpls(label) => self.mpls(*label)?,
             Expr::Pppoed => self.pppoed()?,
-            Expr::Pppoes(id) => self.pppoes(*id)?,
-            Expr::Geneve(vni) => self.geneve(*vni)?,
-            Expr::Llc(kind) => self.llc(*kind)?,
-            Expr::WlanType { offset, .. } | Expr::WlanDir { offset, .. } => {
+            Expr::Pppoes(_) if self.refuses_pppoes() => {
                 return Err(err(
-                    "802.11 link-layer types supported only on 802.11",
-                    *offset,
+                    "'pppoes' after a radio header is not supported (libpcap 1.10 compiles it reading a scratch cell it never sets)",
+                    0,
                 ))
             }
+            Expr::Pppoes(id) => self.pppoes(*id)?,
+            Expr::Geneve(_) if self.has_variable_offsets() => {
+                return Err(err(
+                    "'geneve' over 802.11 is not supported by jitkit's filter compiler",
+                    0,
+                ))
+            }
+            Expr::Geneve(vni) => self.geneve(*vni)?,
+            Expr::Llc(kind) if self.is_wlan() => self.wlan_llc(*kind),
+            Expr::Llc(kind) => self.llc(*kind)?,
+            Expr::WlanType {
+                value,
+                mask,
+                offset,
+            } => self.wlan_type(*value, *mask, *offset)?,
+            Expr::WlanDir { value, offset } => self.wlan_dir(*value, *offset)?,
             Expr::Unsupported { what, offset } => {
                 return Err(err(
                     match *what {
@@ -218,7 +300,8 @@ impl Gen {
                     *offset,
                 ))
             }
-        })
+        };
+        self.track_registers(e, p)
     }
 
     /// An `or` chain. Runs of same-qualified IPv4 hosts or ports become one set membership test

@@ -25,6 +25,20 @@ pub const LINKS: &[&str] = &[
     "NULL",
     "LOOP",
     "PPP",
+    "IEEE802_11",
+    "IEEE802_11_RADIO",
+    "PPI",
+    "IEEE802_11_RADIO_AVS",
+    "PRISM_HEADER",
+];
+
+/// The 802.11 link types (802.11 alone and after a radio header).
+pub const WLAN_LINKS: &[&str] = &[
+    "IEEE802_11",
+    "IEEE802_11_RADIO",
+    "PPI",
+    "IEEE802_11_RADIO_AVS",
+    "PRISM_HEADER",
 ];
 
 pub const SNAPLEN: u32 = 262144;
@@ -109,6 +123,7 @@ pub fn check_with(expr: &str, link: &str, optimize: bool, tolerant: bool) -> Res
     let ours = compile(expr, our_linktype(link), &options);
     let (theirs, ours) = match (theirs, ours) {
         (Err(_), Err(_)) => return Ok(()),
+        (Ok(t), Err(_)) if reads_unset_cell(&t) => return Ok(()),
         (Ok(_), Err(e)) => {
             return Err(format!("{link}: `{expr}`: libpcap accepts, we reject: {e}"))
         }
@@ -185,9 +200,44 @@ pub fn check_all(exprs: &[String], both: bool) {
     }
     if !failures.is_empty() {
         let n = failures.len();
-        failures.truncate(30);
+        if std::env::var_os("JITKIT_ALL_MISMATCHES").is_none() {
+            failures.truncate(30);
+        }
         panic!("{n} mismatches with libpcap:\n{}", failures.join("\n\n"));
     }
+}
+
+/// Whether some path through `p` reads a scratch cell (`ld M[k]`, `ldx M[k]`) that no earlier
+/// instruction on that path stored: libpcap's `bpf_filter` does not initialize its cells, so the
+/// verdicts of such a program depend on leftover memory (libpcap 1.10 produces these for
+/// `pppoes` and `geneve` after an 802.11 radio header). jitkit refuses those expressions.
+pub fn reads_unset_cell(p: &[RawInsn]) -> bool {
+    let n = p.len();
+    // Per instruction: the cells stored on every path into it.
+    let mut set: Vec<Option<u16>> = vec![None; n];
+    if n > 0 {
+        set[0] = Some(0);
+    }
+    for i in 0..n {
+        let Some(mut cells) = set[i] else { continue };
+        let (code, k) = (p[i].code, p[i].k);
+        let bit = 1u16 << (k & 15);
+        match code & 0x07 {
+            0x00 | 0x01 if code & 0xe0 == 0x60 && cells & bit == 0 => return true,
+            0x02 | 0x03 => cells |= bit,
+            _ => {}
+        }
+        let next: Vec<usize> = match code & 0x07 {
+            0x06 => Vec::new(),
+            0x05 if code & 0xf0 == 0 => vec![i + 1 + k as usize],
+            0x05 => vec![i + 1 + p[i].jt as usize, i + 1 + p[i].jf as usize],
+            _ => vec![i + 1],
+        };
+        for t in next.into_iter().filter(|&t| t < n) {
+            set[t] = Some(set[t].map_or(cells, |c| c & cells));
+        }
+    }
+    false
 }
 
 /// The expression list: one per line, `#` comments.

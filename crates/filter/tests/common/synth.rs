@@ -423,9 +423,180 @@ fn ip_any(r: &mut Rng) -> Vec<u8> {
     }
 }
 
+/// An 802.11 frame: management, control or data (QoS or not, any To DS / From DS bits), with
+/// an LLC/SNAP payload in data frames. `pad` aligns the payload to 4 bytes (radiotap DATAPAD).
+fn wlan(r: &mut Rng, pad: bool) -> Vec<u8> {
+    let mac = |r: &mut Rng| {
+        if r.chance(75) {
+            r.pick(MACS)
+        } else {
+            [r.byte(); 6]
+        }
+    };
+    let (fc0, ctl) = match r.below(20) {
+        // Data: plain, QoS, null, QoS null, any subtype.
+        0..=6 => (0x08, false),
+        7..=11 => (0x88, false),
+        12 => (r.pick(&[0x48u8, 0xc8, 0x28, 0x98]), false),
+        // Management: beacon, probe request/response, auth, deauth, any.
+        13..=15 => (
+            r.pick(&[0x80u8, 0x40, 0x50, 0xb0, 0xc0, 0x00, 0x10, 0xa0]),
+            false,
+        ),
+        // Control: RTS, CTS, ACK, PS-poll, block ack.
+        16 | 17 => (r.pick(&[0xb4u8, 0xc4, 0xd4, 0xa4, 0x94, 0xe4]), true),
+        _ => (r.byte(), r.chance(50)),
+    };
+    let fc1 = if r.chance(85) {
+        r.pick(&[0u8, 1, 2, 3, 1, 2])
+    } else {
+        r.byte()
+    };
+    let mut f = vec![fc0, fc1, r.byte(), r.byte()];
+    f.extend(mac(r));
+    if ctl {
+        if fc0 & 0xf0 != 0xc0 && fc0 & 0xf0 != 0xd0 {
+            f.extend(mac(r));
+        }
+        f.extend([r.byte(), r.byte()]);
+        return f;
+    }
+    f.extend(mac(r));
+    f.extend(mac(r));
+    f.extend([r.byte(), r.byte()]);
+    if fc1 & 3 == 3 {
+        f.extend(mac(r));
+    }
+    if fc0 & 0x8c == 0x88 {
+        f.extend([r.byte(), 0]);
+    }
+    if pad {
+        while f.len() % 4 != 0 {
+            f.push(0);
+        }
+    }
+    if fc0 & 0x0c != 0x08 || fc0 & 0x40 != 0 {
+        // Management frame body or no-data frame: a few bytes.
+        for _ in 0..r.below(24) {
+            f.push(r.byte());
+        }
+        return f;
+    }
+    match r.below(10) {
+        0 => {
+            let sap = r.pick(&[0x42u8, 0xe0, 0xfe, 0xf0, 0x06]);
+            f.extend([sap, sap, 0x03]);
+            for _ in 0..r.below(30) {
+                f.push(r.byte());
+            }
+        }
+        1 => {
+            f.extend([0xaa, 0xaa, 0x03, 0x08, 0x00, 0x07, 0x80, 0x9b]);
+            f.extend([0u8; 12]);
+        }
+        2 => {
+            // An 802.1Q tag in SNAP, then IP.
+            f.extend([0xaa, 0xaa, 0x03, 0, 0, 0]);
+            f.extend(r.pick(&[0x8100u16, 0x88a8, 0x9100]).to_be_bytes());
+            let vid: u16 = r.pick(&[10, 100, 0, 4095]);
+            f.extend(vid.to_be_bytes());
+            f.extend(0x0800u16.to_be_bytes());
+            f.extend(ipv4(r));
+        }
+        _ => {
+            let (ty, body) = network(r);
+            f.extend([0xaa, 0xaa, 0x03, 0, 0, 0]);
+            f.extend(ty.to_be_bytes());
+            f.extend(body);
+        }
+    }
+    f
+}
+
+/// A radiotap header (TSFT, flags with or without DATAPAD, extended presence words, other
+/// fields, sometimes a wrong length) and an 802.11 frame.
+fn radiotap(r: &mut Rng) -> Vec<u8> {
+    let tsft = r.chance(40);
+    let flags = r.chance(80);
+    let ext = r.chance(10);
+    let mut present: u32 = u32::from(tsft) | u32::from(flags) << 1;
+    if r.chance(50) {
+        present |= 1 << 2 | 1 << 3; // rate, channel
+    }
+    if ext {
+        present |= 1 << 31;
+    }
+    let mut h = vec![0, 0, 0, 0];
+    h.extend(present.to_le_bytes());
+    if ext {
+        h.extend(r.pick(&[0u32, 0x20, 0x8000_0000]).to_le_bytes());
+    }
+    let pad = flags && r.chance(40);
+    if tsft {
+        while h.len() % 8 != 0 {
+            h.push(0);
+        }
+        for _ in 0..8 {
+            h.push(r.byte());
+        }
+    }
+    if flags {
+        let any = r.byte();
+        h.push(r.pick(&[0x00u8, 0x10, 0x02, any]) | if pad { 0x20 } else { 0 });
+    }
+    if present & 4 != 0 {
+        h.push(r.byte());
+        while h.len() % 2 != 0 {
+            h.push(0);
+        }
+        h.extend([r.byte(), r.byte(), r.byte(), r.byte()]);
+    }
+    let len = if r.chance(5) {
+        r.below(64) as u16
+    } else {
+        h.len() as u16
+    };
+    h[2..4].copy_from_slice(&len.to_le_bytes());
+    h.extend(wlan(r, pad));
+    h
+}
+
 /// One frame for a link type named as libpcap names it.
 pub fn frame(r: &mut Rng, link: &str) -> Vec<u8> {
     match link {
+        "IEEE802_11" => wlan(r, false),
+        "IEEE802_11_RADIO" => radiotap(r),
+        "PPI" => {
+            // Version, flags, little-endian length, little-endian link type (802.11 or not).
+            let extra = r.pick(&[0usize, 0, 8, 20]);
+            let mut h = vec![0, 0];
+            h.extend(((8 + extra) as u16).to_le_bytes());
+            h.extend(r.pick(&[105u32, 105, 105, 1, 127]).to_le_bytes());
+            h.extend((0..extra).map(|_| r.byte()));
+            h.extend(wlan(r, false));
+            h
+        }
+        "IEEE802_11_RADIO_AVS" | "PRISM_HEADER" => {
+            // AVS: cookie 0x8021100x and big-endian length; Prism: 144 bytes.
+            let avs = link == "IEEE802_11_RADIO_AVS" || r.chance(40);
+            let mut h = if avs {
+                let mut h = vec![0x80, 0x21, 0x10, r.pick(&[0x01u8, 0x02])];
+                h.extend(r.pick(&[64u32, 64, 64, 72, 8]).to_be_bytes());
+                h
+            } else {
+                vec![0x44, 0, 0, 0, 144, 0, 0, 0]
+            };
+            let len = if avs {
+                u32::from_be_bytes([h[4], h[5], h[6], h[7]]) as usize
+            } else {
+                144
+            };
+            while h.len() < len {
+                h.push(r.byte());
+            }
+            h.extend(wlan(r, false));
+            h
+        }
         "EN10MB" => ethernet(r),
         "LINUX_SLL" => {
             let (proto, body) = sll_protocol(r);
