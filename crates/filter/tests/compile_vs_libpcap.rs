@@ -129,6 +129,13 @@ fn optimizer_never_changes_a_verdict() {
     );
 }
 
+/// `protochain` and `geneve` (data/expressions-tunnels.txt), with and without the optimizer.
+#[test]
+fn protochain_and_geneve_match_libpcap() {
+    let exprs = common::expressions(include_str!("data/expressions-tunnels.txt"));
+    common::check_all(&exprs, true);
+}
+
 /// Host names resolve as libpcap resolves them: the machine's own name, when /etc/hosts lists
 /// it (so that no DNS server is asked), compiles to the same verdicts.
 #[test]
