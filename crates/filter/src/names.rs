@@ -221,8 +221,7 @@ pub fn network_in(text: &str, name: &str) -> Option<u32> {
 /// hexadecimal (`0x`), at most 255, packed left to right. `None` is glibc's INADDR_NONE.
 fn inet_network(s: &str) -> Option<u32> {
     let mut val: u32 = 0;
-    let mut n = 0;
-    for part in s.split('.') {
+    for (n, part) in s.split('.').enumerate() {
         let (digits, base) =
             if let Some(h) = part.strip_prefix("0x").or_else(|| part.strip_prefix("0X")) {
                 (h, 16)
@@ -239,7 +238,6 @@ fn inet_network(s: &str) -> Option<u32> {
             return None;
         }
         val = (val << 8) | v;
-        n += 1;
     }
     Some(val)
 }
