@@ -408,6 +408,9 @@ impl Opt<'_> {
         if let Some(c) = self.vals.constant(vn) {
             return Some(eval_jump(jump, c, k));
         }
+        if jump & 0xf0 == op::JSET && k == 0 {
+            return Some(false);
+        }
         // libpcap's fold_edge: the same test again has the same outcome, and after
         // `jeq #c` held, `jeq #k` (k != c) fails. Nothing else is inferred, so that the same
         // expressions are found to reject everything.
@@ -948,7 +951,8 @@ fn fold_into_jump(
         *k = k.wrapping_add(s.k);
     } else if s.code == op::ALU | op::SUB | op::X && *k == 0 {
         *jump = op::JMP | op::JEQ | op::X;
-    } else if s.code == op::ALU | op::AND | op::K && *k == 0 {
+    } else if s.code == op::ALU | op::AND | op::K && *k == 0 && s.k != 0 {
+        // (`and #0` makes a constant, which decides the test instead.)
         *jump = op::JMP | op::JSET | op::K;
         *k = s.k;
         std::mem::swap(jt, jf);

@@ -85,16 +85,13 @@ fn libpcap_optimizer_changes_a_verdict(expr: &str, link: &str) -> Option<String>
 
 /// Every expression of the differential list that libpcap compiles for the link type: counts of
 /// shorter, equal and longer programs. Ours may be longer only where libpcap's optimizer changes
-/// a verdict (drops a load that rejects a truncated packet), which ours must not do.
+/// a verdict (drops a load that rejects a truncated packet), which ours must not do, and then
+/// only by the few loads it keeps.
 #[test]
 fn expression_list_is_no_longer_than_libpcap() {
     let exprs = common::expressions(include_str!("data/expressions.txt"));
     let mut unexplained = Vec::new();
-    // Not 802.11: libpcap leaves most of those programs unoptimized (see gen/varlen.rs).
-    for link in common::LINKS
-        .iter()
-        .filter(|l| !common::WLAN_LINKS.contains(l))
-    {
+    for link in common::LINKS {
         let (mut shorter, mut equal, mut longer) = (0, 0, Vec::new());
         let (mut total_ours, mut total_theirs) = (0, 0);
         for expr in &exprs {
@@ -108,8 +105,12 @@ fn expression_list_is_no_longer_than_libpcap() {
                 std::cmp::Ordering::Equal => equal += 1,
                 std::cmp::Ordering::Greater => {
                     let line = format!("{link}: `{expr}`: {ours} instructions, libpcap {theirs}");
+                    // Keeping a load costs an instruction or two, not a multiple: beyond half
+                    // again libpcap's length, something else went wrong.
+                    let modest = ours <= theirs + theirs / 2 + 1;
                     match libpcap_optimizer_changes_a_verdict(expr, link) {
-                        Some(_) => longer.push(line),
+                        Some(_) if modest => longer.push(line),
+                        Some(_) => unexplained.push(format!("{line} (far longer)")),
                         None => unexplained.push(line),
                     }
                 }
