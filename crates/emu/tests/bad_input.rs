@@ -501,3 +501,39 @@ fn random_macho_corruption_never_panics() {
         }
     }
 }
+
+#[test]
+fn deadlocked_guest_threads_are_reported_not_hung() {
+    // main joins a thread that waits on a condition variable nobody signals: natively this
+    // hangs forever; the emulator sees every thread blocked on a futex with no deadline.
+    jitkit_testkit::require_tool("gcc", "gcc");
+    let dir = std::env::temp_dir().join(format!("jitkit-emu-deadlock-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    let src = dir.join("deadlock.c");
+    std::fs::write(
+        &src,
+        "#include <pthread.h>\n\
+         static pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;\n\
+         static pthread_cond_t c = PTHREAD_COND_INITIALIZER;\n\
+         static void *w(void *a) { pthread_mutex_lock(&m); pthread_cond_wait(&c, &m); return a; }\n\
+         int main(void) { pthread_t t; pthread_create(&t, 0, w, 0); pthread_join(t, 0); return 0; }\n",
+    )
+    .expect("write source");
+    let exe = dir.join("deadlock");
+    let built = std::process::Command::new("gcc")
+        .args(["-static", "-O2", "-pthread", "-o"])
+        .arg(&exe)
+        .arg(&src)
+        .status()
+        .expect("gcc");
+    assert!(built.success());
+    let path = exe.as_os_str().as_encoded_bytes().to_vec();
+    let mut emu =
+        Emulator::new(&path, vec![path.clone()], vec![], Default::default()).expect("loads");
+    let outcome = emu.run();
+    let _ = std::fs::remove_dir_all(&dir);
+    match outcome {
+        Outcome::Killed { signal: 9, reason } => assert!(reason.contains("deadlock"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+}

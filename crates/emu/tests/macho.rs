@@ -90,6 +90,7 @@ mmap bad flags = errno 22
 getentropy = 0
 getentropy too long = errno 5
 unknown call 0x2000999 = errno 78
+fork: wait4 returns the child 1, exit status 5
 ",
         status: 3,
     },

@@ -67,7 +67,10 @@ struct Thread {
 /// What the running thread asked the scheduler for during a system call.
 #[derive(Clone, Copy, Debug)]
 enum Want {
-    /// Let the others run (sched_yield, or a new thread was created).
+    /// Keep running, but leave translated code (a new thread exists: the executor must switch
+    /// to its preempting loop).
+    Leave,
+    /// Let the others run (sched_yield).
     Yield,
     Block(Wait),
     /// The thread ended (exit).
@@ -174,7 +177,7 @@ pub fn clone_thread(
     });
     // The parent continues first (as Linux usually does), but the executor must notice that
     // there are threads now: leave translated code.
-    m.os.threads.want = Some(Want::Yield);
+    m.os.threads.want = Some(Want::Leave);
     i64::from(tid)
 }
 
@@ -441,6 +444,7 @@ pub fn after_syscall(m: &mut Machine) -> Result<bool, Stop> {
         return Ok(false);
     };
     match want {
+        Want::Leave => return Ok(true),
         Want::Yield => park_current(m, None),
         Want::Block(w) => park_current(m, Some(w)),
         Want::Exit => {}

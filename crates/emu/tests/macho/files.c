@@ -58,5 +58,15 @@ int main(int argc, char **argv) {
     show("getentropy", sys3(SYS_getentropy, buf, 16, 0));
     show("getentropy too long", sys3(SYS_getentropy, buf, 257, 0));
     show("unknown call 0x2000999", sys3(0x999, 0, 0, 0));
+    /* fork: RDX tells the child (1) from the parent (0). */
+    struct ret f = sys3(SYS_fork, 0, 0, 0);
+    if (!f.err && f.val2 == 1) sys3(SYS_exit, 5, 0, 0);
+    int status = 0;
+    struct ret w = sys6(SYS_wait4, f.val, (i64)&status, 0, 0, 0, 0);
+    puts_("fork: wait4 returns the child ");
+    putnum(!w.err && w.val == f.val);
+    puts_(", exit status ");
+    putnum((status >> 8) & 0xff);
+    puts_("\n");
     return 3;
 }

@@ -4,10 +4,11 @@
 #include <string.h>
 #include <unistd.h>
 #include <stdatomic.h>
+#include <signal.h>
 
 /* Threads as C programs use them: create/join with results, a mutex-protected counter, a
  * condition variable hand-off, thread-local storage, a spin on an atomic flag (needs
- * preemption), and a detached thread. */
+ * preemption), and a signal sent to one thread with pthread_kill. */
 #define THREADS 4
 #define ROUNDS 20000
 
@@ -46,6 +47,15 @@ static void *consumer(void *arg) {
     return NULL;
 }
 
+static volatile sig_atomic_t got_signal;
+static void on_usr1(int sig) { got_signal = sig; }
+
+static void *waits_for_signal(void *arg) {
+    (void)arg;
+    while (!got_signal) sched_yield();
+    return (void *)(long)got_signal;
+}
+
 int main(void) {
     pthread_t t[THREADS];
     for (long i = 0; i < THREADS; i++)
@@ -75,6 +85,12 @@ int main(void) {
     pthread_mutex_unlock(&lock);
     pthread_join(c, NULL);
     printf("consumed %d\n", consumed);
+    signal(SIGUSR1, on_usr1);
+    pthread_t k;
+    pthread_create(&k, NULL, waits_for_signal, NULL);
+    pthread_kill(k, SIGUSR1);
+    pthread_join(k, &r);
+    printf("thread got signal %ld\n", (long)r);
     printf("main tls %d\n", tls_value);
     fflush(stdout);
     return 0;
