@@ -167,3 +167,54 @@ fn own_hostname_matches_libpcap() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
+
+/// The errors of names, `gateway`, `protochain` and `geneve` read as libpcap's (its text, up to
+/// a trailing newline) and say where in the expression they are.
+#[test]
+fn name_protochain_and_geneve_errors_read_like_libpcap() {
+    // (link type, expression, the text of the primitive the error points at)
+    let cases = [
+        ("EN10MB", "gateway localhost", "localhost"),
+        ("EN10MB", "tcp or gateway 10.0.0.1", "10.0.0.1"),
+        ("RAW", "ip gateway localhost", "localhost"),
+        ("EN10MB", "ip6 host localhost", "localhost"),
+        ("EN10MB", "tcp host localhost", "localhost"),
+        ("EN10MB", "udp and net default", "default"),
+        ("EN10MB", "net nosuchnetwork", "nosuchnetwork"),
+        ("EN10MB", "ether host localhost", "localhost"),
+        ("EN10MB", "ether src nosuchhost", "nosuchhost"),
+        ("RAW", "ether host localhost", "localhost"),
+        ("EN10MB", "decnet host localhost", "localhost"),
+        ("EN10MB", "ether protochain 6", "6"),
+        ("EN10MB", "protochain nosuch", "nosuch"),
+        ("EN10MB", "tcp protochain foo", "foo"),
+        ("EN10MB", "ip and geneve and protochain 6", "6"),
+        ("EN10MB", "geneve 16777216", ""),
+    ];
+    let mut failures = Vec::new();
+    for (link, expr, at) in cases {
+        let theirs = jitkit_testkit::libpcap::compile(expr, common::pcap_dlt(link), 65535, true);
+        let ours = jitkit_filter::compile(
+            expr,
+            common::our_linktype(link),
+            &jitkit_filter::Options::default(),
+        );
+        match (theirs, ours) {
+            (Err(t), Err(o)) => {
+                if o.message != t.trim_end() {
+                    failures.push(format!("{link} `{expr}`: ours {:?}, libpcap {t:?}", o.message));
+                }
+                let want = if at.is_empty() { Some(0) } else { expr.rfind(at) };
+                if o.offset != want {
+                    failures.push(format!("{link} `{expr}`: offset {:?}, want {want:?}", o.offset));
+                }
+            }
+            (t, o) => failures.push(format!(
+                "{link} `{expr}`: both must refuse: libpcap {:?}, ours {:?}",
+                t.err(),
+                o.err()
+            )),
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

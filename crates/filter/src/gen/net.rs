@@ -307,11 +307,15 @@ impl Gen {
             }
             AddrKind::Default | AddrKind::Host => match q.proto {
                 Proto::Link => {
-                    if self.kind != LinkKind::Ethernet {
+                    let what = if self.is_wlan() {
+                        "802.11"
+                    } else if self.kind == LinkKind::Ethernet {
+                        "ether"
+                    } else {
                         return Err(err("only ethernet/FDDI/token ring/802.11/ATM LANE/Fibre Channel supports link-level host name", offset));
-                    }
+                    };
                     let mac = names::ether_host(name)
-                        .ok_or_else(|| err(format!("unknown ether host '{name}'"), offset))?;
+                        .ok_or_else(|| err(format!("unknown {what} host '{name}'"), offset))?;
                     self.ether_host_checked(&mac, q.dir, offset)
                 }
                 Proto::Decnet => Err(err(
