@@ -173,16 +173,21 @@ struct State {
 }
 
 /// Where an absolute load (`ld[bhw] [k]`, `ldxb 4*([k]&0xf)`) ends: it fails exactly when the
-/// captured length is below this. `None` for other statements and for loads that always fail.
+/// captured length is below this (libpcap's `bpf_filter`). `None` for other statements.
 fn abs_end(s: &Insn) -> Option<u32> {
     let size = match s.code & 0x18 {
         op::W => 4,
         op::H => 2,
         _ => 1,
     };
+    // Offsets from 2^31 up are the Linux kernel's negative (ancillary and header-relative)
+    // offsets, which load something else there: they neither prove nor may be dropped.
+    if s.k >= 0x8000_0000 {
+        return None;
+    }
     match (s.class(), s.code & 0xe0) {
-        (op::LD, op::ABS) => s.k.checked_add(size),
-        (op::LDX, op::MSH) => s.k.checked_add(1),
+        (op::LD, op::ABS) => Some(s.k + size),
+        (op::LDX, op::MSH) => Some(s.k + 1),
         _ => None,
     }
 }
