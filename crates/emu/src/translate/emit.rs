@@ -346,6 +346,13 @@ fn reads_flags(p: Plan) -> bool {
 
 /// A slow path placed after the block's main code.
 enum Slow {
+    /// A misaligned access: back to the main path if it stays in one page, else to `slow`.
+    Misaligned {
+        at: Label,
+        back: Label,
+        size: u8,
+        slow: Label,
+    },
     Load {
         at: Label,
         resume: Label,
@@ -470,13 +477,22 @@ impl<'a> Emitter<'a> {
     }
 
     /// Jumps to `slow` unless `[rbx, rbx+size)` lies in one page below LIMIT; leaves the page
-    /// number in rax.
+    /// number in rax. An aligned access cannot cross a page, so only a misaligned one takes
+    /// the out-of-line page-crossing check.
     fn page_checks(&mut self, size: u8, slow: Label) {
         if size > 1 {
-            self.a.mov(d(RAX), d(RBX));
-            self.a.and(d(RAX), (PAGE - 1) as i64);
-            self.a.cmp(d(RAX), (PAGE - u64::from(size)) as i64);
-            self.a.jcc(Cond::A, slow);
+            let misaligned = self.a.new_label();
+            let back = self.a.new_label();
+            self.a
+                .test(Reg::from_num(RBX, Size::Byte), i64::from(size - 1));
+            self.a.jcc(Cond::Ne, misaligned);
+            self.a.bind(back);
+            self.slow.push(Slow::Misaligned {
+                at: misaligned,
+                back,
+                size,
+                slow,
+            });
         }
         self.a.mov(q(RAX), q(RBX));
         self.a.shr(q(RAX), 12);
@@ -722,8 +738,10 @@ impl<'a> Emitter<'a> {
                 let size = i.size[0];
                 match i.op[0] {
                     Opnd::Gpr(r) => {
-                        self.read_operand(&i, 1, RCX, k);
-                        self.write_gpr(r, size, RCX);
+                        // A load arrives in rax; anything else goes through rcx.
+                        let tmp = if i.op[1] == Opnd::Mem { RAX } else { RCX };
+                        self.read_operand(&i, 1, tmp, k);
+                        self.write_gpr(r, size, tmp);
                     }
                     _ => {
                         self.read_operand(&i, 1, RCX, k);
@@ -922,6 +940,19 @@ impl<'a> Emitter<'a> {
         let slow = std::mem::take(&mut self.slow);
         for s in slow {
             match s {
+                Slow::Misaligned {
+                    at,
+                    back,
+                    size,
+                    slow,
+                } => {
+                    self.a.bind(at);
+                    self.a.mov(d(RAX), d(RBX));
+                    self.a.and(d(RAX), (PAGE - 1) as i64);
+                    self.a.cmp(d(RAX), (PAGE - u64::from(size)) as i64);
+                    self.a.jcc(Cond::A, slow);
+                    self.a.jmp(back);
+                }
                 Slow::Load {
                     at,
                     resume,

@@ -63,7 +63,7 @@ fn one(a: &mut CodeAssembler, rng: &mut Rng) -> Result<(), IcedError> {
     let m64 = qword_ptr(r12 + disp);
     let m32 = dword_ptr(r12 + disp);
     let m8 = byte_ptr(r12 + disp);
-    match rng.below(46) {
+    match rng.below(49) {
         0 => a.mov(R64[x], R64[y]),
         1 => a.mov(R32[x], R32[y]),
         2 => a.mov(R64[x], rng.value()),
@@ -110,6 +110,10 @@ fn one(a: &mut CodeAssembler, rng: &mut Rng) -> Result<(), IcedError> {
         42 => a.adc(R64[x], R64[y]),
         43 => a.bt(R32[x], R32[y]),
         44 => a.xchg(R64[x], R64[y]),
+        // Misaligned: in one page, across the two data pages, into the unmapped page.
+        45 => a.mov(R64[x], qword_ptr(r12 + (disp + 3))),
+        46 => a.mov(dword_ptr(r12 + 0xffe), R32[y]),
+        47 => a.add(R32[x], dword_ptr(r12 + 0x1ffd)),
         // A load from the unmapped page after the data: SIGSEGV in mid-block.
         _ if rng.below(4) == 0 => a.mov(R64[x], qword_ptr(r12 + 0x2000)),
         _ => a.seta(R8[x]),
