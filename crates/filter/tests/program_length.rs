@@ -91,7 +91,11 @@ fn libpcap_optimizer_changes_a_verdict(expr: &str, link: &str) -> Option<String>
 fn expression_list_is_no_longer_than_libpcap() {
     let exprs = common::expressions(include_str!("data/expressions.txt"));
     let mut unexplained = Vec::new();
-    for link in common::LINKS {
+    // Not 802.11: libpcap leaves most of those programs unoptimized (see gen/varlen.rs).
+    for link in common::LINKS
+        .iter()
+        .filter(|l| !common::WLAN_LINKS.contains(l))
+    {
         let (mut shorter, mut equal, mut longer) = (0, 0, Vec::new());
         let (mut total_ours, mut total_theirs) = (0, 0);
         for expr in &exprs {
