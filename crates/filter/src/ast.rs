@@ -272,7 +272,11 @@ pub enum Expr {
     Mpls(Option<u32>),
     Pppoed,
     Pppoes(Option<u32>),
-    Geneve(Option<u32>),
+    /// `geneve [vni]`.
+    Geneve {
+        vni: Option<u32>,
+        offset: usize,
+    },
     Llc(LlcKind),
     /// `type T [subtype S]`, `subtype S`: frame-control bits of 802.11, `value` under `mask`.
     WlanType {
@@ -304,7 +308,7 @@ impl Expr {
             }
             Expr::Not(inner) => inner.turns_off_libpcap_optimizer(),
             Expr::Id { qual, .. } => qual.addr == AddrKind::Protochain,
-            Expr::Geneve(_) => true,
+            Expr::Geneve { .. } => true,
             _ => false,
         }
     }
@@ -319,6 +323,7 @@ impl Expr {
             | Expr::Multicast { offset, .. }
             | Expr::WlanType { offset, .. }
             | Expr::WlanDir { offset, .. }
+            | Expr::Geneve { offset, .. }
             | Expr::Unsupported { offset, .. } => Some(*offset),
             _ => None,
         }

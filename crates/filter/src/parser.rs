@@ -609,7 +609,10 @@ impl<'a> Parser<'a> {
             Kw::Mpls => Expr::Mpls(self.opt_pnum()?),
             Kw::Pppoed => Expr::Pppoed,
             Kw::Pppoes => Expr::Pppoes(self.opt_pnum()?),
-            Kw::Geneve => Expr::Geneve(self.opt_pnum()?),
+            Kw::Geneve => Expr::Geneve {
+                vni: self.opt_pnum()?,
+                offset,
+            },
             Kw::Llc => Expr::Llc(self.llc_kind()?),
             Kw::On | Kw::Rset => {
                 match self.peek() {

@@ -189,7 +189,7 @@ fn name_protochain_and_geneve_errors_read_like_libpcap() {
         ("EN10MB", "protochain nosuch", "nosuch"),
         ("EN10MB", "tcp protochain foo", "foo"),
         ("EN10MB", "ip and geneve and protochain 6", "6"),
-        ("EN10MB", "geneve 16777216", ""),
+        ("EN10MB", "tcp or geneve 16777216", "geneve"),
     ];
     let mut failures = Vec::new();
     for (link, expr, at) in cases {
@@ -202,11 +202,21 @@ fn name_protochain_and_geneve_errors_read_like_libpcap() {
         match (theirs, ours) {
             (Err(t), Err(o)) => {
                 if o.message != t.trim_end() {
-                    failures.push(format!("{link} `{expr}`: ours {:?}, libpcap {t:?}", o.message));
+                    failures.push(format!(
+                        "{link} `{expr}`: ours {:?}, libpcap {t:?}",
+                        o.message
+                    ));
                 }
-                let want = if at.is_empty() { Some(0) } else { expr.rfind(at) };
+                let want = if at.is_empty() {
+                    Some(0)
+                } else {
+                    expr.rfind(at)
+                };
                 if o.offset != want {
-                    failures.push(format!("{link} `{expr}`: offset {:?}, want {want:?}", o.offset));
+                    failures.push(format!(
+                        "{link} `{expr}`: offset {:?}, want {want:?}",
+                        o.offset
+                    ));
                 }
             }
             (t, o) => failures.push(format!(

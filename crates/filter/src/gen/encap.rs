@@ -145,10 +145,9 @@ impl Gen {
     /// are computed at run time into three scratch cells, as libpcap does: the protocol type
     /// (the Geneve header's, or the inner Ethernet header's when the payload is Ethernet,
     /// type 0x6558), the end of the Geneve header (link-layer header), and the payload.
-    pub fn geneve(&mut self, vni: Option<u32>) -> Result<Pred, CompileError> {
+    pub fn geneve(&mut self, vni: Option<u32>, offset: usize) -> Result<Pred, CompileError> {
         const GENEVE_PORT: u32 = 6081;
         const ETHERTYPE_TEB: u32 = 0x6558;
-        let offset = 0;
         if let Some(v) = vni {
             if v > 0xff_ffff {
                 return Err(err(

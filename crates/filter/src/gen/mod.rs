@@ -213,7 +213,7 @@ impl Gen {
         if let Some(cells) = self.off_base.filter(|_| !self.rebasing) {
             if !matches!(
                 e,
-                Expr::And(_) | Expr::Or(_) | Expr::Not(_) | Expr::Geneve(_)
+                Expr::And(_) | Expr::Or(_) | Expr::Not(_) | Expr::Geneve { .. }
             ) {
                 return self.rebased_primitive(e, cells);
             }
@@ -274,13 +274,13 @@ impl Gen {
                 ))
             }
             Expr::Pppoes(id) => self.pppoes(*id)?,
-            Expr::Geneve(_) if self.has_variable_offsets() => {
+            Expr::Geneve { offset, .. } if self.has_variable_offsets() => {
                 return Err(err(
                     "'geneve' over 802.11 is not supported by jitkit's filter compiler",
-                    0,
+                    *offset,
                 ))
             }
-            Expr::Geneve(vni) => self.geneve(*vni)?,
+            Expr::Geneve { vni, offset } => self.geneve(*vni, *offset)?,
             Expr::Llc(kind) if self.is_wlan() => self.wlan_llc(*kind),
             Expr::Llc(kind) => self.llc(*kind)?,
             Expr::WlanType {
