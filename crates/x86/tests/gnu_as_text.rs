@@ -398,3 +398,20 @@ fn error_messages_say_where_and_what() {
         }
     }
 }
+
+/// Every example program in `examples/asm/` gives GNU as's `.text` bytes (the CLI tests run
+/// them against gcc builds).
+#[test]
+fn examples_match_gnu_as() {
+    let dir = jitkit_testkit::repo_root().join("examples/asm");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "s") {
+            let source = std::fs::read_to_string(&path).unwrap();
+            assert_same_text(&source, &path.display().to_string());
+            n += 1;
+        }
+    }
+    assert!(n >= 5, "expected the example programs in {}", dir.display());
+}
