@@ -1,6 +1,7 @@
 //! `jitkit` does not link LLVM (it would cost every run ~17 ms of start-up); the commands that
 //! need LLVM run in `jitkit-llvm`, found next to `jitkit`. (What those commands print is checked
 //! in llvm_filter.rs, llvm_compile.rs and corpus_filter.rs, all through `jitkit`.)
+#![cfg(feature = "llvm")] // jitkit-llvm is built only with the `llvm` feature (the default)
 
 use std::path::Path;
 use std::process::Command;
