@@ -10,20 +10,21 @@ fuzz_target!(|data: &[u8]| {
     let cmds = data.get(1..).unwrap_or_default();
     let mut image = Vec::with_capacity(32 + cmds.len());
     for word in [
-        0xfeed_facf,          // MH_MAGIC_64
-        0x0100_0007,          // CPU_TYPE_X86_64
-        3,                    // CPU_SUBTYPE_X86_ALL
-        2,                    // MH_EXECUTE
+        0xfeed_facf, // MH_MAGIC_64
+        0x0100_0007, // CPU_TYPE_X86_64
+        3,           // CPU_SUBTYPE_X86_ALL
+        2,           // MH_EXECUTE
         ncmds,
-        cmds.len() as u32,    // sizeofcmds
-        0,                    // flags
-        0,                    // reserved
+        cmds.len() as u32, // sizeofcmds
+        0,                 // flags
+        0,                 // reserved
     ] {
         image.extend_from_slice(&u32::to_le_bytes(word));
     }
     image.extend_from_slice(cmds);
     let argv = vec![b"fuzz".to_vec()];
     if let Ok(program) = jitkit_emu::loader::Program::from_bytes(b"fuzz", argv, image) {
-        let _ = jitkit_emu::Emulator::from_program(program, vec![b"A=B".to_vec()], Default::default());
+        let _ =
+            jitkit_emu::Emulator::from_program(program, vec![b"A=B".to_vec()], Default::default());
     }
 });
