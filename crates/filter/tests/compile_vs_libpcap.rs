@@ -173,11 +173,10 @@ fn own_hostname_matches_libpcap() {
 #[test]
 fn name_protochain_and_geneve_errors_read_like_libpcap() {
     // (link type, expression, the text of the primitive the error points at)
-    let cases = [
+    let mut cases = vec![
         ("EN10MB", "gateway localhost", "localhost"),
         ("EN10MB", "tcp or gateway 10.0.0.1", "10.0.0.1"),
         ("RAW", "ip gateway localhost", "localhost"),
-        ("EN10MB", "ip6 host localhost", "localhost"),
         ("EN10MB", "tcp host localhost", "localhost"),
         ("EN10MB", "udp and net default", "default"),
         ("EN10MB", "net nosuchnetwork", "nosuchnetwork"),
@@ -191,6 +190,14 @@ fn name_protochain_and_geneve_errors_read_like_libpcap() {
         ("EN10MB", "ip and geneve and protochain 6", "6"),
         ("EN10MB", "tcp or geneve 16777216", "geneve"),
     ];
+    // "for specified address family" where localhost has no IPv6 address (no `::1 localhost`
+    // line in /etc/hosts, as in some containers).
+    let localhost_v6 = std::net::ToSocketAddrs::to_socket_addrs(&("localhost", 0))
+        .map(|mut a| a.any(|a| a.is_ipv6()))
+        .unwrap_or(false);
+    if !localhost_v6 {
+        cases.push(("EN10MB", "ip6 host localhost", "localhost"));
+    }
     let mut failures = Vec::new();
     for (link, expr, at) in cases {
         let theirs = jitkit_testkit::libpcap::compile(expr, common::pcap_dlt(link), 65535, true);
