@@ -10,7 +10,9 @@
 //! `.text`, `.data`, `.bss`, `.section NAME[, flags]`, `.byte/.word/.short/.value/.long/.int/
 //! .quad` (and `.2byte/.4byte/.8byte`), `.ascii/.asciz/.string`, `.fill/.zero/.skip/.space`,
 //! `.align/.balign/.p2align`, `.equ/.set`, and `.type/.size/.file/.ident/.extern/.cfi_*`
-//! (accepted, no effect); `BYTE/WORD/DWORD/QWORD PTR`, `OFFSET [FLAT:]`, `[rip + sym]`,
+//! (accepted, no effect); `BYTE/WORD/DWORD/QWORD/XMMWORD PTR` (a size keyword without `PTR` is
+//! a number, as in GNU as: `QWORD [rdi]` is `[rdi+8]`), segment overrides (`fs:[rax]`,
+//! `QWORD PTR gs:0x28`), segment and xmm registers, `OFFSET [FLAT:]`, `[rip + sym]`,
 //! `sym[rip]`, decimal/hex/octal/binary/character numbers, `#` and `/* */` comments, `;` between
 //! statements, `lock`/`rep`/`repe`/`repne` prefixes.
 
