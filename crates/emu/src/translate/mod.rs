@@ -146,8 +146,15 @@ impl Jit {
         let successors_kill_flags = emit::alu_jcc_tail(block)
             .is_some_and(|(fall, target)| kill(mem, fall) && kill(mem, target));
         let (bytes, stubs) = emit::translate(block, &self.layout, &addrs, successors_kill_flags)?;
-        let code = ExecutableMemory::new(&bytes)?;
-        let entry = code.addr() as u64;
+        // Each block has its own mapping, so every block would start at the same offset in a
+        // page and compete for the same L1 instruction-cache sets: start blocks at staggered
+        // cache lines instead (the padding is int3).
+        let pad = (self.blocks.len() * 64 * 7) % (jitkit_x86::page_size() - 64);
+        let mut padded = vec![0xcc; pad];
+        padded.extend_from_slice(&bytes);
+        let code = ExecutableMemory::new(&padded)?;
+        let base = code.addr() as u64;
+        let entry = base + pad as u64;
         for (slot, stub) in slots.iter().zip(stubs) {
             slot.set(entry + stub as u64);
         }
@@ -198,7 +205,10 @@ impl Jit {
 
     /// Runs translated code starting at `entry` (from [`Jit::entry`] or [`Jit::translate`]).
     pub fn run(&mut self, m: &mut Machine, entry: u64) -> Exit {
-        debug_assert!(self.blocks.iter().any(|b| b.code.addr() as u64 == entry));
+        debug_assert!(self.blocks.iter().any(|b| {
+            let a = b.code.addr() as u64;
+            (a..a + b.code.len() as u64).contains(&entry)
+        }));
         let (host_base, perms) = m.mem.raw_layout();
         self.ctx.host_base = host_base as u64;
         self.ctx.perms = perms as u64;
