@@ -3,6 +3,14 @@
 
 use jitkit_x86::*;
 
+/// Tests in this file run one at a time: the unmap check looks the address up in
+/// `/proc/self/maps`, and another test mapping code at the same moment can be given the very
+/// address just unmapped.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// The permission string (`r-xp`, ...) of the mapping that contains `addr`.
 fn perms_of(addr: usize) -> Option<String> {
     let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
@@ -21,6 +29,7 @@ fn perms_of(addr: usize) -> Option<String> {
 
 #[test]
 fn code_is_read_execute_never_writable_and_unmapped_on_drop() {
+    let _serial = serial();
     let mut a = Assembler::new();
     a.mov(EAX, 7);
     a.ret();
@@ -36,6 +45,7 @@ fn code_is_read_execute_never_writable_and_unmapped_on_drop() {
 
 #[test]
 fn function_offsets_outside_the_code_are_errors() {
+    let _serial = serial();
     let mem = ExecutableMemory::new(&[0xC3]).unwrap();
     // SAFETY: never called; the offset is rejected.
     let r = unsafe { mem.function::<extern "C" fn()>(1) };
@@ -48,6 +58,7 @@ extern "C" fn add3(a: u64, b: u64, c: u64) -> u64 {
 
 #[test]
 fn host_calls_go_direct_or_through_a_stub_when_far() {
+    let _serial = serial();
     let mut a = Assembler::new();
     a.push(RBX); // align rsp to 16 for the call
     a.mov(RDX, 3);
@@ -82,6 +93,7 @@ fn host_calls_go_direct_or_through_a_stub_when_far() {
 
 #[test]
 fn indirect_absolute_calls_and_varargs() {
+    let _serial = serial();
     // snprintf(buf, 64, "%d-%s", 42, "ok") through `movabs r11, addr; call r11`, with al = 0.
     let snprintf = host_symbol("snprintf").expect("libc snprintf");
     let mut a = Assembler::new();
@@ -111,6 +123,7 @@ fn indirect_absolute_calls_and_varargs() {
 
 #[test]
 fn unbound_labels_and_bad_operands_are_errors_not_panics() {
+    let _serial = serial();
     let mut a = Assembler::new();
     let l = a.new_label();
     a.jmp(l);
@@ -133,6 +146,7 @@ fn unbound_labels_and_bad_operands_are_errors_not_panics() {
 
 #[test]
 fn branches_relax_at_the_8_bit_boundary() {
+    let _serial = serial();
     // A forward jcc over exactly 127 bytes is short; over 128 it is long. Backward likewise.
     for (pad, want_short) in [(127usize, true), (128, false)] {
         let mut a = Assembler::new();
@@ -156,6 +170,7 @@ fn branches_relax_at_the_8_bit_boundary() {
 /// SSE2 through the builder, run on this CPU: `hypot(a, b)` and an integer round trip.
 #[test]
 fn sse2_builder_code_runs_on_the_host() {
+    let _serial = serial();
     let mut a = Assembler::new();
     a.mulsd(XMM0, XMM0); // a*a
     a.movapd(XMM8, XMM1);
@@ -199,6 +214,7 @@ fn sse2_builder_code_runs_on_the_host() {
 /// same value each time on one thread, another value on another thread.
 #[test]
 fn fs_segment_override_reads_the_thread_pointer() {
+    let _serial = serial();
     let mut a = Assembler::new();
     a.mov(RAX, qword_ptr(Mem::abs(0).with_segment(FS)));
     a.ret();
