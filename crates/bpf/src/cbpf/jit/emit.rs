@@ -19,8 +19,8 @@
 //! memory directly.
 
 use jitkit_x86::{
-    Assembler, Cond, Label, Mem, Operand, Reg, Size, EAX, ECX, EDX, R10D, R11D, R8D, R9D, RCX, RDI,
-    RDX, RSI, RSP,
+    xmmword_ptr, Assembler, Cond, Label, Mem, Operand, Reg, Size, EAX, ECX, EDX, R10D, R11D, R8D,
+    R9D, RCX, RDI, RDX, RSI, RSP, XMM0, XMM1, XMM2, XMM3,
 };
 
 use super::plan::{Cell, Chain, Plan};
@@ -451,8 +451,7 @@ impl Emitter<'_> {
     /// one predictable branch, then A compared with every constant four at a time (SSE2, which
     /// every x86-64 has), branch-free.
     ///
-    /// The SSE2 instructions are encoded here (the builder has no vector instructions); they
-    /// use only xmm0-xmm3 (caller-saved) and `[rdx + disp]`, so no REX prefix is needed.
+    /// The SSE2 instructions use only xmm0-xmm3 (caller-saved) and `[rdx + disp]`.
     fn chain(&mut self, chain: &Chain) {
         let next = self.next_emitted(chain.last);
         let min = *chain.constants.iter().min().unwrap_or(&0);
@@ -473,23 +472,23 @@ impl Emitter<'_> {
         let table_label = self.asm.new_label();
         self.tables.push((table_label, table));
         self.asm.lea(SCRATCH64, Mem::rip_label(table_label));
-        self.sse_rr(0x6E, 0, 0); // movd xmm0, eax
-        self.sse_rr(0x70, 0, 0); // pshufd xmm0, xmm0, 0 (A in all four lanes)
-        self.asm.bytes_raw(&[0x00]);
+        self.asm.movd(XMM0, A_REG);
+        self.asm.pshufd(XMM0, XMM0, 0); // A in all four lanes
         for chunk in 0..chunks {
             // Two accumulators (xmm2, xmm3) halve the dependency chain of `por`.
-            let acc = 2 + (chunk % 2) as u8;
-            let dst = if chunk < 2 { acc } else { 1 };
-            self.sse_load(0x6F, dst, 16 * chunk as i32); // movdqa xmmN, [rdx + 16*chunk]
-            self.sse_rr(0x76, dst, 0); // pcmpeqd xmmN, xmm0
+            let acc = if chunk % 2 == 0 { XMM2 } else { XMM3 };
+            let dst = if chunk < 2 { acc } else { XMM1 };
+            let constants = Mem::base_disp(SCRATCH64, 16 * chunk as i32);
+            self.asm.movdqa(dst, xmmword_ptr(constants));
+            self.asm.pcmpeqd(dst, XMM0);
             if chunk >= 2 {
-                self.sse_rr(0xEB, acc, 1); // por acc, xmm1
+                self.asm.por(acc, XMM1);
             }
         }
         if chunks >= 2 {
-            self.sse_rr(0xEB, 2, 3); // por xmm2, xmm3
+            self.asm.por(XMM2, XMM3);
         }
-        self.sse_rr(0xD7, 2, 2); // pmovmskb edx, xmm2
+        self.asm.pmovmskb(SCRATCH, XMM2);
         self.asm.test(SCRATCH, SCRATCH);
         if Some(chain.if_member) == next {
             self.asm.jcc(Cond::E, not_member);
@@ -497,27 +496,6 @@ impl Emitter<'_> {
             let member = self.label(chain.if_member);
             self.asm.jcc(Cond::Ne, member);
             self.goto(next, chain.if_not);
-        }
-    }
-
-    /// `66 0F op /r` with two registers (xmm or, for movd/pmovmskb, a 32-bit GPR) below 8.
-    fn sse_rr(&mut self, opcode: u8, reg: u8, rm: u8) {
-        self.asm
-            .bytes_raw(&[0x66, 0x0F, opcode, 0xC0 | (reg << 3) | rm]);
-    }
-
-    /// `66 0F op /r` with `xmm(reg)` and the memory operand `[rdx + disp]`.
-    fn sse_load(&mut self, opcode: u8, reg: u8, disp: i32) {
-        const RDX: u8 = 2;
-        if disp == 0 {
-            self.asm.bytes_raw(&[0x66, 0x0F, opcode, (reg << 3) | RDX]);
-        } else if let Ok(d8) = i8::try_from(disp) {
-            self.asm
-                .bytes_raw(&[0x66, 0x0F, opcode, 0x40 | (reg << 3) | RDX, d8 as u8]);
-        } else {
-            self.asm
-                .bytes_raw(&[0x66, 0x0F, opcode, 0x80 | (reg << 3) | RDX]);
-            self.asm.bytes_raw(&disp.to_le_bytes());
         }
     }
 
