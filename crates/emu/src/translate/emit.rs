@@ -504,6 +504,21 @@ impl<'a> Emitter<'a> {
         Mem::base_index(q(R14), q(RBX), 1, 0).sized(size_of(size))
     }
 
+    /// The slow path of a guest access: calls `helper(machine, ctx, address in rbx, size, ...)`
+    /// (the interpreter's checked access), leaves through instruction `insn`'s fault exit when
+    /// `fault` is nonzero afterwards, and continues at `resume` otherwise.
+    fn call_mem_helper(&mut self, helper: u64, size: u8, fault: Reg, insn: usize, resume: Label) {
+        self.a.mov(q(RDI), q(R15));
+        self.a.mov(q(RSI), q(R12));
+        self.a.mov(q(RDX), q(RBX));
+        self.a.mov(d(RCX), i64::from(size));
+        self.a.call_indirect_abs(q(RAX), helper);
+        self.a.test(fault, fault);
+        let f = self.fault_label(insn);
+        self.a.jcc(Cond::Ne, f);
+        self.a.jmp(resume);
+    }
+
     /// rax = zero-extended `size` bytes at guest address rbx (instruction `insn` faults).
     fn load(&mut self, size: u8, insn: usize) {
         let slow = self.a.new_label();
@@ -960,15 +975,8 @@ impl<'a> Emitter<'a> {
                     insn,
                 } => {
                     self.a.bind(at);
-                    self.a.mov(q(RDI), q(R15));
-                    self.a.mov(q(RSI), q(R12));
-                    self.a.mov(q(RDX), q(RBX));
-                    self.a.mov(d(RCX), i64::from(size));
-                    self.a.call_indirect_abs(q(RAX), self.addrs.mem_read);
-                    self.a.test(q(RDX), q(RDX));
-                    let f = self.fault_label(insn);
-                    self.a.jcc(Cond::Ne, f);
-                    self.a.jmp(resume);
+                    // mem_read returns the value in rax and a fault flag in rdx.
+                    self.call_mem_helper(self.addrs.mem_read, size, q(RDX), insn, resume);
                 }
                 Slow::Store {
                     at,
@@ -977,16 +985,9 @@ impl<'a> Emitter<'a> {
                     insn,
                 } => {
                     self.a.bind(at);
-                    self.a.mov(q(R8), q(RCX));
-                    self.a.mov(q(RDI), q(R15));
-                    self.a.mov(q(RSI), q(R12));
-                    self.a.mov(q(RDX), q(RBX));
-                    self.a.mov(d(RCX), i64::from(size));
-                    self.a.call_indirect_abs(q(RAX), self.addrs.mem_write);
-                    self.a.test(d(RAX), d(RAX));
-                    let f = self.fault_label(insn);
-                    self.a.jcc(Cond::Ne, f);
-                    self.a.jmp(resume);
+                    self.a.mov(q(R8), q(RCX)); // the value, fifth argument
+                                               // mem_write returns a fault flag in eax.
+                    self.call_mem_helper(self.addrs.mem_write, size, d(RAX), insn, resume);
                 }
             }
         }
