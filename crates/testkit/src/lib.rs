@@ -2,9 +2,15 @@
 //!
 //! - where the shared test corpus lives (`../shared/corpus` beside the repository),
 //! - which external oracles (tcpdump, GNU as, ...) are installed,
-//! - a small median-of-runs timer for in-process benchmarks.
+//! - a small median-of-runs timer for in-process benchmarks,
+//! - `libpcap`: libpcap's compiler and interpreter in-process (the filter oracle), and the
+//!   conversions between its instructions and jitkit-bpf's,
+//! - `fuzz_input`: classic BPF programs (and packets) read from raw fuzz input,
+//! - `rng`: a seeded xorshift generator with edge-value helpers for differential tests.
 
+pub mod fuzz_input;
 pub mod libpcap;
+pub mod rng;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

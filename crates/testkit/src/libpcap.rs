@@ -1,11 +1,20 @@
 //! libpcap itself, called in-process: the oracle for the filter compiler and every filter engine.
 //!
 //! `compile` is libpcap's `pcap_compile` (what tcpdump runs) and `bpf_filter` is libpcap's
-//! interpreter, with separate captured and wire lengths. Instructions are returned as [`RawInsn`]
-//! (the C `struct bpf_insn`), so this crate needs no other jitkit crate.
+//! interpreter, with separate captured and wire lengths. Instructions cross the FFI as [`RawInsn`]
+//! (the C `struct bpf_insn`); [`to_raw`], [`from_raw`] and the `From` conversions turn them into
+//! jitkit-bpf's [`Insn`] and back, and [`Filter`] runs a program as a [`PacketFilter`] engine.
+//!
+//! This crate depends on jitkit-bpf while jitkit-bpf (and jitkit-x86 below it) dev-depend on
+//! this crate: Cargo allows such a cycle through dev-dependencies. It means that a unit test
+//! *inside* jitkit-bpf's `src/` cannot pass its own `Insn` to these functions (it is compiled as
+//! a second copy of the crate there); integration tests, benchmarks and fuzz targets can.
 
 use std::ffi::{c_char, c_int, c_uint, CStr, CString};
 use std::sync::Mutex;
+
+use jitkit_bpf::cbpf::Insn;
+use jitkit_bpf::PacketFilter;
 
 /// `struct bpf_insn`, field for field.
 #[repr(C)]
@@ -15,6 +24,61 @@ pub struct RawInsn {
     pub jt: u8,
     pub jf: u8,
     pub k: u32,
+}
+
+impl From<&Insn> for RawInsn {
+    fn from(i: &Insn) -> RawInsn {
+        RawInsn {
+            code: i.code,
+            jt: i.jt,
+            jf: i.jf,
+            k: i.k,
+        }
+    }
+}
+
+impl From<Insn> for RawInsn {
+    fn from(i: Insn) -> RawInsn {
+        RawInsn::from(&i)
+    }
+}
+
+impl From<RawInsn> for Insn {
+    fn from(r: RawInsn) -> Insn {
+        Insn::new(r.code, r.jt, r.jf, r.k)
+    }
+}
+
+/// A jitkit-bpf program as libpcap's instructions (for [`bpf_filter`]).
+pub fn to_raw(program: &[Insn]) -> Vec<RawInsn> {
+    program.iter().map(RawInsn::from).collect()
+}
+
+/// libpcap's instructions (from [`compile`]) as a jitkit-bpf program.
+pub fn from_raw(program: &[RawInsn]) -> Vec<Insn> {
+    program.iter().map(|&r| Insn::from(r)).collect()
+}
+
+/// libpcap's `bpf_filter()` as a filter engine, to compare the others against. The program must
+/// be valid (libpcap's interpreter trusts it, and so does [`Filter::run`]): validate it first.
+#[derive(Clone, Debug)]
+pub struct Filter(Vec<RawInsn>);
+
+impl Filter {
+    pub fn new(program: &[Insn]) -> Filter {
+        Filter(to_raw(program))
+    }
+
+    /// libpcap's own program, as [`compile`] returned it.
+    pub fn from_raw(program: Vec<RawInsn>) -> Filter {
+        Filter(program)
+    }
+}
+
+impl PacketFilter for Filter {
+    fn run(&self, packet: &[u8], wire_len: u32) -> u32 {
+        bpf_filter(&self.0, packet, wire_len)
+    }
 }
 
 #[repr(C)]
@@ -168,5 +232,17 @@ mod tests {
         assert!(compile("port 99999", ether, 262144, true)
             .unwrap_err()
             .contains("port"));
+    }
+
+    #[test]
+    fn converts_to_and_from_jitkit_bpf_instructions() {
+        let raw = compile("ip", 1, 262144, true).unwrap();
+        let program = from_raw(&raw);
+        assert_eq!(program[1], Insn::jump(0x15, 0x800, 0, 1));
+        assert_eq!(to_raw(&program), raw);
+        let mut frame = [0u8; 14];
+        frame[12] = 0x08;
+        assert_eq!(Filter::new(&program).run(&frame, 14), 262144);
+        assert_eq!(Filter::from_raw(raw).run(&frame[..12], 14), 0);
     }
 }
