@@ -76,6 +76,72 @@ pub struct Block {
 
 const MAX_BLOCK: usize = 128;
 
+/// The instruction families whose sixteen mnemonics differ only in their condition code
+/// ([`Insn::cc`]), so that one interpreter handler and one translation serve each family.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CondFamily {
+    Jcc,
+    Setcc,
+    Cmovcc,
+}
+
+/// The conditional family of `mnemonic`, if it has one (`jrcxz`, `loopcc` and the x87
+/// `fcmovcc` are not among them: they test other things than the flags' conditions).
+pub fn cond_family(mnemonic: Mnemonic) -> Option<CondFamily> {
+    use Mnemonic as M;
+    match mnemonic {
+        M::Je
+        | M::Jne
+        | M::Ja
+        | M::Jae
+        | M::Jb
+        | M::Jbe
+        | M::Jg
+        | M::Jge
+        | M::Jl
+        | M::Jle
+        | M::Jo
+        | M::Jno
+        | M::Jp
+        | M::Jnp
+        | M::Js
+        | M::Jns => Some(CondFamily::Jcc),
+        M::Sete
+        | M::Setne
+        | M::Seta
+        | M::Setae
+        | M::Setb
+        | M::Setbe
+        | M::Setg
+        | M::Setge
+        | M::Setl
+        | M::Setle
+        | M::Seto
+        | M::Setno
+        | M::Setp
+        | M::Setnp
+        | M::Sets
+        | M::Setns => Some(CondFamily::Setcc),
+        M::Cmove
+        | M::Cmovne
+        | M::Cmova
+        | M::Cmovae
+        | M::Cmovb
+        | M::Cmovbe
+        | M::Cmovg
+        | M::Cmovge
+        | M::Cmovl
+        | M::Cmovle
+        | M::Cmovo
+        | M::Cmovno
+        | M::Cmovp
+        | M::Cmovnp
+        | M::Cmovs
+        | M::Cmovns => Some(CondFamily::Cmovcc),
+        _ => None,
+    }
+}
+
 fn operand(ins: &Instruction, n: u32) -> (Opnd, u8) {
     match ins.op_kind(n) {
         OpKind::Register => reg_operand(ins.op_register(n)),

@@ -23,7 +23,7 @@ pub mod x87;
 
 use iced_x86::{Instruction, Mnemonic as M};
 
-use crate::decode::{Insn, Opnd, NO_REG};
+use crate::decode::{cond_family, CondFamily, Insn, Opnd, NO_REG};
 use crate::flags::mask;
 use crate::machine::{Machine, Stop};
 
@@ -132,6 +132,13 @@ pub fn handler_for(ins: &Instruction, i: &Insn) -> Option<Handler> {
     if let Some(h) = fast::handler_for(ins, i) {
         return Some(h);
     }
+    if let Some(family) = cond_family(ins.mnemonic()) {
+        return Some(match family {
+            CondFamily::Jcc => control::jcc,
+            CondFamily::Setcc => setcc,
+            CondFamily::Cmovcc => cmovcc,
+        });
+    }
     let h: Option<Handler> = match ins.mnemonic() {
         M::Mov | M::Movnti => Some(mov),
         M::Movzx => Some(movzx),
@@ -157,38 +164,6 @@ pub fn handler_for(ins: &Instruction, i: &Insn) -> Option<Handler> {
         M::Bswap => Some(bswap),
         M::Cbw | M::Cwde | M::Cdqe => Some(cbw),
         M::Cwd | M::Cdq | M::Cqo => Some(cwd),
-        M::Sete
-        | M::Setne
-        | M::Seta
-        | M::Setae
-        | M::Setb
-        | M::Setbe
-        | M::Setg
-        | M::Setge
-        | M::Setl
-        | M::Setle
-        | M::Seto
-        | M::Setno
-        | M::Setp
-        | M::Setnp
-        | M::Sets
-        | M::Setns => Some(setcc),
-        M::Cmove
-        | M::Cmovne
-        | M::Cmova
-        | M::Cmovae
-        | M::Cmovb
-        | M::Cmovbe
-        | M::Cmovg
-        | M::Cmovge
-        | M::Cmovl
-        | M::Cmovle
-        | M::Cmovo
-        | M::Cmovno
-        | M::Cmovp
-        | M::Cmovnp
-        | M::Cmovs
-        | M::Cmovns => Some(cmovcc),
         M::Bt => Some(bt::<0>),
         M::Bts => Some(bt::<1>),
         M::Btr => Some(bt::<2>),
@@ -229,22 +204,6 @@ pub fn handler_for(ins: &Instruction, i: &Insn) -> Option<Handler> {
         M::Jmp => Some(control::jmp),
         M::Call => Some(control::call),
         M::Ret => Some(control::ret),
-        M::Je
-        | M::Jne
-        | M::Ja
-        | M::Jae
-        | M::Jb
-        | M::Jbe
-        | M::Jg
-        | M::Jge
-        | M::Jl
-        | M::Jle
-        | M::Jo
-        | M::Jno
-        | M::Jp
-        | M::Jnp
-        | M::Js
-        | M::Jns => Some(control::jcc),
         M::Loop => Some(control::loop_::<0>),
         M::Loope => Some(control::loop_::<1>),
         M::Loopne => Some(control::loop_::<2>),

@@ -22,7 +22,7 @@
 
 use jitkit_x86::{Assembler, Cond, Label, Mem, Reg, Size};
 
-use crate::decode::{Block, Insn, MemOperand, Opnd, NO_REG};
+use crate::decode::{cond_family, Block, CondFamily, Insn, MemOperand, Opnd, NO_REG};
 use crate::flags::Lazy;
 use crate::memory::{CODE, LIMIT, PAGE, R, W};
 use iced_x86::Mnemonic as M;
@@ -181,6 +181,7 @@ fn plan(i: &Insn) -> Plan {
     let [o0, o1, o2] = i.op;
     let s0 = i.size[0];
     let sized = matches!(s0, 1 | 2 | 4 | 8);
+    let family = cond_family(i.mnemonic);
     match i.mnemonic {
         M::Nop | M::Endbr64 | M::Pause | M::Lfence | M::Mfence | M::Sfence => Plan::Nop,
         M::Mov
@@ -215,22 +216,7 @@ fn plan(i: &Insn) -> Plan {
             Opnd::Imm(t) => Plan::JmpRel(t),
             _ => Plan::Helper,
         },
-        M::Je
-        | M::Jne
-        | M::Ja
-        | M::Jae
-        | M::Jb
-        | M::Jbe
-        | M::Jg
-        | M::Jge
-        | M::Jl
-        | M::Jle
-        | M::Jo
-        | M::Jno
-        | M::Jp
-        | M::Jnp
-        | M::Js
-        | M::Jns => match o0 {
+        _ if family == Some(CondFamily::Jcc) => match o0 {
             Opnd::Imm(t) => Plan::Jcc(t),
             _ => Plan::Helper,
         },
@@ -260,45 +246,11 @@ fn plan(i: &Insn) -> Plan {
         {
             Plan::Imul
         }
-        M::Sete
-        | M::Setne
-        | M::Seta
-        | M::Setae
-        | M::Setb
-        | M::Setbe
-        | M::Setg
-        | M::Setge
-        | M::Setl
-        | M::Setle
-        | M::Seto
-        | M::Setno
-        | M::Setp
-        | M::Setnp
-        | M::Sets
-        | M::Setns
-            if matches!(o0, Opnd::Gpr(_)) =>
-        {
-            Plan::Setcc
-        }
-        M::Cmove
-        | M::Cmovne
-        | M::Cmova
-        | M::Cmovae
-        | M::Cmovb
-        | M::Cmovbe
-        | M::Cmovg
-        | M::Cmovge
-        | M::Cmovl
-        | M::Cmovle
-        | M::Cmovo
-        | M::Cmovno
-        | M::Cmovp
-        | M::Cmovnp
-        | M::Cmovs
-        | M::Cmovns
-            if matches!(o0, Opnd::Gpr(_))
-                && matches!(o1, Opnd::Gpr(_))
-                && matches!(s0, 2 | 4 | 8) =>
+        _ if family == Some(CondFamily::Setcc) && matches!(o0, Opnd::Gpr(_)) => Plan::Setcc,
+        _ if family == Some(CondFamily::Cmovcc)
+            && matches!(o0, Opnd::Gpr(_))
+            && matches!(o1, Opnd::Gpr(_))
+            && matches!(s0, 2 | 4 | 8) =>
         {
             Plan::Cmovcc
         }
