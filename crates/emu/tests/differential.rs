@@ -13,56 +13,12 @@ use iced_x86::{
     Code, Decoder, DecoderOptions, Encoder, EncodingKind, Instruction, Mnemonic as M,
     OpCodeOperandKind as K, OpKind, Register, RflagsBits,
 };
-use jitkit_emu::machine::Machine;
-use jitkit_emu::memory::{Memory, R, W, X};
-use native_cpu::{NativeInsn, State};
+use jitkit_testkit::rng::Rng;
+use native_cpu::emulator::{self, CODE_ADDR, DATA_ADDR};
+use native_cpu::{first_difference, scale, Aligned, NativeInsn, State};
 
-const CODE_ADDR: u64 = 0x1000;
-const DATA_ADDR: u64 = 0x10000;
 const BUF: usize = 256;
 const BASE_OFF: u64 = 64;
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    /// Values that find edge cases: zero, ones, sign boundaries, small numbers, random.
-    fn value(&mut self) -> u64 {
-        match self.below(8) {
-            0 => 0,
-            1 => u64::MAX,
-            2 => 1u64 << self.below(64),
-            3 => (1u64 << self.below(64)).wrapping_sub(1),
-            4 => self.below(64),
-            5 => 0x8000_0000_0000_0000 >> (8 * self.below(8)),
-            _ => self.next(),
-        }
-    }
-    fn double(&mut self) -> u64 {
-        match self.below(6) {
-            0 => self.next(),
-            1 => [0.0f64, -0.0, 1.0, -1.0, 0.5, f64::INFINITY, 1e300][self.below(7) as usize]
-                .to_bits(),
-            _ => {
-                let m = (self.next() >> 11) as f64 / (1u64 << 40) as f64;
-                let e = self.below(60) as i32 - 30;
-                let s = if self.next() & 1 == 1 { -1.0 } else { 1.0 };
-                (s * m * 2f64.powi(e)).to_bits()
-            }
-        }
-    }
-    fn float(&mut self) -> u64 {
-        let d = f64::from_bits(self.double()) as f32;
-        u64::from(d.to_bits())
-    }
-}
 
 const IMPLEMENTED: &[M] = &[
     M::Add,
@@ -587,7 +543,7 @@ fn random_state(rng: &mut Rng, sse_float: bool, single: bool) -> State {
     for r in GPRS {
         st.gpr[r] = rng.value();
     }
-    st.flags = 0x202 | (rng.next() & 0x8d5);
+    st.flags = 0x202 | (rng.next_u64() & 0x8d5);
     for x in st.xmm.iter_mut() {
         let lane = |rng: &mut Rng| -> u64 {
             if !sse_float {
@@ -605,26 +561,12 @@ fn random_state(rng: &mut Rng, sse_float: bool, single: bool) -> State {
 
 #[test]
 fn instructions_match_the_host_cpu() {
-    let scale: u64 = std::env::var("JITKIT_EMU_DIFF_SCALE")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1);
-    let encodings_per_form = 12 * scale;
+    let encodings_per_form = 12 * scale();
     let states_per_encoding = 40;
-    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
-    let mut buf_native = vec![0u8; BUF + 64];
-    // 16-byte alignment of the native buffer base (SSE memory operands need it).
-    let align = (16 - (buf_native.as_ptr() as usize % 16)) % 16;
-    let mut m = Machine {
-        cpu: Default::default(),
-        mem: Memory::new().expect("guest memory"),
-        os: jitkit_emu::syscall::Os::new(None),
-        start: std::time::Instant::now(),
-        saved_signal_states: Vec::new(),
-    };
+    let mut rng = Rng::new(0x2545_f491_4f6c_dd1d);
+    let mut native_buf = Aligned::new(BUF);
+    let mut m = emulator::machine();
     let mut jit = jitkit_emu::translate::Jit::new().expect("translator");
-    m.mem.map(CODE_ADDR, 4096, R | X);
-    m.mem.map(DATA_ADDR, 4096, R | W);
 
     let mut forms = 0;
     let mut cases = 0u64;
@@ -662,11 +604,7 @@ fn instructions_match_the_host_cpu() {
             }
             tried_form = true;
             let native = NativeInsn::new(&bytes);
-            m.mem.poke(CODE_ADDR, &bytes).expect("code");
-            m.mem.code_written = false;
-            m.mem.clear_code_marks();
-            let block = jitkit_emu::decode::decode_block(&mut m.mem, CODE_ADDR).expect("decode");
-            let insn = block.insns[0];
+            let insn = emulator::decode_code(&mut m, &bytes).insns[0];
             if !insn.implemented {
                 unimplemented.push(format!("{code:?}"));
                 break;
@@ -702,23 +640,17 @@ fn instructions_match_the_host_cpu() {
                 let flag_mask = compared_flags(&decoded, &st, &buf);
 
                 // Native.
-                let nb = &mut buf_native[align..align + BUF];
+                let nb = native_buf.buf();
                 nb.copy_from_slice(&buf);
                 let mut ns = st;
                 ns.gpr[12] = nb.as_mut_ptr() as u64 + BASE_OFF;
                 native.run(&mut ns);
-                let native_buf = buf_native[align..align + BUF].to_vec();
+                let nbuf = native_buf.buf().to_vec();
 
                 // Emulated: by the interpreter's handler, then by the translated block.
                 for translated in [false, true] {
-                    m.cpu = Default::default();
-                    m.cpu.gpr = st.gpr;
+                    emulator::load(&mut m, &st, &buf);
                     m.cpu.gpr[12] = DATA_ADDR + BASE_OFF;
-                    m.cpu.flags.set(st.flags);
-                    for k in 0..8 {
-                        m.cpu.xmm[k] = st.xmm[k];
-                    }
-                    m.mem.write_bytes(DATA_ADDR, &buf).expect("data");
                     m.cpu.rip = insn.next_rip;
                     let result = if translated {
                         match jit.run(&mut m, entry) {
@@ -758,12 +690,8 @@ fn instructions_match_the_host_cpu() {
                             ));
                         }
                     }
-                    if native_buf != emu_buf {
-                        let at = native_buf
-                            .iter()
-                            .zip(&emu_buf)
-                            .position(|(a, b)| a != b)
-                            .unwrap_or(0);
+                    if nbuf != emu_buf {
+                        let at = first_difference(&nbuf, &emu_buf);
                         diffs.push(format!("memory differs at buffer offset {at}"));
                     }
                     if !diffs.is_empty() {

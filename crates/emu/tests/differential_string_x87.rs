@@ -22,11 +22,10 @@ use iced_x86::{
     OpCodeOperandKind as K, OpKind, Register,
 };
 use jitkit_emu::machine::Machine;
-use jitkit_emu::memory::{Memory, R, W, X};
-use native_cpu::{NativeInsn, State};
+use jitkit_testkit::rng::Rng;
+use native_cpu::emulator::{self, CODE_ADDR, DATA_ADDR};
+use native_cpu::{first_difference, scale, Aligned, NativeInsn, State};
 
-const CODE_ADDR: u64 = 0x1000;
-const DATA_ADDR: u64 = 0x10000;
 const BUF: usize = 512;
 
 const RSI: usize = 6;
@@ -35,45 +34,9 @@ const RCX: usize = 1;
 const RAX: usize = 0;
 const DF: u64 = 0x400;
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
-fn scale() -> u64 {
-    std::env::var("JITKIT_EMU_DIFF_SCALE")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1)
-}
-
-fn machine() -> Machine {
-    let mut m = Machine {
-        cpu: Default::default(),
-        mem: Memory::new().expect("guest memory"),
-        os: jitkit_emu::syscall::Os::new(None),
-        start: std::time::Instant::now(),
-        saved_signal_states: Vec::new(),
-    };
-    m.mem.map(CODE_ADDR, 4096, R | X);
-    m.mem.map(DATA_ADDR, 4096, R | W);
-    m
-}
-
 /// Runs the first `count` decoded instructions at CODE_ADDR in the emulator.
 fn run_emulated(m: &mut Machine, bytes: &[u8], count: usize) -> Result<(), String> {
-    m.mem.poke(CODE_ADDR, bytes).expect("code");
-    m.mem.code_written = false;
-    m.mem.clear_code_marks();
-    let block = jitkit_emu::decode::decode_block(&mut m.mem, CODE_ADDR).expect("decode");
+    let block = emulator::decode_code(m, bytes);
     if block.insns.len() < count {
         return Err(format!("decoded only {} instructions", block.insns.len()));
     }
@@ -85,23 +48,6 @@ fn run_emulated(m: &mut Machine, bytes: &[u8], count: usize) -> Result<(), Strin
         (insn.handler)(m, insn).map_err(|s| format!("emulator stopped: {s:?}"))?;
     }
     Ok(())
-}
-
-/// A host buffer whose start is 16-byte aligned.
-struct Aligned {
-    raw: Vec<u8>,
-    off: usize,
-}
-impl Aligned {
-    fn new(len: usize) -> Aligned {
-        let raw = vec![0u8; len + 16];
-        let off = (16 - raw.as_ptr() as usize % 16) % 16;
-        Aligned { raw, off }
-    }
-    fn buf(&mut self) -> &mut [u8] {
-        let off = self.off;
-        &mut self.raw[off..off + BUF]
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -145,8 +91,8 @@ fn string_forms() -> Vec<(String, Vec<u8>, u64)> {
 
 #[test]
 fn string_instructions_match_the_host_cpu() {
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-    let mut m = machine();
+    let mut rng = Rng::new(0x9e37_79b9_7f4a_7c15);
+    let mut m = emulator::machine();
     let mut native_buf = Aligned::new(BUF);
     let states = 600 * scale();
     let mut cases = 0u64;
@@ -158,14 +104,14 @@ fn string_instructions_match_the_host_cpu() {
         let mut form_failures = 0;
         for _ in 0..states {
             // Memory: bytes from a two-value alphabet so compares stop at varying places.
-            let (a, b) = (rng.next() as u8, rng.next() as u8);
+            let (a, b) = (rng.next_u64() as u8, rng.next_u64() as u8);
             let mut buf = [0u8; BUF];
             for x in buf.iter_mut() {
                 *x = if rng.below(8) == 0 { b } else { a };
             }
             let mut st = State::default();
             for r in [0, 2, 3, 8, 9, 10, 11, 13, 14, 15] {
-                st.gpr[r] = rng.next();
+                st.gpr[r] = rng.next_u64();
             }
             if rng.below(2) == 0 {
                 st.gpr[RAX] = u64::from_le_bytes([a; 8]) ^ (rng.below(2) << 9);
@@ -179,7 +125,7 @@ fn string_instructions_match_the_host_cpu() {
             st.gpr[RCX] = if bytes[0] == 0xf3 || bytes[0] == 0xf2 {
                 count
             } else {
-                rng.next()
+                rng.next_u64()
             };
             let df = rng.below(2) == 1;
             // Offsets leave room for 16 elements of 8 bytes in either direction.
@@ -189,7 +135,7 @@ fn string_instructions_match_the_host_cpu() {
             } else {
                 di
             };
-            st.flags = 0x202 | (rng.next() & 0x8d5) | if df { DF } else { 0 };
+            st.flags = 0x202 | (rng.next_u64() & 0x8d5) | if df { DF } else { 0 };
             cases += 1;
 
             // Native.
@@ -204,13 +150,10 @@ fn string_instructions_match_the_host_cpu() {
             let nbuf = native_buf.buf().to_vec();
 
             // Emulated.
-            m.cpu = Default::default();
-            m.cpu.gpr = st.gpr;
+            emulator::load(&mut m, &st, &buf);
             m.cpu.gpr[RSI] = DATA_ADDR + si;
             m.cpu.gpr[RDI] = DATA_ADDR + di;
             m.cpu.gpr[12] = DATA_ADDR;
-            m.cpu.flags.set(st.flags);
-            m.mem.write_bytes(DATA_ADDR, &buf).expect("data");
             let mut diffs = Vec::new();
             if let Err(e) = run_emulated(&mut m, &bytes, 1) {
                 diffs.push(e);
@@ -243,11 +186,7 @@ fn string_instructions_match_the_host_cpu() {
                 ));
             }
             if nbuf != ebuf {
-                let at = nbuf
-                    .iter()
-                    .zip(&ebuf)
-                    .position(|(x, y)| x != y)
-                    .unwrap_or(0);
+                let at = first_difference(&nbuf, &ebuf);
                 diffs.push(format!("memory differs at offset {at}"));
             }
             if !diffs.is_empty() {
@@ -336,14 +275,14 @@ fn r12_mem(opcode: u8, digit: u8, disp: i8) -> [u8; 5] {
 /// An 80-bit extended value: mostly normal numbers near 1 (so sums and products stay in range
 /// and round), sometimes zeros, infinities, large/small exponents and NaNs.
 fn ext80(rng: &mut Rng) -> [u8; 10] {
-    let sign = (rng.next() & 1) << 15;
+    let sign = (rng.next_u64() & 1) << 15;
     let (exp, mant): (u64, u64) = match rng.below(16) {
         0 => (0, 0),                                                   // zero
         1 => (0x7fff, 1 << 63),                                        // infinity
-        2 => (0x7fff, (3 << 62) | (rng.next() >> 2)),                  // quiet NaN
+        2 => (0x7fff, (3 << 62) | (rng.next_u64() >> 2)),              // quiet NaN
         3 => (0x3fff + rng.below(64), (1 << 63) | rng.below(1 << 20)), // integers-ish
-        4 => (0x3fff - 200 + rng.below(400), (1 << 63) | rng.next()),
-        _ => (0x3fff - 8 + rng.below(16), (1 << 63) | rng.next()),
+        4 => (0x3fff - 200 + rng.below(400), (1 << 63) | rng.next_u64()),
+        _ => (0x3fff - 8 + rng.below(16), (1 << 63) | rng.next_u64()),
     };
     let mut b = [0u8; 10];
     b[..8].copy_from_slice(&mant.to_le_bytes());
@@ -401,18 +340,18 @@ fn mem_operand(ins: &Instruction, rng: &mut Rng, out: &mut [u8]) {
         (true, _) => {
             let x = match rng.below(3) {
                 0 => rng.below(100) as i64 - 50,
-                1 => rng.next() as i64 >> rng.below(64),
-                _ => rng.next() as i64,
+                1 => rng.next_u64() as i64 >> rng.below(64),
+                _ => rng.next_u64() as i64,
             };
             v[..8].copy_from_slice(&x.to_le_bytes());
         }
         (false, 4) => {
-            let d = f64::from_bits(rng.next() >> 12 | 0x3ff0_0000_0000_0000) - 1.5;
+            let d = f64::from_bits(rng.next_u64() >> 12 | 0x3ff0_0000_0000_0000) - 1.5;
             let f = (d * (rng.below(64) as f64 - 32.0).exp2()) as f32;
             v[..4].copy_from_slice(&f.to_le_bytes());
         }
         (false, 8) => {
-            let d = f64::from_bits(rng.next() >> 12 | 0x3ff0_0000_0000_0000) - 1.5;
+            let d = f64::from_bits(rng.next_u64() >> 12 | 0x3ff0_0000_0000_0000) - 1.5;
             let d = d * (rng.below(64) as f64 - 32.0).exp2();
             v[..8].copy_from_slice(&d.to_le_bytes());
         }
@@ -423,8 +362,8 @@ fn mem_operand(ins: &Instruction, rng: &mut Rng, out: &mut [u8]) {
 
 #[test]
 fn x87_instructions_match_the_host_cpu() {
-    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
-    let mut m = machine();
+    let mut rng = Rng::new(0x2545_f491_4f6c_dd1d);
+    let mut m = emulator::machine();
     let mut native_buf = Aligned::new(BUF);
     let encodings_per_form = 12 * scale();
     let states = 40;
@@ -484,9 +423,9 @@ fn x87_instructions_match_the_host_cpu() {
                 mem_operand(&decoded, &mut rng, &mut buf[R12_OFF..R12_OFF + 10]);
                 let mut st = State::default();
                 for r in [1, 2, 3, 6, 7, 8, 9, 10, 11, 13, 14, 15] {
-                    st.gpr[r] = rng.next();
+                    st.gpr[r] = rng.next_u64();
                 }
-                st.flags = 0x202 | (rng.next() & 0x8d5);
+                st.flags = 0x202 | (rng.next_u64() & 0x8d5);
                 cases += 1;
 
                 let nb = native_buf.buf();
@@ -496,11 +435,8 @@ fn x87_instructions_match_the_host_cpu() {
                 native.run(&mut ns);
                 let nbuf = native_buf.buf().to_vec();
 
-                m.cpu = Default::default();
-                m.cpu.gpr = st.gpr;
+                emulator::load(&mut m, &st, &buf);
                 m.cpu.gpr[12] = DATA_ADDR + R12_OFF as u64;
-                m.cpu.flags.set(st.flags);
-                m.mem.write_bytes(DATA_ADDR, &buf).expect("data");
                 let mut diffs = Vec::new();
                 match run_emulated(&mut m, &seq, count) {
                     Err(e) if e == "not implemented" => {
@@ -527,11 +463,7 @@ fn x87_instructions_match_the_host_cpu() {
                     ));
                 }
                 if nbuf != ebuf {
-                    let at = nbuf
-                        .iter()
-                        .zip(&ebuf)
-                        .position(|(x, y)| x != y)
-                        .unwrap_or(0);
+                    let at = first_difference(&nbuf, &ebuf);
                     let o = at.saturating_sub(at % 16);
                     diffs.push(format!(
                         "memory at r12{:+}: native {:02x?} emulated {:02x?}",

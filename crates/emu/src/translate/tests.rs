@@ -6,6 +6,7 @@
 //! lazy flags a jcc/setcc/cmovcc reads from an earlier instruction, and faults in mid-block.
 
 use iced_x86::code_asm::*;
+use jitkit_testkit::rng::Rng;
 
 use super::{Exit, Jit};
 use crate::decode::decode_block;
@@ -17,26 +18,18 @@ const DATA: u64 = 0x10000;
 /// Two data pages are mapped; the page after them is not (fault cases).
 const DATA_LEN: u64 = 0x2000;
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn value(&mut self) -> u64 {
-        match self.below(6) {
-            0 => 0,
-            1 => u64::MAX,
-            2 => 1u64 << self.below(64),
-            3 => self.below(70),
-            4 => 0x8000_0000u64.wrapping_sub(self.below(3)),
-            _ => self.next(),
-        }
+/// An operand value: zero, all ones, a power of two, a shift count (up to 69: counts past the
+/// operand width are masked), the 32-bit sign boundary and just below it (for sign-extended
+/// immediates), or random bits. Not `Rng::value`: these blocks want shift counts past 64 and the
+/// imm32 boundary.
+fn value(rng: &mut Rng) -> u64 {
+    match rng.below(6) {
+        0 => 0,
+        1 => u64::MAX,
+        2 => 1u64 << rng.below(64),
+        3 => rng.below(70),
+        4 => 0x8000_0000u64.wrapping_sub(rng.below(3)),
+        _ => rng.next_u64(),
     }
 }
 
@@ -58,7 +51,7 @@ fn one(a: &mut CodeAssembler, rng: &mut Rng) -> Result<(), IcedError> {
     let x = rng.below(14) as usize;
     let y = rng.below(14) as usize;
     let disp = (rng.below(0x1e0) * 8) as i32;
-    let imm = rng.value() as i32;
+    let imm = value(rng) as i32;
     let sh = rng.below(70) as u32;
     let m64 = qword_ptr(r12 + disp);
     let m32 = dword_ptr(r12 + disp);
@@ -66,7 +59,7 @@ fn one(a: &mut CodeAssembler, rng: &mut Rng) -> Result<(), IcedError> {
     match rng.below(49) {
         0 => a.mov(R64[x], R64[y]),
         1 => a.mov(R32[x], R32[y]),
-        2 => a.mov(R64[x], rng.value()),
+        2 => a.mov(R64[x], value(rng)),
         3 => a.mov(R64[x], m64),
         4 => a.mov(m64, R64[y]),
         5 => a.mov(R32[x], m32),
@@ -152,7 +145,7 @@ fn interpret(m: &mut Machine, block: &crate::decode::Block) -> Result<(), (Stop,
 
 #[test]
 fn random_blocks_match_the_interpreter() {
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut rng = Rng::new(0x9e37_79b9_7f4a_7c15);
     let mut m = machine();
     let mut jit = Jit::new().expect("translator");
     let mut failures = Vec::new();
@@ -192,12 +185,12 @@ fn random_blocks_match_the_interpreter() {
 
         let mut gpr = [0u64; 16];
         for g in gpr.iter_mut() {
-            *g = rng.value();
+            *g = value(&mut rng);
         }
         gpr[4] = DATA + 0x1000;
         gpr[12] = DATA;
-        let flags = 0x202 | (rng.next() & 0x8d5);
-        let data: Vec<u8> = (0..DATA_LEN).map(|_| rng.next() as u8).collect();
+        let flags = 0x202 | (rng.next_u64() & 0x8d5);
+        let data: Vec<u8> = (0..DATA_LEN).map(|_| rng.next_u64() as u8).collect();
 
         let mut results = Vec::new();
         for translated in [false, true] {

@@ -1,9 +1,43 @@
 //! Runs one instruction on the host CPU: a small generated function loads registers, flags and
 //! XMM registers from a [`State`], executes the instruction bytes, and stores everything back.
 //! The code is written into an anonymous RW mapping which is then made read+execute (never both
-//! writable and executable).
+//! writable and executable). [`emulator`] sets up the same case in the emulator.
+
+pub mod emulator;
 
 use iced_x86::code_asm::*;
+
+/// `JITKIT_EMU_DIFF_SCALE=N` multiplies the number of cases (default 1).
+pub fn scale() -> u64 {
+    std::env::var("JITKIT_EMU_DIFF_SCALE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1)
+}
+
+/// A host buffer whose start is 16-byte aligned (SSE memory operands need it).
+pub struct Aligned {
+    raw: Vec<u8>,
+    off: usize,
+    len: usize,
+}
+
+impl Aligned {
+    pub fn new(len: usize) -> Aligned {
+        let raw = vec![0u8; len + 16];
+        let off = (16 - raw.as_ptr() as usize % 16) % 16;
+        Aligned { raw, off, len }
+    }
+
+    pub fn buf(&mut self) -> &mut [u8] {
+        &mut self.raw[self.off..self.off + self.len]
+    }
+}
+
+/// The offset of the first byte where `a` and `b` differ (0 when they do not).
+pub fn first_difference(a: &[u8], b: &[u8]) -> usize {
+    a.iter().zip(b).position(|(x, y)| x != y).unwrap_or(0)
+}
 
 /// Register file exchanged with the generated code (layout used by the assembly below).
 #[repr(C)]
