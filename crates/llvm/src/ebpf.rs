@@ -4,7 +4,6 @@
 use std::fmt::Write as _;
 
 use inkwell::context::Context;
-use inkwell::targets::FileType;
 use jitkit_bpf::cbpf::Insn;
 
 use crate::disasm::Disassembler;
@@ -15,14 +14,12 @@ use crate::{elf, pipeline, Error, Options};
 /// `filter(struct __sk_buff *)` and a `license` section.
 pub fn object(program: &[Insn], options: &Options) -> Result<Vec<u8>, Error> {
     let flavor = Flavor::Ebpf(options.ebpf_access);
-    let machine = pipeline::target_machine(flavor, options.optimize)?;
+    let codegen = pipeline::codegen(flavor, options.optimize)?;
+    let mut codegen = codegen.borrow_mut();
     let context = Context::create();
     let module = translate::translate(&context, program, flavor)?;
-    pipeline::finish(&module, &machine, flavor, options.optimize)?;
-    let buffer = machine
-        .write_to_memory_buffer(&module, FileType::Object)
-        .map_err(|e| Error::CodeGen(e.to_string()))?;
-    Ok(buffer.as_slice().to_vec())
+    pipeline::finish(&module, codegen.machine(), flavor, options.optimize)?;
+    Ok(codegen.emit(&module).to_vec())
 }
 
 /// The instructions of `program`'s eBPF object, as `llvm-objdump -d --mcpu=v3` prints them.

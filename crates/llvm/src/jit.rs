@@ -1,12 +1,11 @@
 //! Native code for this machine: the `--engine llvm` filter.
 //!
-//! The module is translated, verified and optimized (see `pipeline`), the thread's target
-//! machine writes it as an ELF object, and `load` places that object in memory (code
+//! The module is translated, verified and optimized (see `pipeline`), the thread's codegen
+//! pipeline writes it as an ELF object (see `codegen`), and `load` places that object in memory (code
 //! read+execute, never writable at the same time). The LLVM context and module are gone by the
 //! time the filter runs: [`LlvmFilter`] owns only its mapped code.
 
 use inkwell::context::Context;
-use inkwell::targets::FileType;
 use jitkit_bpf::cbpf::Insn;
 use jitkit_bpf::PacketFilter;
 
@@ -36,16 +35,12 @@ impl LlvmFilter {
     /// Translates, verifies, optimizes (unless `options.optimize` is false), generates code and
     /// maps it.
     pub fn compile(program: &[Insn], options: &Options) -> Result<Self, Error> {
-        let machine = pipeline::target_machine(Flavor::Native, options.optimize)?;
-        let object = {
-            let context = Context::create();
-            let module = translate::translate(&context, program, Flavor::Native)?;
-            pipeline::finish(&module, &machine, Flavor::Native, options.optimize)?;
-            machine
-                .write_to_memory_buffer(&module, FileType::Object)
-                .map_err(|e| Error::CodeGen(e.to_string()))?
-        };
-        let code = load::load(object.as_slice(), FUNCTION_NAME)?;
+        let codegen = pipeline::codegen(Flavor::Native, options.optimize)?;
+        let mut codegen = codegen.borrow_mut();
+        let context = Context::create();
+        let module = translate::translate(&context, program, Flavor::Native)?;
+        pipeline::finish(&module, codegen.machine(), Flavor::Native, options.optimize)?;
+        let code = load::load(codegen.emit(&module), FUNCTION_NAME)?;
         // SAFETY: the entry is the function the translator defined with exactly FilterFn's
         // signature, (i8*, i64, i32) -> i32 with the C calling convention, compiled for this
         // machine; the pointer borrows `code`, which the filter keeps as long as the pointer.

@@ -14,14 +14,17 @@
 //! - [`emit`]: any of the four `--emit` forms by [`EmitForm`].
 //!
 //! Module map: `plan` (decisions over the whole cBPF program), `translate` (cBPF -> IR),
-//! `pipeline` (targets, verification, -O2), `jit` (native code) with `load` (the object placed
-//! in executable memory), `ebpf` (BPF objects and listings) with `elf` (a small ELF reader) and
+//! `pipeline` (targets, verification, -O2), `codegen` (object code through a pass pipeline kept
+//! per thread, with the C++ piece `codegen.cpp`), `jit` (native code) with `load` (the object
+//! placed in executable memory), `ebpf` (BPF objects and listings) with `elf` (a small ELF reader) and
 //! `disasm` (LLVM's BPF disassembler), `dot` (CFG rendering).
 //!
 //! This crate never prints and never exits; every failure is a typed error.
 
 mod error;
 
+#[cfg(feature = "llvm")]
+mod codegen;
 #[cfg(feature = "llvm")]
 mod disasm;
 #[cfg(feature = "llvm")]

@@ -25,6 +25,7 @@ use inkwell::targets::{
 };
 use inkwell::OptimizationLevel;
 
+use crate::codegen::Codegen;
 use crate::translate::Flavor;
 use crate::Error;
 
@@ -82,6 +83,33 @@ thread_local! {
     /// cannot cross threads; each thread keeps one per kind and reuses it for every compile.
     static MACHINES: RefCell<Vec<(MachineKey, Rc<TargetMachine>)>> =
         const { RefCell::new(Vec::new()) };
+    /// The codegen pass pipeline of each of those machines, built on first use (see `codegen`).
+    static CODEGENS: RefCell<Vec<(MachineKey, Rc<RefCell<Codegen>>)>> =
+        const { RefCell::new(Vec::new()) };
+}
+
+fn machine_key(flavor: Flavor, optimize: bool) -> MachineKey {
+    let native = flavor == Flavor::Native;
+    (native, optimize || !native)
+}
+
+/// This thread's codegen pipeline for [`target_machine`]`(flavor, optimize)`: object code from
+/// optimized modules, without building the pass pipeline again for each.
+pub fn codegen(flavor: Flavor, optimize: bool) -> Result<Rc<RefCell<Codegen>>, Error> {
+    let key = machine_key(flavor, optimize);
+    if let Some(codegen) = CODEGENS.with(|c| {
+        c.borrow()
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, codegen)| codegen.clone())
+    }) {
+        return Ok(codegen);
+    }
+    let codegen = Rc::new(RefCell::new(Codegen::new(target_machine(
+        flavor, optimize,
+    )?)?));
+    CODEGENS.with(|c| c.borrow_mut().push((key, codegen.clone())));
+    Ok(codegen)
 }
 
 /// This thread's target machine for the flavor: [`NATIVE_BASELINE_CPU`] for native code, BPF
@@ -89,8 +117,7 @@ thread_local! {
 /// LLVM's `-O0` code generator); BPF code generation always does, as the kernel verifier's
 /// instruction budget expects.
 pub fn target_machine(flavor: Flavor, optimize: bool) -> Result<Rc<TargetMachine>, Error> {
-    let native = flavor == Flavor::Native;
-    let key = (native, optimize || !native);
+    let key = machine_key(flavor, optimize);
     if let Some(machine) = MACHINES.with(|m| {
         m.borrow()
             .iter()

@@ -1,0 +1,126 @@
+//! Compile time alone (no packets, no kernel): `compile_filter` for the filters of the `llvm`
+//! benchmark, median CPU time of `JITKIT_COMPILE_RUNS` compiles (default 21) after one warm-up
+//! compile that builds the thread's target machine. Also the harness for instruction counts,
+//! which stay repeatable when the shared machine is busy:
+//!
+//! ```sh
+//! cargo bench -p jitkit-llvm --bench compile                # every filter
+//! cargo bench -p jitkit-llvm --bench compile -- 'tcp port 80'   # that filter (exact), or
+//! cargo bench -p jitkit-llvm --bench compile -- tcp             # those containing `tcp`
+//! JITKIT_COMPILE_RUNS=1 valgrind --tool=callgrind --toggle-collect='*measured_compiles*' \
+//!     target/release/deps/compile-HASH 'tcp port 80'        # instructions of one compile
+//! cargo bench -p jitkit-llvm --bench compile -- 'ip' --ir      # the IR code generation gets
+//! cargo bench -p jitkit-llvm --bench compile -- 'ip' --ir0     # the IR as translated
+//! ```
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::hint::black_box;
+
+use jitkit_bpf::cbpf::Insn;
+use jitkit_llvm::{compile_filter, llvm_ir, Options};
+
+fn hosts(n: usize) -> String {
+    (0..n)
+        .map(|i| format!("host 10.{}.{}.{}", i / 200, i % 200, 1 + i % 7))
+        .collect::<Vec<_>>()
+        .join(" or ")
+}
+
+/// The `llvm` benchmark's list (same expressions, same order).
+fn filters() -> Vec<(String, String)> {
+    let plain = [
+        "ip",
+        "tcp port 80",
+        "host 10.0.0.1",
+        "udp and dst port 53",
+        "ip and tcp[tcpflags] & tcp-syn != 0",
+        "net 192.168.0.0/16 and not port 22",
+        "vlan and tcp",
+        "ip6 and udp",
+        "icmp or arp",
+    ];
+    let mut list: Vec<(String, String)> = plain
+        .iter()
+        .map(|e| (e.to_string(), e.to_string()))
+        .collect();
+    list.push((
+        "tcp[((tcp[12:1] & 0xf0) >> 2):4] = 0x47455420".into(),
+        "HTTP GET (payload at tcp[12]>>2)".into(),
+    ));
+    list.push((
+        "tcp port 80 and (((ip[2:2] - ((ip[0]&0xf)<<2)) - ((tcp[12]&0xf0)>>2)) != 0)".into(),
+        "tcp port 80 with payload (source's)".into(),
+    ));
+    list.push((hosts(50), "host A or host B ... (50 hosts)".into()));
+    list
+}
+
+/// The compiles that are measured (a function of its own, so that callgrind's
+/// `--toggle-collect` can count exactly these), CPU milliseconds each.
+#[inline(never)]
+fn measured_compiles(program: &[Insn], options: &Options, runs: usize) -> Vec<f64> {
+    (0..runs)
+        .map(|_| {
+            let before = support::thread_cpu_time();
+            drop(black_box(compile_filter(program, options).unwrap()));
+            (support::thread_cpu_time() - before).as_secs_f64() * 1e3
+        })
+        .collect()
+}
+
+fn main() {
+    let selection: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let runs: usize = std::env::var("JITKIT_COMPILE_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(21)
+        .max(1);
+    let print_ir = std::env::args().any(|a| a == "--ir");
+    let print_translated = std::env::args().any(|a| a == "--ir0");
+    let list = filters();
+    // An argument equal to an expression selects that filter only; any other selects the filters
+    // whose expression contains it.
+    let selected = |expression: &str| {
+        selection.is_empty()
+            || selection.iter().any(|s| {
+                let exact = list.iter().any(|(e, _)| e == s);
+                if exact {
+                    expression == s
+                } else {
+                    expression.contains(s.as_str())
+                }
+            })
+    };
+    let options = Options::default();
+    println!("compile_filter: median CPU ms of {runs} compiles per filter");
+    for (expression, label) in &list {
+        if !selected(expression) {
+            continue;
+        }
+        let raw = support::libpcap_program(&expression, 1).expect("libpcap compiles it");
+        let program = support::to_insns(&raw);
+        if print_ir || print_translated {
+            let options = Options {
+                optimize: print_ir,
+                ..Options::default()
+            };
+            println!("; {label}\n{}", llvm_ir(&program, &options).unwrap());
+            continue;
+        }
+        // Warm-up: the thread's target machine, LLVM's lazily built tables.
+        drop(compile_filter(&program, &options).expect("LLVM compiles it"));
+        let mut times = measured_compiles(&program, &options, runs);
+        times.sort_by(f64::total_cmp);
+        println!(
+            "{label:<36} {:>5} insns {:>7.2} ms (min {:.2})",
+            program.len(),
+            times[times.len() / 2],
+            times[0]
+        );
+    }
+}
