@@ -2,6 +2,9 @@
 //! edge cases as data, random valid programs over all 49 opcodes on random and truncated packets,
 //! jumps at the x86 8/32-bit displacement boundary, 4096-instruction programs, and libpcap's own
 //! programs on every packet of the tcpdump corpus. Zero disagreements allowed.
+//!
+//! Both ways of running the JIT are checked: one packet per call (`run`) and the generated batch
+//! loop (`run_batch`), on batches of every size from empty up to whole captures.
 
 mod cbpf_common;
 
@@ -9,7 +12,7 @@ use jitkit_bpf::cbpf::jit::{JitError, JitFilter};
 use jitkit_bpf::cbpf::testgen::{self, Entropy, Shape, SplitMix64, Words};
 use jitkit_bpf::cbpf::text::{self, TextForm};
 use jitkit_bpf::cbpf::{op, Insn, Interpreter, Rules};
-use jitkit_bpf::PacketFilter;
+use jitkit_bpf::{PacketFilter, PacketRef};
 use jitkit_testkit::libpcap::{self, RawInsn};
 use proptest::prelude::*;
 
@@ -58,6 +61,35 @@ impl Engines {
                 packet,
                 listing(&self.program)
             );
+        }
+        oracle
+    }
+
+    /// Runs the JIT's batch loop and the interpreter's (default, per-packet) batch over
+    /// `packets`, and each packet alone in all three engines; panics on any disagreement.
+    /// Returns libpcap's results.
+    fn check_batch(&self, packets: &[(&[u8], u32)]) -> Vec<u32> {
+        let oracle: Vec<u32> = packets.iter().map(|&(p, w)| self.check(p, w)).collect();
+        let refs: Vec<PacketRef> = packets.iter().map(|&(p, w)| PacketRef::new(p, w)).collect();
+        // Slots prefilled with a value no test program returns, so an unwritten slot shows.
+        let mut jit = vec![0xdead_beef; packets.len()];
+        self.jit.run_batch(&refs, &mut jit);
+        let mut interp = vec![0xdead_beef; packets.len()];
+        self.interp.run_batch(&refs, &mut interp);
+        for (n, &(packet, wire_len)) in packets.iter().enumerate() {
+            if jit[n] != oracle[n] || interp[n] != oracle[n] {
+                panic!(
+                    "batch of {}: packet {n}: JIT batch {}, interpreter batch {}, libpcap {}\n\
+                     wire_len {wire_len}, packet ({} bytes) {:02x?}\n{}",
+                    packets.len(),
+                    jit[n],
+                    interp[n],
+                    oracle[n],
+                    packet.len(),
+                    packet,
+                    listing(&self.program)
+                );
+            }
         }
         oracle
     }
@@ -292,9 +324,66 @@ const CASES: &[(&str, &str, &str, u32, u32)] = &[
 fn edge_cases_match_libpcap_and_the_expected_values() {
     for &(what, program, packet, wire_len, expected) in CASES {
         let engines = Engines::new(&parse(program));
-        let got = engines.check(&hex(packet), wire_len);
+        let packet = hex(packet);
+        let got = engines.check(&packet, wire_len);
         assert_eq!(got, expected, "{what}");
+        assert_eq!(
+            engines.check_batch(&[(&packet, wire_len)]),
+            [expected],
+            "{what}"
+        );
+        assert_eq!(engines.check_batch(&[]), [], "{what}");
     }
+}
+
+/// The batch loop's own edges: empty batches (no descriptor is read, no verdict written), batches
+/// of one, packets of every length from 0 in one batch, verdicts in packet order, the wire
+/// length and spilled scratch cells per packet, and a length mismatch refused.
+#[test]
+fn batches_agree_with_single_runs() {
+    // Stores more cells than fit in registers (the rest live in the red zone, below the pushed
+    // loop state) and reads them all back; loads `len`, which comes from each descriptor.
+    // A = [0] + 2 * len, rejected above 300.
+    let program = parse(
+        "(000) ld #pktlen\n(001) st M[0]\n(002) st M[1]\n(003) st M[2]\n(004) st M[3]\n\
+         (005) st M[4]\n(006) st M[5]\n(007) ldb [0]\n(008) ldx M[4]\n(009) add x\n\
+         (010) ldx M[3]\n(011) add x\n(012) ldx M[2]\n(013) sub x\n(014) ldx M[1]\n\
+         (015) add x\n(016) ldx M[5]\n(017) sub x\n(018) ldx M[0]\n(019) add x\n\
+         (020) jgt #300 jt 21 jf 22\n(021) ret #0\n(022) ret",
+    );
+    let engines = Engines::new(&program);
+    let bytes: Vec<u8> = (0..=255).collect();
+    let packets: Vec<(&[u8], u32)> = (0..100).map(|n| (&bytes[..n], 40 + n as u32)).collect();
+    let expected: Vec<u32> = packets
+        .iter()
+        .map(|&(p, w)| match p.first() {
+            None => 0,
+            Some(&b) if u32::from(b) + 2 * w > 300 => 0,
+            Some(&b) => u32::from(b) + 2 * w,
+        })
+        .collect();
+    assert_eq!(engines.check_batch(&packets), expected);
+    for n in 0..packets.len() {
+        assert_eq!(engines.check_batch(&packets[n..n + 1]), expected[n..n + 1]);
+    }
+    // Empty: nothing read, nothing written.
+    let mut untouched: [u32; 0] = [];
+    engines.jit.run_batch(&[], &mut untouched);
+    // A batch may be any sub-slice of a larger descriptor array; slots outside stay untouched.
+    let refs: Vec<PacketRef> = packets.iter().map(|&(p, w)| PacketRef::new(p, w)).collect();
+    let mut verdicts = vec![7u32; packets.len()];
+    engines.jit.run_batch(&refs[10..20], &mut verdicts[30..40]);
+    assert_eq!(verdicts[30..40], expected[10..20]);
+    assert!(verdicts[..30]
+        .iter()
+        .chain(&verdicts[40..])
+        .all(|&v| v == 7));
+
+    let mismatch = std::panic::catch_unwind(|| {
+        let mut short = vec![0u32; 3];
+        engines.jit.run_batch(&refs[..4], &mut short);
+    });
+    assert!(mismatch.is_err(), "4 packets, 3 verdict slots: refused");
 }
 
 #[test]
@@ -361,15 +450,22 @@ fn division_by_constants_is_exact() {
 }
 
 /// One program, several packets: each whole and cut short at a few points.
+/// Each packet is also cut short, and all of them run again as one batch.
 fn check_on_packets(program: &[Insn], e: &mut impl Entropy, shape: &Shape, packets: usize) {
     let engines = Engines::new(program);
-    for _ in 0..packets {
-        let (packet, wire_len) = testgen::packet(e, shape);
-        engines.check(&packet, wire_len);
-        for cut in [0, packet.len() / 2, packet.len().saturating_sub(1)] {
-            engines.check(&packet[..cut], wire_len);
+    let whole: Vec<(Vec<u8>, u32)> = (0..packets).map(|_| testgen::packet(e, shape)).collect();
+    let mut batch: Vec<(&[u8], u32)> = Vec::new();
+    for (packet, wire_len) in &whole {
+        for cut in [
+            packet.len(),
+            0,
+            packet.len() / 2,
+            packet.len().saturating_sub(1),
+        ] {
+            batch.push((&packet[..cut], *wire_len));
         }
     }
+    engines.check_batch(&batch);
 }
 
 proptest! {
@@ -464,10 +560,8 @@ fn jumps_at_the_short_form_boundary_agree() {
                     continue;
                 }
                 let engines = Engines::new(&program);
-                for packet in [&[1u8][..], &[2], &[]] {
-                    engines.check(packet, 1);
-                    checked += 1;
-                }
+                engines.check_batch(&[(&[1u8][..], 1), (&[2], 1), (&[], 1)]);
+                checked += 3;
             }
         }
     }
@@ -482,9 +576,12 @@ fn jumps_at_the_short_form_boundary_agree() {
         }
         program.push(Insn::stmt(op::RET | op::A, 0));
         let engines = Engines::new(&program);
-        for len in [0, 7, 8, 9] {
-            engines.check(&vec![0xab; len], len as u32);
-        }
+        let bytes = [0xab; 9];
+        let packets: Vec<(&[u8], u32)> = [0, 7, 8, 9]
+            .iter()
+            .map(|&len| (&bytes[..len], len as u32))
+            .collect();
+        engines.check_batch(&packets);
     }
 }
 
@@ -581,14 +678,16 @@ fn libpcap_programs_agree_on_the_corpus() {
             });
         let bytes = std::fs::read(&capture.path)
             .unwrap_or_else(|e| panic!("{}: {e}", capture.path.display()));
-        for packet in cbpf_common::packets(&bytes) {
-            packets += 1;
-            for (_, engines) in programs.iter() {
-                if engines.check(packet.data, packet.wire_len) != 0 {
-                    matched += 1;
-                }
-                runs += 1;
-            }
+        // The whole capture is one batch (and every packet is also run alone).
+        let batch: Vec<(&[u8], u32)> = cbpf_common::packets(&bytes)
+            .iter()
+            .map(|p| (p.data, p.wire_len))
+            .collect();
+        packets += batch.len() as u64;
+        for (_, engines) in programs.iter() {
+            let results = engines.check_batch(&batch);
+            matched += results.iter().filter(|&&r| r != 0).count() as u64;
+            runs += results.len() as u64;
         }
     }
     eprintln!("{packets} packets, {runs} comparisons, {matched} matches");
@@ -602,7 +701,9 @@ fn libpcap_programs_agree_on_the_corpus() {
 
 /// The long run behind the "zero mismatches in 10 million executions" claim: seeded random valid
 /// programs (a mix of short, long and 4096-instruction ones) on random and truncated packets,
-/// JIT vs interpreter vs libpcap. One execution is one (program, packet) comparison.
+/// JIT vs interpreter vs libpcap. One execution is one (program, packet) comparison of all
+/// engines, each packet run alone and in a batch of 32 (the JIT's `run` and `run_batch`, the
+/// interpreter's `run` and default `run_batch`, libpcap).
 ///
 /// ```sh
 /// JITKIT_SOAK_EXECUTIONS=10000000 JITKIT_SOAK_SEED=1 \
@@ -635,20 +736,21 @@ fn soak() {
         let program = testgen::program(&mut e, &shape);
         let engines = Engines::new(&program);
         programs += 1;
-        for _ in 0..8 {
-            let (packet, wire_len) = testgen::packet(&mut e, &shape);
+        let whole: Vec<(Vec<u8>, u32)> = (0..8).map(|_| testgen::packet(&mut e, &shape)).collect();
+        let mut batch: Vec<(&[u8], u32)> = Vec::new();
+        for (packet, wire_len) in &whole {
             for cut in [
                 packet.len(),
                 packet.len() / 2,
                 packet.len().saturating_sub(1),
                 0,
             ] {
-                if engines.check(&packet[..cut], wire_len) != 0 {
-                    accepted += 1;
-                }
-                executions += 1;
+                batch.push((&packet[..cut], *wire_len));
             }
         }
+        let results = engines.check_batch(&batch);
+        accepted += results.iter().filter(|&&r| r != 0).count() as u64;
+        executions += results.len() as u64;
     }
     eprintln!(
         "soak: seed {seed}: {executions} executions of {programs} programs ({accepted} nonzero \

@@ -53,7 +53,8 @@ fn listing_matches_objdump() {
         let text = listing(&program, Rules::Kernel).unwrap();
         let ours: Vec<String> = text
             .lines()
-            .filter(|l| !l.contains(".long"))
+            // Instruction lines only: not the tables, not the `run:` / `run_batch:` labels.
+            .filter(|l| !l.contains(".long") && !l.ends_with(':'))
             .map(|l| {
                 // "  0012:  3d 00 08 00 00        cmp eax, 0x800": the mnemonic follows the bytes.
                 let insn = l
@@ -82,5 +83,8 @@ fn listing_matches_objdump() {
             }
             assert!(text.contains("pcmpeqd"), "{text}");
         }
+        // Both functions are listed, each under its name.
+        assert!(text.starts_with("run:\n"), "{text}");
+        assert_eq!(text.matches("\nrun_batch:\n").count(), 1, "{text}");
     }
 }

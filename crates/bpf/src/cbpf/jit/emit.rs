@@ -1,9 +1,18 @@
 //! cBPF instructions -> x86-64, through the `jitkit-x86` builder.
 //!
-//! The generated function is `extern "C" fn(packet: *const u8, captured: usize, wire_len: u32)
-//! -> u32` (System V: rdi, rsi, edx; result in eax). It is a leaf: it calls nothing, touches no
-//! callee-saved register and keeps spilled scratch cells in the red zone below rsp, so it needs
-//! no prologue.
+//! The code holds two functions made from the same translation of the program (the *body*):
+//!
+//! - at offset 0, `extern "C" fn(packet: *const u8, captured: usize, wire_len: u32) -> u32`
+//!   (System V: rdi, rsi, edx; result in eax), one packet per call. It is a leaf: it calls
+//!   nothing, touches no callee-saved register and keeps spilled scratch cells in the red zone
+//!   below rsp, so it needs no prologue. `ret` instructions are `ret`s.
+//! - at the `batch` label, `extern "C" fn(packets: *const PacketRef, count: usize, verdicts: *mut
+//!   u32)`: a loop over `count` descriptors ([`PacketRef`]) that runs the body on each and stores
+//!   its result in `verdicts[i]`, so a batch costs one call instead of one per packet. The loop
+//!   state lives in callee-saved registers (rbx: the next descriptor, rbp: the next verdict,
+//!   r12: the end of the descriptors), pushed once per batch; each packet starts by loading rdi,
+//!   rsi (and r8d) from its descriptor and zeroing what the plan says the program reads before
+//!   writing. The body's `ret`s become "put the result in eax and jump to the store".
 //!
 //! | cBPF            | x86-64                                                              |
 //! |-----------------|---------------------------------------------------------------------|
@@ -19,12 +28,13 @@
 //! memory directly.
 
 use jitkit_x86::{
-    xmmword_ptr, Assembler, Cond, Label, Mem, Operand, Reg, Size, EAX, ECX, EDX, R10D, R11D, R8D,
-    R9D, RCX, RDI, RDX, RSI, RSP, XMM0, XMM1, XMM2, XMM3,
+    xmmword_ptr, Assembler, Cond, Label, Mem, Operand, Reg, Size, EAX, ECX, EDX, R10D, R11D, R12,
+    R8D, R9D, RBP, RBX, RCX, RDI, RDX, RSI, RSP, XMM0, XMM1, XMM2, XMM3,
 };
 
 use super::plan::{Cell, Chain, Plan};
 use crate::cbpf::insn::{op, Insn};
+use crate::PacketRef;
 
 /// Registers that can hold scratch cells, in order of preference. The last one is r8d, which is
 /// free only when the program does not load the wire length.
@@ -42,50 +52,64 @@ const WIRE_LEN: Reg = R8D;
 const SCRATCH: Reg = EDX;
 const SCRATCH64: Reg = RDX;
 
+/// The batch loop's state (callee-saved, so pushed once per batch).
+const NEXT_PACKET: Reg = RBX;
+const NEXT_VERDICT: Reg = RBP;
+const END_PACKETS: Reg = R12;
+/// The size of one [`PacketRef`].
+const PACKET_REF_SIZE: i32 = std::mem::size_of::<PacketRef<'static>>() as i32;
+
 /// The largest displacement an addressing mode takes (a sign-extended 32-bit field).
 const MAX_DISP: u64 = i32::MAX as u64;
+
+/// What a `ret` of the program becomes.
+#[derive(Clone, Copy)]
+enum Exit {
+    /// A `ret` of the one-packet function.
+    Return,
+    /// A jump to the batch loop's store of eax into the packet's verdict.
+    Store(Label),
+}
 
 struct Emitter<'a> {
     asm: Assembler,
     program: &'a [Insn],
     plan: &'a Plan,
-    /// One label per instruction that is a jump target.
+    /// One label per instruction that is a jump target (fresh for each copy of the body).
     labels: Vec<Option<Label>>,
-    /// `xor eax, eax; ret`: where failed bounds checks and division by X = 0 go.
+    /// `xor eax, eax` then the exit: where failed bounds checks and division by X = 0 go.
     reject: Label,
+    exit: Exit,
     /// Constant tables of set-membership chains, placed after the code.
     tables: Vec<(Label, Vec<u32>)>,
 }
 
-/// Emits the whole program. The caller assembles (`finish`) the result; the label marks where
-/// code ends and constant tables begin.
-pub(super) fn emit(program: &[Insn], plan: &Plan) -> (Assembler, Label) {
-    // About 8 bytes of code per instruction; avoid regrowing the buffer.
-    let mut asm = Assembler::with_capacity(program.len() * 10 + 64);
-    let labels = plan
-        .is_target
-        .iter()
-        .zip(&plan.reachable)
-        .map(|(&t, &r)| (t && r).then(|| asm.new_label()))
-        .collect();
+/// Where things are in the emitted code.
+pub(super) struct Labels {
+    /// The batch function's entry.
+    pub batch: Label,
+    /// The end of the code: constant tables follow.
+    pub code_end: Label,
+}
+
+/// Emits the whole program: the one-packet function, then the batch function. The caller
+/// assembles (`finish`) the result.
+pub(super) fn emit(program: &[Insn], plan: &Plan) -> (Assembler, Labels) {
+    // About 8 bytes of code per instruction, twice; avoid regrowing the buffer.
+    let mut asm = Assembler::with_capacity(program.len() * 20 + 128);
     let reject = asm.new_label();
     let mut e = Emitter {
         asm,
         program,
         plan,
-        labels,
+        labels: Vec::new(),
         reject,
+        exit: Exit::Return,
         tables: Vec::new(),
     };
-    e.prologue();
-    for index in 0..program.len() {
-        if plan.reachable[index] && !plan.in_chain[index] {
-            e.instruction(index);
-        }
-    }
-    e.asm.bind(e.reject);
-    e.asm.xor(A_REG, A_REG);
-    e.asm.ret();
+    e.one_packet_function();
+    let batch = e.asm.here();
+    e.batch_function();
     let code_end = e.asm.here();
     // Data after the code: 16-byte aligned for SSE loads.
     for (label, constants) in std::mem::take(&mut e.tables) {
@@ -95,14 +119,92 @@ pub(super) fn emit(program: &[Insn], plan: &Plan) -> (Assembler, Label) {
             e.asm.bytes_raw(&k.to_le_bytes());
         }
     }
-    (e.asm, code_end)
+    (e.asm, Labels { batch, code_end })
 }
 
 impl Emitter<'_> {
-    fn prologue(&mut self) {
+    /// `fn(packet, captured, wire_len) -> u32`: the body with `ret`s.
+    fn one_packet_function(&mut self) {
+        self.exit = Exit::Return;
         if self.plan.uses_wire_len {
             self.asm.mov(WIRE_LEN, EDX);
         }
+        self.zero_initial_state();
+        self.body();
+        self.asm.bind(self.reject);
+        self.asm.xor(A_REG, A_REG);
+        self.asm.ret();
+    }
+
+    /// `fn(packets: *const PacketRef, count, verdicts: *mut u32)`: the body in a loop.
+    fn batch_function(&mut self) {
+        let store = self.asm.new_label();
+        let done = self.asm.new_label();
+        let next_packet = self.asm.new_label();
+        self.exit = Exit::Store(store);
+        self.reject = self.asm.new_label();
+        for reg in [NEXT_PACKET, NEXT_VERDICT, END_PACKETS] {
+            self.asm.push(reg);
+        }
+        self.asm.test(RSI, RSI);
+        self.asm.jcc(Cond::E, done);
+        // end = packets + 24 * count (count * 3 * 8; a slice's byte size cannot wrap).
+        self.asm.lea(END_PACKETS, Mem::base_index(RSI, RSI, 2, 0));
+        self.asm
+            .lea(END_PACKETS, Mem::base_index(RDI, END_PACKETS, 8, 0));
+        self.asm.mov(NEXT_PACKET, RDI);
+        self.asm.mov(NEXT_VERDICT, RDX);
+        self.asm.bind(next_packet);
+        let field = |offset: i32| Mem::base_disp(NEXT_PACKET, offset);
+        self.asm
+            .mov(PACKET, field(PacketRef::DATA_OFFSET).sized(Size::Qword));
+        self.asm.mov(
+            CAPTURED,
+            field(PacketRef::CAPTURED_OFFSET).sized(Size::Qword),
+        );
+        if self.plan.uses_wire_len {
+            self.asm.mov(
+                WIRE_LEN,
+                field(PacketRef::WIRE_LEN_OFFSET).sized(Size::Dword),
+            );
+        }
+        self.zero_initial_state();
+        self.body();
+        self.asm.bind(self.reject);
+        self.asm.xor(A_REG, A_REG);
+        self.asm.bind(store);
+        self.asm
+            .mov(Mem::base_disp(NEXT_VERDICT, 0).sized(Size::Dword), A_REG);
+        self.asm.add(NEXT_PACKET, PACKET_REF_SIZE);
+        self.asm.add(NEXT_VERDICT, 4);
+        self.asm.cmp(NEXT_PACKET, END_PACKETS);
+        self.asm.jcc(Cond::B, next_packet);
+        self.asm.bind(done);
+        for reg in [END_PACKETS, NEXT_VERDICT, NEXT_PACKET] {
+            self.asm.pop(reg);
+        }
+        self.asm.ret();
+    }
+
+    /// One translation of the program, with fresh labels; `ret`s become `self.exit` and failed
+    /// checks jump to `self.reject`, which the caller binds after it.
+    fn body(&mut self) {
+        let plan = self.plan;
+        self.labels = plan
+            .is_target
+            .iter()
+            .zip(&plan.reachable)
+            .map(|(&t, &r)| (t && r).then(|| self.asm.new_label()))
+            .collect();
+        for index in 0..self.program.len() {
+            if plan.reachable[index] && !plan.in_chain[index] {
+                self.instruction(index);
+            }
+        }
+    }
+
+    /// Zeroes A, X and the scratch cells that the program may read before writing.
+    fn zero_initial_state(&mut self) {
         if self.plan.init_a {
             self.asm.xor(A_REG, A_REG);
         }
@@ -196,13 +298,7 @@ impl Emitter<'_> {
             }
             ALU => self.alu(insn),
             JMP => self.jump(index, insn),
-            RET => {
-                if insn.code & 0x18 == op::A {
-                    self.asm.ret();
-                } else {
-                    self.ret_k(k);
-                }
-            }
+            RET => self.ret(insn),
             _ => {
                 if insn.code & 0xf8 == TXA {
                     self.asm.mov(A_REG, X_REG);
@@ -221,9 +317,15 @@ impl Emitter<'_> {
         }
     }
 
-    fn ret_k(&mut self, k: u32) {
-        self.load_imm(A_REG, k);
-        self.asm.ret();
+    /// `ret a` or `ret #k`: the result in eax, then the exit.
+    fn ret(&mut self, insn: Insn) {
+        if insn.code & 0x18 != op::A {
+            self.load_imm(A_REG, insn.k);
+        }
+        match self.exit {
+            Exit::Return => self.asm.ret(),
+            Exit::Store(store) => self.asm.jmp(store),
+        }
     }
 
     /// Rejects the packet unless it has at least `need` captured bytes.
@@ -507,11 +609,7 @@ impl Emitter<'_> {
         }
         let insn = self.program[target];
         if insn.class() == op::RET && self.plan.abs_check[target].is_none() {
-            if insn.code & 0x18 == op::A {
-                self.asm.ret();
-            } else {
-                self.ret_k(insn.k);
-            }
+            self.ret(insn);
             return;
         }
         let label = self.label(target);

@@ -31,7 +31,7 @@ use jitkit_x86::{Code, EncodeError, ExecutableMemory, LoadError};
 
 use super::insn::Insn;
 use super::validate::{validate_with, Rules, ValidateError};
-use crate::PacketFilter;
+use crate::{PacketFilter, PacketRef};
 
 /// Why a program could not be compiled.
 #[derive(Debug, thiserror::Error)]
@@ -47,18 +47,25 @@ pub enum JitError {
     Map(#[from] LoadError),
 }
 
-/// The signature of the generated code: captured bytes, their count, the wire length.
+/// The signature of the generated one-packet function: captured bytes, their count, the wire
+/// length.
 type FilterFn = extern "C" fn(*const u8, usize, u32) -> u32;
+
+/// The signature of the generated batch function: descriptors, their count, one verdict slot
+/// per descriptor. (The descriptors' lifetime is erased: a pointer carries none anyway.)
+type BatchFn = extern "C" fn(*const PacketRef<'static>, usize, *mut u32);
 
 /// A classic BPF program compiled to native code, ready to run on packets.
 ///
 /// Compiling maps one small read+execute region; running is one indirect call with no
-/// allocation or system call.
+/// allocation or system call, per packet ([`PacketFilter::run`]) or per batch of packets
+/// ([`PacketFilter::run_batch`], where the loop over the packets is generated code too).
 #[derive(Debug)]
 pub struct JitFilter {
-    /// Owns the code `entry` points into; never written after mapping.
+    /// Owns the code `entry` and `batch` point into; never written after mapping.
     memory: ExecutableMemory,
     entry: FilterFn,
+    batch: BatchFn,
 }
 
 impl JitFilter {
@@ -70,13 +77,22 @@ impl JitFilter {
     /// Validates `program` with the given rules and compiles it. With [`Rules::Libpcap`], scratch
     /// cells read before any store read as 0, as in the interpreter.
     pub fn compile_with(program: &[Insn], rules: Rules) -> Result<JitFilter, JitError> {
-        let code = assemble_with(program, rules)?;
-        let memory = ExecutableMemory::new(code.bytes())?;
-        // SAFETY: the code at offset 0 is the function `emit` generated, which follows the
-        // System V ABI with exactly `FilterFn`'s signature: it reads rdi/rsi/edx, returns in
+        let translated = translate(program, rules)?;
+        let memory = ExecutableMemory::new(translated.code.bytes())?;
+        // SAFETY: the code at offset 0 is the one-packet function `emit` generated, which follows
+        // the System V ABI with exactly `FilterFn`'s signature: it reads rdi/rsi/edx, returns in
         // eax, writes only caller-saved registers and the red zone, and never calls out.
         let entry = unsafe { memory.function::<FilterFn>(0)? }.get();
-        Ok(JitFilter { memory, entry })
+        // SAFETY: the code at `batch` is the batch function `emit` generated, with exactly
+        // `BatchFn`'s signature: it reads `count` descriptors from rdi and writes `count` u32s
+        // at rdx, pushes and restores the callee-saved rbx, rbp and r12 it uses, otherwise
+        // writes only caller-saved registers and the red zone, and never calls out.
+        let batch = unsafe { memory.function::<BatchFn>(translated.batch)? }.get();
+        Ok(JitFilter {
+            memory,
+            entry,
+            batch,
+        })
     }
 
     /// The size of the generated code in bytes.
@@ -93,24 +109,42 @@ pub fn assemble(program: &[Insn]) -> Result<Code, JitError> {
 
 /// [`assemble`] with the given validation rules.
 pub fn assemble_with(program: &[Insn], rules: Rules) -> Result<Code, JitError> {
-    Ok(translate(program, rules)?.0)
+    Ok(translate(program, rules)?.code)
 }
 
-/// The code and where its instructions end (constant tables follow).
-fn translate(program: &[Insn], rules: Rules) -> Result<(Code, usize), JitError> {
+/// The assembled code and where things are in it.
+struct Translated {
+    code: Code,
+    /// The offset of the batch function.
+    batch: usize,
+    /// Where the instructions end (constant tables follow).
+    code_end: usize,
+}
+
+fn translate(program: &[Insn], rules: Rules) -> Result<Translated, JitError> {
     validate_with(program, rules)?;
     let plan = plan::Plan::new(program, emit::CELL_REG_COUNTS);
-    let (asm, code_end) = emit::emit(program, &plan);
+    let (asm, labels) = emit::emit(program, &plan);
     let code = asm.finish()?;
-    let code_end = code.label_offset(code_end).unwrap_or(code.bytes().len());
-    Ok((code, code_end))
+    let offset = |label| code.label_offset(label).unwrap_or(code.bytes().len());
+    Ok(Translated {
+        batch: offset(labels.batch),
+        code_end: offset(labels.code_end),
+        code,
+    })
 }
 
-/// The generated code as text: address, bytes and instruction per line, then any constant
-/// tables as `.long` lines (what `jitkit compile --emit x86` prints). Validates with `rules`.
+/// The generated code as text: address, bytes and instruction per line, the one-packet function
+/// (`run:`) then the batch loop (`run_batch:`), then any constant tables as `.long` lines (what
+/// `jitkit compile --emit x86` prints). Validates with `rules`.
 pub fn listing(program: &[Insn], rules: Rules) -> Result<String, JitError> {
-    let (code, code_end) = translate(program, rules)?;
-    let mut text = jitkit_x86::listing::disassemble(&code.bytes()[..code_end], 0, &[]);
+    let Translated {
+        code,
+        batch,
+        code_end,
+    } = translate(program, rules)?;
+    let labels = [(0, "run".to_string()), (batch, "run_batch".to_string())];
+    let mut text = jitkit_x86::listing::disassemble(&code.bytes()[..code_end], 0, &labels);
     // Tables start at the next 16-byte boundary (zero padding before them is not listed).
     let data_start = code_end.next_multiple_of(16).min(code.bytes().len());
     for (n, word) in code.bytes()[data_start..].chunks(4).enumerate() {
@@ -131,5 +165,17 @@ impl PacketFilter for JitFilter {
         // The generated code reads only packet[..packet.len()]: every load is bounds-checked
         // against the length passed here (see emit.rs), and `memory` lives as long as `self`.
         (self.entry)(packet.as_ptr(), packet.len(), wire_len)
+    }
+
+    fn run_batch(&self, packets: &[PacketRef<'_>], verdicts: &mut [u32]) {
+        crate::assert_batch_lengths(packets, verdicts);
+        // Each descriptor describes a live slice (`PacketRef` is built only from one) and the
+        // generated loop reads exactly `packets.len()` of them and writes exactly that many
+        // verdicts, with the same bounds-checked body as `run`.
+        (self.batch)(
+            packets.as_ptr().cast(),
+            packets.len(),
+            verdicts.as_mut_ptr(),
+        )
     }
 }
