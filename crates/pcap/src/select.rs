@@ -13,6 +13,16 @@
 //! previous one stopped. The output is therefore always what a sequential pass gives. pcapng
 //! files and small files are read in one sequential pass.
 //!
+//! Keeping the writer busy: when most packets are kept, writing (the kernel's copy into the page
+//! cache, ~3x slower per byte than reading and filtering) is what the run waits for, so the
+//! writer should write from the start and never stop to filter what another thread could. The
+//! first groups are therefore small (windows double from [`MIN_WINDOW`] group by group, so the
+//! first records are ready after ~2 MB, not ~32 MB), the writer reads a group itself only when it
+//! needs that group and nobody has started it, and before it waits (or helps with a later group,
+//! which is what makes two threads faster on selective filters, where reading is the work) it
+//! hands what it has gathered to the kernel. The last groups shrink the same way, so that the
+//! threads finish together.
+//!
 //! Every record must have the capture's link type (a pcapng file can describe interfaces of
 //! several): a record of another link type ends the run with
 //! [`FormatErrorKind::MixedLinkTypes`], as libpcap refuses such files.
@@ -285,14 +295,38 @@ pub fn window_size(len: usize, threads: usize) -> usize {
     (len / (4 * LANES * threads.max(1))).clamp(MIN_WINDOW, MAX_WINDOW)
 }
 
-/// Nominal window starts: the first record, then every `window` bytes (the last window takes
-/// what is left when less than half a window would remain), then the end of the file.
+/// Nominal window starts: the first record, then windows of `window` bytes, then the end of the
+/// file. The last full-size window takes what is left when less than half a window would
+/// remain. When the file is big enough, the first and last groups ramp up from (and down to)
+/// [`MIN_WINDOW`], doubling every group (see the module documentation).
 fn nominal_starts(len: usize, window: usize) -> Vec<usize> {
+    // One ramp: LANES windows of MIN_WINDOW, LANES of twice that, ..., all smaller than `window`.
+    let mut ramp: Vec<usize> = std::iter::successors(Some(MIN_WINDOW), |s| Some(s * 2))
+        .take_while(|&s| s < window)
+        .flat_map(|s| std::iter::repeat_n(s, LANES))
+        .collect();
+    let ramp_len: usize = ramp.iter().sum();
+    if len.saturating_sub(FILE_HEADER_LEN) < 2 * ramp_len + window {
+        ramp.clear();
+    }
+    let ramp_len: usize = ramp.iter().sum();
+    let middle_end = len - ramp_len;
+
     let mut starts = vec![FILE_HEADER_LEN];
-    let mut next = FILE_HEADER_LEN + window;
-    while next + window / 2 < len {
-        starts.push(next);
-        next += window;
+    let mut at = FILE_HEADER_LEN;
+    for &size in &ramp {
+        at += size;
+        starts.push(at);
+    }
+    at += window;
+    while at + window / 2 < middle_end {
+        starts.push(at);
+        at += window;
+    }
+    let mut at = middle_end;
+    for &size in ramp.iter().rev() {
+        starts.push(at);
+        at += size;
     }
     starts.push(len);
     starts
@@ -376,7 +410,19 @@ where
                     // (below, as a window whose start is not known).
                     Some(Err(())) => Window::unguessed(),
                     None => {
-                        if !shared.work(&mut matcher) {
+                        // Every group before w's has been taken; if w's has not, nobody will
+                        // read it sooner than this thread.
+                        let group = w / LANES;
+                        if shared.claim(group) {
+                            shared.read_group(group, &mut matcher);
+                            continue;
+                        }
+                        // Another thread is reading it: let the kernel write what is gathered
+                        // meanwhile, then, if still not done, help with a later group or wait.
+                        if let Some(writer) = writer.as_deref_mut() {
+                            writer.write_pending()?;
+                        }
+                        if shared.lock_done()[w].is_none() && !shared.work(&mut matcher) {
                             let mut slots = shared.lock_done();
                             while slots[w].is_none() {
                                 slots = shared.ready.wait(slots).unwrap_or_else(|e| e.into_inner());
@@ -441,11 +487,25 @@ impl<'a> Shared<'a, '_> {
         if self.abandon.load(Ordering::Relaxed) {
             return false;
         }
-        let windows = self.bounds.len() - 1;
-        let first = self.next.fetch_add(1, Ordering::Relaxed) * LANES;
-        if first >= windows {
+        let group = self.next.fetch_add(1, Ordering::Relaxed);
+        if group * LANES >= self.bounds.len() - 1 {
             return false;
         }
+        self.read_group(group, matcher);
+        true
+    }
+
+    /// Takes group `group` if it is the next one nobody has started.
+    fn claim(&self, group: usize) -> bool {
+        self.next
+            .compare_exchange(group, group + 1, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    }
+
+    /// Reads the windows of a group this thread has taken and publishes their results.
+    fn read_group(&self, group: usize, matcher: &mut impl FnMut(&Record<'a>) -> bool) {
+        let windows = self.bounds.len() - 1;
+        let first = group * LANES;
         let ws = first..(first + LANES).min(windows);
         let guard = PanicGuard {
             windows: ws.clone(),
@@ -469,7 +529,6 @@ impl<'a> Shared<'a, '_> {
         }
         drop(slots);
         self.ready.notify_all();
-        true
     }
 }
 
@@ -511,4 +570,50 @@ fn add<W: Write>(
     selection.read += window.read;
     selection.matched += window.matched;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Window sizes for a file of `len` bytes and a nominal window.
+    fn sizes(len: usize, window: usize) -> Vec<usize> {
+        let starts = nominal_starts(len, window);
+        assert_eq!(starts[0], FILE_HEADER_LEN);
+        assert_eq!(*starts.last().unwrap(), len);
+        starts.windows(2).map(|w| w[1] - w[0]).collect()
+    }
+
+    #[test]
+    fn windows_ramp_up_and_down_around_full_size_ones() {
+        const M: usize = 1 << 20;
+        let sizes = sizes(300 * M, 4 * M);
+        // 256K, 512K, 1M, 2M: a group (LANES windows) of each, at both ends.
+        let ramp: Vec<usize> = [M / 4, M / 2, M, 2 * M]
+            .iter()
+            .flat_map(|&s| std::iter::repeat_n(s, LANES))
+            .collect();
+        assert_eq!(sizes[..ramp.len()], ramp[..]);
+        let tail: Vec<usize> = ramp.iter().rev().copied().collect();
+        assert_eq!(sizes[sizes.len() - tail.len()..], tail[..]);
+        let middle = &sizes[ramp.len()..sizes.len() - tail.len()];
+        let (last, full) = middle.split_last().unwrap();
+        assert!(full.iter().all(|&s| s == 4 * M), "{middle:?}");
+        assert!((2 * M..6 * M).contains(last), "{last}");
+    }
+
+    #[test]
+    fn small_files_and_small_windows_get_no_ramp() {
+        const K: usize = 1 << 10;
+        // The smallest window: nothing to ramp up from.
+        let s = sizes(20 << 20, MIN_WINDOW);
+        assert!(s[..s.len() - 1].iter().all(|&s| s == MIN_WINDOW), "{s:?}");
+        // Too small for two ramps and a full window.
+        let s = sizes(FILE_HEADER_LEN + 2 * LANES * MIN_WINDOW + 100 * K, 512 * K);
+        assert!(s[..s.len() - 1].iter().all(|&s| s == 512 * K), "{s:?}");
+        // Just big enough.
+        let s = sizes(FILE_HEADER_LEN + 2 * LANES * MIN_WINDOW + 512 * K, 512 * K);
+        assert_eq!(s.len(), 2 * LANES + 1, "{s:?}");
+        assert_eq!(s[LANES], 512 * K);
+    }
 }

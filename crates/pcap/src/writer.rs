@@ -123,6 +123,13 @@ impl<'a, W: Write> PcapWriter<'a, W> {
         Ok(())
     }
 
+    /// Hands everything accepted so far to the underlying writer now instead of gathering more
+    /// first: a caller about to wait for more records keeps the output moving meanwhile.
+    pub fn write_pending(&mut self) -> io::Result<()> {
+        self.flush_pending()?;
+        self.out.flush()
+    }
+
     /// Writes the gathered ranges with as few `writev` calls as the kernel allows.
     fn flush_pending(&mut self) -> io::Result<()> {
         if self.pending.is_empty() {
