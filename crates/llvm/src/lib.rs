@@ -13,16 +13,19 @@
 //! - [`ebpf_listing`]: that object's instructions, `llvm-objdump -d` style (`--emit ebpf`).
 //! - [`emit`]: any of the four `--emit` forms by [`EmitForm`].
 //!
-//! Module map: `plan` (decisions over the whole cBPF program), `translate` (cBPF -> IR),
-//! `pipeline` (targets, verification, -O2), `codegen` (object code through a pass pipeline kept
-//! per thread, with the C++ piece `codegen.cpp`), `jit` (native code) with `load` (the object
-//! placed in executable memory), `ebpf` (BPF objects and listings) with `elf` (a small ELF reader) and
-//! `disasm` (LLVM's BPF disassembler), `dot` (CFG rendering).
+//! Module map: `plan` (decisions over the whole cBPF program) with `buckets` (hashed set
+//! tests), `translate` (cBPF -> IR), `pipeline` (targets, verification, -O2), `codegen` (object
+//! code through a pass pipeline kept per thread, with the C++ piece `codegen.cpp`), `jit`
+//! (native code) with `load` (the object placed in executable memory), `ebpf` (BPF objects and
+//! listings) with `elf` (a small ELF reader) and `disasm` (LLVM's BPF disassembler), `dot` (CFG
+//! rendering).
 //!
 //! This crate never prints and never exits; every failure is a typed error.
 
 mod error;
 
+#[cfg(feature = "llvm")]
+mod buckets;
 #[cfg(feature = "llvm")]
 mod codegen;
 #[cfg(feature = "llvm")]

@@ -10,13 +10,19 @@
 //!   own check (X may change inside the run). The direct JIT places its checks the same way.
 //! - **Set tests.** A run of `jeq #k` instructions that all jump to the same place when equal and
 //!   otherwise fall to the next one (libpcap's code for `host A or host B or ...`, port lists) is
-//!   "is A in this set?": its first instruction becomes a range check plus vector compares (four
-//!   constants per SSE2 compare) instead of a branch per constant. The other instructions of the
+//!   "is A in this set?": its first instruction becomes a range check plus a hashed lookup of one
+//!   bucket of four constants and one vector compare (see `buckets`) instead of a branch per
+//!   constant. The other instructions of the
 //!   run keep their own blocks; when another jump lands inside the run (libpcap's optimizer
 //!   shares chain tails between `src` and `dst` tests), the rest of the run from there is a set
 //!   test of its own.
+//! - **Reachable instructions.** Only instructions some path reaches get code (the others' blocks
+//!   hold `unreachable`): the members of a set test after its first are reached only from inside
+//!   the test (unless another jump lands on them), and the IR passes would spend time on them.
 
 use jitkit_bpf::cbpf::{op, Insn};
+
+use crate::buckets::Buckets;
 
 /// Runs shorter than this stay compare-and-branch sequences (LLVM turns them into a `switch`).
 pub const MIN_SET: usize = 4;
@@ -30,6 +36,8 @@ pub struct SetTest {
     pub if_not: usize,
     /// The constants, in program order (duplicates possible).
     pub constants: Vec<u32>,
+    /// Where the code looks A up.
+    pub buckets: Buckets,
 }
 
 /// The per-instruction decisions (indexes are instruction indexes).
@@ -41,22 +49,29 @@ pub struct Plan {
     pub covered: Vec<bool>,
     /// The set test that starts at the instruction, if any.
     pub sets: Vec<Option<SetTest>>,
+    /// Some path from the first instruction reaches the instruction (set tests taken as one
+    /// instruction with two targets).
+    pub reachable: Vec<bool>,
 }
 
 impl Plan {
     /// No hoisting and no set tests: every load checks itself, every `jeq` branches (the eBPF
     /// flavor, whose loads the kernel verifier checks one pointer at a time).
-    pub fn plain(len: usize) -> Plan {
-        Plan {
+    pub fn plain(program: &[Insn]) -> Plan {
+        let len = program.len();
+        let mut plan = Plan {
             hoisted_check: vec![0; len],
             covered: vec![false; len],
             sets: vec![None; len],
-        }
+            reachable: Vec::new(),
+        };
+        plan.find_reachable(program);
+        plan
     }
 
     /// Both decisions for a program that passed `translate::check_structure`.
     pub fn new(program: &[Insn]) -> Plan {
-        let mut plan = Plan::plain(program.len());
+        let mut plan = Plan::plain(program);
         // incoming[i]: jump edges into instruction i (fall-through from a non-jump not counted).
         let mut incoming = vec![0u32; program.len()];
         for (index, insn) in program.iter().enumerate() {
@@ -66,7 +81,26 @@ impl Plan {
         }
         plan.hoist_checks(program, &incoming);
         plan.find_sets(program, &incoming);
+        plan.find_reachable(program);
         plan
+    }
+
+    fn find_reachable(&mut self, program: &[Insn]) {
+        let mut reachable = vec![false; program.len()];
+        let mut pending = vec![0];
+        while let Some(index) = pending.pop() {
+            if std::mem::replace(&mut reachable[index], true) {
+                continue;
+            }
+            let insn = &program[index];
+            match &self.sets[index] {
+                Some(set) => pending.extend([set.if_member, set.if_not]),
+                None if insn.class() == op::JMP => pending.extend(jump_targets(index, insn)),
+                None if insn.class() == op::RET => {}
+                None => pending.push(index + 1),
+            }
+        }
+        self.reachable = reachable;
     }
 
     fn hoist_checks(&mut self, program: &[Insn], incoming: &[u32]) {
@@ -117,10 +151,12 @@ impl Plan {
             for start in head..=last {
                 let entered_elsewhere = start == head || incoming[start] > 1;
                 if entered_elsewhere && last + 1 - start >= MIN_SET {
+                    let constants: Vec<u32> = program[start..=last].iter().map(|i| i.k).collect();
                     self.sets[start] = Some(SetTest {
                         if_member,
                         if_not: last + 1 + usize::from(program[last].jf),
-                        constants: program[start..=last].iter().map(|i| i.k).collect(),
+                        buckets: Buckets::build(&constants),
+                        constants,
                     });
                 }
             }
@@ -215,6 +251,7 @@ mod tests {
                 if_member: 7,
                 if_not: 8,
                 constants: vec![10, 20, 30, 40, 50],
+                buckets: Buckets::build(&[10, 20, 30, 40, 50]),
             })
         );
         assert!(plan
@@ -222,6 +259,11 @@ mod tests {
             .iter()
             .enumerate()
             .all(|(i, s)| (i == 1) == s.is_some()));
+        // The other members and the filler are reached only through the test's own jeqs.
+        assert_eq!(
+            plan.reachable,
+            [true, true, false, false, false, false, false, true, true]
+        );
 
         // A jump into the run (to the member comparing with 20) starts a test of its rest.
         let mut entered = program.clone();

@@ -14,19 +14,23 @@
 //! verifier's rules), falling back to the `bpf_skb_load_bytes` helper for bytes outside the
 //! linear part.
 
+use std::cell::RefCell;
+
 use inkwell::attributes::{Attribute, AttributeLoc};
 use inkwell::basic_block::BasicBlock;
 use inkwell::builder::{Builder, BuilderError};
 use inkwell::context::Context;
 use inkwell::intrinsics::Intrinsic;
 use inkwell::module::{Linkage, Module};
-use inkwell::types::{BasicType, IntType};
+use inkwell::types::{BasicType, IntType, VectorType};
 use inkwell::values::{
-    BasicValue, CallableValue, FunctionValue, InstructionValue, IntValue, PointerValue,
+    BasicValue, CallableValue, FunctionValue, GlobalValue, InstructionValue, IntValue,
+    PointerValue, VectorValue,
 };
 use inkwell::{AddressSpace, IntPredicate};
 use jitkit_bpf::cbpf::{op, Insn};
 
+use crate::buckets::LANES;
 use crate::plan::{Plan, SetTest};
 use crate::{Error, PacketAccess};
 
@@ -209,13 +213,17 @@ struct Translator<'ctx, 'm, 'p> {
     x: PointerValue<'ctx>,
     /// `mem[k]`: the stack slot of `M[k]`, for the cells the program uses.
     mem: Vec<Option<PointerValue<'ctx>>>,
-    /// `blocks[i]` is where instruction `i` starts.
+    /// `blocks[i]` is where instruction `i` starts. The block of an instruction no path reaches
+    /// holds only `unreachable` (the IR keeps one block per instruction; the passes drop it).
     blocks: Vec<BasicBlock<'ctx>>,
     /// Returns 0: a load outside the packet or a division by zero.
     reject: BasicBlock<'ctx>,
     packet: Packet<'ctx>,
     /// Hoisted bounds checks and set tests (native flavor; see `plan`).
     plan: Plan,
+    /// The bucket tables emitted so far: set tests of the same constants (libpcap tests a host
+    /// list at the source and the destination address) share one.
+    bucket_tables: RefCell<Vec<(Vec<[u32; LANES]>, GlobalValue<'ctx>)>>,
 }
 
 impl<'ctx, 'm, 'p> Translator<'ctx, 'm, 'p> {
@@ -326,6 +334,10 @@ impl<'ctx, 'm, 'p> Translator<'ctx, 'm, 'p> {
             }
         };
 
+        let plan = match flavor {
+            Flavor::Native => Plan::new(program),
+            Flavor::Ebpf(_) => Plan::plain(program),
+        };
         let blocks = (0..program.len())
             .map(|i| context.append_basic_block(function, &format!("insn.{i}")))
             .collect::<Vec<_>>();
@@ -349,16 +361,18 @@ impl<'ctx, 'm, 'p> Translator<'ctx, 'm, 'p> {
             blocks,
             reject,
             packet,
-            plan: match flavor {
-                Flavor::Native => Plan::new(program),
-                Flavor::Ebpf(_) => Plan::plain(program.len()),
-            },
+            plan,
+            bucket_tables: RefCell::new(Vec::new()),
         })
     }
 
     fn run(self) -> Built<()> {
         for index in 0..self.program.len() {
             self.builder.position_at_end(self.blocks[index]);
+            if !self.plan.reachable[index] {
+                self.builder.build_unreachable()?;
+                continue;
+            }
             let need = self.plan.hoisted_check[index];
             if need > 0 {
                 if let Packet::Native { caplen, .. } = &self.packet {
@@ -387,9 +401,14 @@ impl<'ctx, 'm, 'p> Translator<'ctx, 'm, 'p> {
         Ok(self.mem[k as usize].expect("a slot for every scratch cell the program uses"))
     }
 
+    /// The block of instruction `index`.
+    fn block(&self, index: usize) -> BasicBlock<'ctx> {
+        self.blocks[index]
+    }
+
     fn fallthrough(&self, index: usize) -> Built<()> {
         self.builder
-            .build_unconditional_branch(self.blocks[index + 1])
+            .build_unconditional_branch(self.block(index + 1))
             .map(|_| ())
     }
 
@@ -570,9 +589,7 @@ impl<'ctx, 'm, 'p> Translator<'ctx, 'm, 'p> {
         let b = &self.builder;
         if insn.code == JMP | JA {
             let target = index + 1 + insn.k as usize;
-            return b
-                .build_unconditional_branch(self.blocks[target])
-                .map(|_| ());
+            return b.build_unconditional_branch(self.block(target)).map(|_| ());
         }
         let a = self.get(self.a, "a")?;
         if let Some(set) = &self.plan.sets[index] {
@@ -592,8 +609,8 @@ impl<'ctx, 'm, 'p> Translator<'ctx, 'm, 'p> {
                 b.build_int_compare(IntPredicate::NE, bits, self.i32t.const_zero(), "set")?
             }
         };
-        let taken = self.blocks[index + 1 + insn.jt as usize];
-        let not_taken = self.blocks[index + 1 + insn.jf as usize];
+        let taken = self.block(index + 1 + insn.jt as usize);
+        let not_taken = self.block(index + 1 + insn.jf as usize);
         let branch = b.build_conditional_branch(condition, taken, not_taken)?;
         // The program's own layout as a mild prior: the side that continues with the next
         // instruction is the likelier one (libpcap's compiler puts the path that goes on
@@ -606,10 +623,12 @@ impl<'ctx, 'm, 'p> Translator<'ctx, 'm, 'p> {
     }
 
     /// "Is A one of `set.constants`?" for a run of `jeq #k` (see `plan`): constants outside
-    /// `min..=max` go straight to `if_not`; the rest compare four lanes at a time (SSE2 `pcmpeqd`
-    /// on x86-64), the lanes or-ed together, any lane set meaning a member.
+    /// `min..=max` go straight to `if_not`; the rest look A up in its bucket of four constants
+    /// (see `buckets`: a multiply and a shift pick the bucket, a constant table in the object
+    /// holds them) and compare the four lanes at once (SSE2 `pcmpeqd` on x86-64), any lane equal
+    /// meaning a member. A set that fits one bucket compares with that constant directly.
     fn set_test(&self, index: usize, a: IntValue<'ctx>, set: &SetTest) -> Built<()> {
-        const LANES: u32 = 4;
+        let lanes = LANES as u32;
         let b = &self.builder;
         let min = *set
             .constants
@@ -629,41 +648,57 @@ impl<'ctx, 'm, 'p> Translator<'ctx, 'm, 'p> {
             "set.in_range",
         )?;
         let compare = self.new_block(index, "set");
-        let if_member = self.blocks[set.if_member];
-        let if_not = self.blocks[set.if_not];
+        let if_member = self.block(set.if_member);
+        let if_not = self.block(set.if_not);
         b.build_conditional_branch(in_range, compare, if_not)?;
         b.position_at_end(compare);
 
-        let vector_type = self.i32t.vec_type(LANES);
-        let lane0 = self.i32t.const_zero();
-        let one = b.build_insert_element(vector_type.get_undef(), a, lane0, "set.a")?;
-        let splat = b.build_shuffle_vector(
-            one,
-            vector_type.get_undef(),
-            self.i32t.vec_type(LANES).const_zero(),
-            "set.splat",
-        )?;
-        // Pad the last group with the first constant: a repeated member changes nothing.
-        let mut constants = set.constants.clone();
-        while !constants.len().is_multiple_of(LANES as usize) {
-            constants.push(set.constants[0]);
-        }
-        let mut any = None;
-        for group in constants.chunks(LANES as usize) {
-            let lanes: Vec<IntValue<'ctx>> = group
+        let vector_type = self.i32t.vec_type(lanes);
+        let bucket_constant = |bucket: &[u32; LANES]| {
+            let lanes: Vec<IntValue<'ctx>> = bucket
                 .iter()
                 .map(|&k| self.i32t.const_int(u64::from(k), false))
                 .collect();
-            let members = inkwell::types::VectorType::const_vector(&lanes);
-            let equal = b.build_int_compare(IntPredicate::EQ, splat, members, "set.eq")?;
-            any = Some(match any {
-                None => equal,
-                Some(so_far) => b.build_or(so_far, equal, "set.any")?,
-            });
-        }
-        let any = any.expect("at least one group");
+            VectorType::const_vector(&lanes)
+        };
+        let table = &set.buckets.table;
+        let bucket = if let [only] = table.as_slice() {
+            bucket_constant(only)
+        } else {
+            let global = self.bucket_table(index, table, bucket_constant);
+            let multiplier = self
+                .i32t
+                .const_int(u64::from(set.buckets.multiplier), false);
+            let product = b.build_int_mul(a, multiplier, "set.hash")?;
+            let shift = self.i32t.const_int(u64::from(set.buckets.shift), false);
+            let which = b.build_right_shift(product, shift, false, "set.bucket")?;
+            let which = b.build_int_z_extend(which, self.i64t, "set.bucket64")?;
+            // SAFETY (of the IR): `which` < 2^(32 - shift) = the number of buckets.
+            let row = unsafe {
+                b.build_in_bounds_gep(
+                    global.as_pointer_value(),
+                    &[self.i64t.const_zero(), which],
+                    "set.row",
+                )?
+            };
+            let loaded = b.build_load(row, "set.lanes")?;
+            if let Some(load) = loaded.as_instruction_value() {
+                load.set_alignment(16)
+                    .map_err(|_| BuilderError::AlignmentError("alignment 16"))?;
+            }
+            loaded.into_vector_value()
+        };
+        let one =
+            b.build_insert_element(vector_type.get_undef(), a, self.i32t.const_zero(), "set.a")?;
+        let splat = b.build_shuffle_vector(
+            one,
+            vector_type.get_undef(),
+            vector_type.const_zero(),
+            "set.splat",
+        )?;
+        let equal = b.build_int_compare(IntPredicate::EQ, splat, bucket, "set.eq")?;
         let mask = b
-            .build_bit_cast(any, self.context.custom_width_int_type(LANES), "set.mask")?
+            .build_bit_cast(equal, self.context.custom_width_int_type(lanes), "set.mask")?
             .into_int_value();
         let member = b.build_int_compare(
             IntPredicate::NE,
@@ -673,6 +708,33 @@ impl<'ctx, 'm, 'p> Translator<'ctx, 'm, 'p> {
         )?;
         b.build_conditional_branch(member, if_member, if_not)
             .map(|_| ())
+    }
+
+    /// The constant global holding `table` (one emitted per distinct table).
+    fn bucket_table(
+        &self,
+        index: usize,
+        table: &[[u32; LANES]],
+        bucket_constant: impl Fn(&[u32; LANES]) -> VectorValue<'ctx>,
+    ) -> GlobalValue<'ctx> {
+        let mut tables = self.bucket_tables.borrow_mut();
+        if let Some((_, global)) = tables.iter().find(|(t, _)| t == table) {
+            return *global;
+        }
+        let rows: Vec<_> = table.iter().map(bucket_constant).collect();
+        let initializer = self.i32t.vec_type(LANES as u32).const_array(&rows);
+        let global = self.module.add_global(
+            initializer.get_type(),
+            None,
+            &format!("set.{index}.buckets"),
+        );
+        global.set_initializer(&initializer);
+        global.set_constant(true);
+        global.set_linkage(Linkage::Private);
+        global.set_unnamed_addr(true);
+        global.set_alignment(16);
+        tables.push((table.to_vec(), global));
+        global
     }
 
     /// Loads `size` (1, 2 or 4) bytes at the 64-bit `offset`, big-endian, zero-extended to 32
