@@ -9,7 +9,7 @@ use crate::memory::{Fault, Memory};
 
 const _: () = assert!(std::mem::size_of::<Result<(), Stop>>() == 16);
 use crate::syscall::Os;
-use crate::translate::{Exit, Jit};
+use crate::translate::{Exit, Jit, TranslateError};
 
 /// Why execution of a block stopped before its end.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -93,6 +93,10 @@ pub struct Options {
     pub trace: Option<Box<dyn Write>>,
     /// Interpreter only, or interpreter plus translator for hot blocks.
     pub engine: Engine,
+    /// Address space for translated code; when it fills up, every translation is dropped and
+    /// hot blocks are translated again. `JITKIT_EMU_CODE_BYTES` sets it (tests use a tiny one
+    /// to exercise the refill); the default holds hundreds of thousands of blocks.
+    pub code_bytes: usize,
 }
 
 impl Default for Options {
@@ -101,6 +105,10 @@ impl Default for Options {
             strace: None,
             trace: None,
             engine: Engine::from_env(),
+            code_bytes: std::env::var("JITKIT_EMU_CODE_BYTES")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(crate::translate::DEFAULT_CODE_BYTES),
         }
     }
 }
@@ -173,7 +181,7 @@ impl Emulator {
         };
         crate::loader::start(&mut machine, &program, &env)?;
         let jit = match options.engine {
-            Engine::Jit => Jit::new().ok(),
+            Engine::Jit => Jit::with_code_bytes(options.code_bytes).ok(),
             Engine::Interp => None,
         };
         Ok(Emulator {
@@ -290,12 +298,14 @@ impl Emulator {
             return Stop::Illegal;
         };
         let mut pending_link: Option<u64> = None;
+        let mut flush = false;
         loop {
-            if m.mem.code_written {
+            if m.mem.code_written || flush {
                 cache.clear();
                 jit.clear();
                 m.mem.clear_code_marks();
                 pending_link = None;
+                flush = false;
             }
             let rip = m.cpu.rip;
             let mut entry = jit.entry(rip);
@@ -309,6 +319,14 @@ impl Emulator {
                 if block.hits == HOT_BLOCK {
                     match jit.translate(block, &mut m.mem) {
                         Ok(e) => entry = Some(e),
+                        // The code arena is full: this block runs in the interpreter once
+                        // more, then every translation and decoded block is dropped, so that
+                        // blocks count their way up to hot again (translating every block on
+                        // its next visit would thrash when the hot code outgrows the arena).
+                        Err(TranslateError::Full(_)) => {
+                            block.hits = 0;
+                            flush = true;
+                        }
                         // Not translatable (mapping failed): keep interpreting it.
                         Err(_) => block.hits = u32::MAX,
                     }

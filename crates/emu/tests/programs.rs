@@ -26,6 +26,10 @@ const CASES: &[Case] = &[
     ("fib", &["27"], &[]),
     ("threads", &[], &[]),
     ("shared", &["{dir}"], &[]),
+    // Code arenas of one and four pages: the translator fills them again and again, drops
+    // every translation and decoded block, and translates the hot ones anew.
+    ("fib", &["27"], &[("JITKIT_EMU_CODE_BYTES", "4096")]),
+    ("qsort", &[], &[("JITKIT_EMU_CODE_BYTES", "16384")]),
     (
         "args",
         &["one", "two words", ""],
@@ -63,7 +67,10 @@ fn main() {
     let mut report = common::Report::new();
     for (libc, cc) in COMPILERS {
         for (name, args, env) in CASES {
-            let label = format!("{name} ({libc})");
+            let label = match env.iter().find(|(k, _)| *k == "JITKIT_EMU_CODE_BYTES") {
+                Some((_, bytes)) => format!("{name} ({libc}, {bytes}-byte code arena)"),
+                None => format!("{name} ({libc})"),
+            };
             let result = build(cc, name, &dir).and_then(|exe| {
                 let work_native = dir.join(format!("{name}-{libc}-native"));
                 let work_emu = dir.join(format!("{name}-{libc}-emu"));

@@ -55,4 +55,6 @@ pub enum LoadError {
     },
     #[error("offset {offset} is outside the code ({len} bytes)")]
     BadOffset { offset: usize, len: usize },
+    #[error("the code arena is full ({capacity} bytes)")]
+    ArenaFull { capacity: usize },
 }

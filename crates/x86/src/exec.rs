@@ -14,11 +14,14 @@ pub enum Prot {
     ReadExec,
     Read,
     ReadWrite,
+    /// Reserved address space: any access faults.
+    None,
 }
 
 impl Prot {
     fn bits(self) -> libc::c_int {
         match self {
+            Prot::None => libc::PROT_NONE,
             Prot::ReadExec => libc::PROT_READ | libc::PROT_EXEC,
             Prot::Read => libc::PROT_READ,
             Prot::ReadWrite => libc::PROT_READ | libc::PROT_WRITE,
@@ -53,24 +56,29 @@ impl Mapping {
     /// Maps `len` bytes read+write (zero-filled). With `low` the kernel is asked for an address
     /// below 2 GiB first (`MAP_32BIT`), so 32-bit absolute relocations can be satisfied.
     pub(crate) fn new_rw(len: usize, low: bool) -> Result<Mapping, LoadError> {
+        Mapping::new(len, low, Prot::ReadWrite)
+    }
+
+    /// Reserves `len` bytes of address space, inaccessible (`PROT_NONE`) and not charged
+    /// against the commit limit until parts are made accessible.
+    pub(crate) fn reserve(len: usize) -> Result<Mapping, LoadError> {
+        Mapping::new(len, false, Prot::None)
+    }
+
+    fn new(len: usize, low: bool, prot: Prot) -> Result<Mapping, LoadError> {
         let page = page_size();
         let len = len.max(1).div_ceil(page) * page;
-        let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS;
+        let mut flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS;
+        if prot == Prot::None {
+            flags |= libc::MAP_NORESERVE;
+        }
         let attempts: &[libc::c_int] = if low { &[libc::MAP_32BIT, 0] } else { &[0] };
         let mut last_err = None;
         for &extra in attempts {
             // SAFETY: an anonymous mapping at an address of the kernel's choice touches no
             // existing memory; the result is checked for MAP_FAILED.
-            let p = unsafe {
-                libc::mmap(
-                    std::ptr::null_mut(),
-                    len,
-                    libc::PROT_READ | libc::PROT_WRITE,
-                    flags | extra,
-                    -1,
-                    0,
-                )
-            };
+            let p =
+                unsafe { libc::mmap(std::ptr::null_mut(), len, prot.bits(), flags | extra, -1, 0) };
             if p != libc::MAP_FAILED {
                 if let Some(ptr) = NonNull::new(p as *mut u8) {
                     return Ok(Mapping { ptr, len });
@@ -92,7 +100,8 @@ impl Mapping {
         self.len
     }
 
-    /// The whole mapping, writable (only while every page is still read+write).
+    /// The whole mapping, writable (only for a mapping from `new_rw` whose pages are all still
+    /// read+write).
     pub(crate) fn as_mut_slice(&mut self) -> &mut [u8] {
         // SAFETY: ptr..ptr+len is our own live mapping, mapped read+write at creation and not
         // yet protected otherwise (callers protect only after they stop writing, and
@@ -213,11 +222,138 @@ impl ExecutableMemory {
     }
 }
 
-/// A function pointer into an [`ExecutableMemory`], valid while the memory lives.
+/// Executable code appended piece by piece into one reserved region, for code generated a
+/// little at a time (an emulator's translated blocks): the pieces share pages and one mapping
+/// instead of taking a mapping and at least a page each, so thousands of pieces neither run
+/// into the kernel's limit on mappings nor spread over thousands of pages of instruction cache.
+///
+/// W^X still holds: [`CodeArena::append`] makes the pages it writes read+write, copies, and
+/// makes them read+execute again before it returns. The pages it touches may hold earlier
+/// pieces, which therefore must not run, on any thread, while `append` or `clear` runs (they
+/// would fault): the caller generates code only while none of it is running.
+///
+/// ```
+/// use jitkit_x86::CodeArena;
+/// let mut arena = CodeArena::new(1 << 20).unwrap();
+/// let inc = arena.append(&[0x48, 0x8d, 0x47, 0x01, 0xc3], 16).unwrap(); // lea rax, [rdi+1]; ret
+/// let dbl = arena.append(&[0x48, 0x8d, 0x04, 0x3f, 0xc3], 16).unwrap(); // lea rax, [rdi+rdi]; ret
+/// assert_eq!(dbl - inc, 16);
+/// // SAFETY: both pieces are complete System V functions taking and returning a u64.
+/// let (inc, dbl) = unsafe { (arena.function::<extern "C" fn(u64) -> u64>(inc).unwrap(),
+///                            arena.function::<extern "C" fn(u64) -> u64>(dbl).unwrap()) };
+/// assert_eq!(dbl.get()(inc.get()(20)), 42);
+/// ```
+#[derive(Debug)]
+pub struct CodeArena {
+    map: Mapping,
+    /// Bytes in use from the start of the region.
+    used: usize,
+}
+
+impl CodeArena {
+    /// Reserves `capacity` bytes of address space (page-rounded); pages cost memory only once
+    /// code is written into them.
+    pub fn new(capacity: usize) -> Result<CodeArena, LoadError> {
+        Ok(CodeArena {
+            map: Mapping::reserve(capacity)?,
+            used: 0,
+        })
+    }
+
+    /// Copies `code` to the next `align`-aligned address (`align` a power of two at most a
+    /// page) and returns that address. [`LoadError::ArenaFull`] when it does not fit: the
+    /// caller may [`CodeArena::clear`] and start again.
+    pub fn append(&mut self, code: &[u8], align: usize) -> Result<usize, LoadError> {
+        let page = page_size();
+        debug_assert!(align.is_power_of_two() && align <= page);
+        let start = self.used.next_multiple_of(align.max(1));
+        let end = start + code.len();
+        if end > self.map.len() {
+            return Err(LoadError::ArenaFull {
+                capacity: self.map.len(),
+            });
+        }
+        let first = start / page * page;
+        let pages = end.next_multiple_of(page).max(first + page) - first;
+        self.map.protect(first, pages, Prot::ReadWrite)?;
+        // SAFETY: start..end lies inside our own mapping (checked above) and its pages were
+        // just made read+write; `&mut self` excludes every other access through this arena.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                code.as_ptr(),
+                self.map.ptr.as_ptr().add(start),
+                code.len(),
+            );
+        }
+        self.map.protect(first, pages, Prot::ReadExec)?;
+        self.used = end;
+        Ok(self.map.addr() + start)
+    }
+
+    /// Forgets every piece: the pages are returned to the kernel and fault if reached.
+    pub fn clear(&mut self) -> Result<(), LoadError> {
+        let used = self.used.next_multiple_of(page_size());
+        self.used = 0;
+        if used == 0 {
+            return Ok(());
+        }
+        self.map.protect(0, used, Prot::None)?;
+        // SAFETY: the range is inside our own mapping, now inaccessible; MADV_DONTNEED on a
+        // private anonymous mapping only drops its pages (they read as zero if mapped again).
+        unsafe {
+            libc::madvise(
+                self.map.ptr.as_ptr() as *mut libc::c_void,
+                used,
+                libc::MADV_DONTNEED,
+            );
+        }
+        Ok(())
+    }
+
+    /// Whether `addr` lies inside a piece appended since the last clear.
+    pub fn contains(&self, addr: usize) -> bool {
+        (self.map.addr()..self.map.addr() + self.used).contains(&addr)
+    }
+
+    /// Bytes in use (pieces and the alignment between them).
+    pub fn used(&self) -> usize {
+        self.used
+    }
+
+    /// The reserved size.
+    pub fn capacity(&self) -> usize {
+        self.map.len()
+    }
+
+    /// The piece at `addr` (from [`CodeArena::append`]) as a function pointer, borrowed from
+    /// the arena so it cannot outlive it (nor a [`CodeArena::clear`], which needs `&mut`).
+    ///
+    /// # Safety
+    /// As [`ExecutableMemory::function`]: the bytes at `addr` must be a System V function with
+    /// exactly the signature `F`.
+    pub unsafe fn function<F: FnPtr>(&self, addr: usize) -> Result<JitFunction<'_, F>, LoadError> {
+        if !self.contains(addr) {
+            return Err(LoadError::BadOffset {
+                offset: addr.wrapping_sub(self.map.addr()),
+                len: self.used,
+            });
+        }
+        // SAFETY: addr is inside the arena's executable pieces; the caller vouches for the
+        // signature.
+        let f = unsafe { F::from_addr(addr as *const u8) };
+        Ok(JitFunction {
+            f,
+            _mem: PhantomData,
+        })
+    }
+}
+
+/// A function pointer into an [`ExecutableMemory`] or a [`CodeArena`], valid while the memory
+/// lives (and, for an arena, until it is cleared).
 #[derive(Clone, Copy, Debug)]
 pub struct JitFunction<'a, F> {
     f: F,
-    _mem: PhantomData<&'a ExecutableMemory>,
+    _mem: PhantomData<&'a ()>,
 }
 
 impl<F: FnPtr> JitFunction<'_, F> {

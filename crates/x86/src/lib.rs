@@ -93,7 +93,7 @@ pub mod text;
 pub use assembler::{Assembler, Code, Reloc, RelocKind, RelocTarget};
 pub use builder::fixed_encoding;
 pub use error::{EncodeError, LoadError};
-pub use exec::{page_size, ExecutableMemory, FnPtr, JitFunction, Prot};
+pub use exec::{page_size, CodeArena, ExecutableMemory, FnPtr, JitFunction, Prot};
 pub use host::{flush_c_stdio, host_symbol};
 pub use insns::{AluOp, BitOp, ShiftOp, UnaryOp};
 pub use loader::{link, Image, LinkReloc, LinkTarget, LoadedCode, SectionImage};

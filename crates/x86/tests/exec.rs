@@ -52,6 +52,73 @@ fn function_offsets_outside_the_code_are_errors() {
     assert!(matches!(r, Err(LoadError::BadOffset { offset: 1, len: 1 })));
 }
 
+/// `mov eax, n; ret`.
+fn returns(n: i32) -> Vec<u8> {
+    let mut a = Assembler::new();
+    a.mov(EAX, n);
+    a.ret();
+    a.finish().unwrap().bytes().to_vec()
+}
+
+#[test]
+fn arena_pieces_share_pages_run_and_are_never_writable() {
+    let _serial = serial();
+    let page = page_size();
+    let mut arena = CodeArena::new(4 * page).unwrap();
+    assert_eq!(arena.capacity(), 4 * page);
+    let base = {
+        let first = arena.append(&returns(0), 64).unwrap();
+        assert_eq!(perms_of(first).as_deref(), Some("r-xp"));
+        first
+    };
+    assert_eq!(
+        perms_of(base + page).as_deref(),
+        Some("---p"),
+        "reserved, not yet used"
+    );
+    // Pieces at 64-byte steps: a page holds several, and one straddles a page boundary.
+    let mut addrs = vec![base];
+    for n in 1..(page / 64 + 3) as i32 {
+        addrs.push(arena.append(&returns(n), 64).unwrap());
+    }
+    for (n, &addr) in addrs.iter().enumerate() {
+        assert_eq!(addr, base + 64 * n);
+        assert_eq!(perms_of(addr).as_deref(), Some("r-xp"));
+        // SAFETY: every piece is `mov eax, n; ret`.
+        let f = unsafe { arena.function::<extern "C" fn() -> i32>(addr) }.unwrap();
+        assert_eq!(f.get()(), n as i32);
+    }
+    let straddling = [0x90; 100];
+    let at = arena.append(&straddling, 1).unwrap();
+    assert!(arena.contains(at + 99) && !arena.contains(at + 100));
+    // Outside the used part: refused, not run.
+    // SAFETY: never called; the address is rejected.
+    let r = unsafe { arena.function::<extern "C" fn()>(at + 100) };
+    assert!(matches!(r, Err(LoadError::BadOffset { .. })));
+    // Full: a typed error, and the arena still works after a clear.
+    let big = vec![0xc3; 4 * page];
+    assert!(matches!(
+        arena.append(&big, 1),
+        Err(LoadError::ArenaFull { capacity }) if capacity == 4 * page
+    ));
+    arena.clear().unwrap();
+    assert_eq!(
+        perms_of(base).as_deref(),
+        Some("---p"),
+        "cleared pieces fault if reached"
+    );
+    assert!(!arena.contains(base));
+    let again = arena.append(&returns(42), 16).unwrap();
+    assert_eq!(again, base);
+    // SAFETY: `mov eax, 42; ret`.
+    let f = unsafe { arena.function::<extern "C" fn() -> i32>(again) }.unwrap();
+    assert_eq!(f.get()(), 42);
+    assert_eq!(
+        arena.append(&big, 1).map(|_| ()).unwrap_err().to_string(),
+        format!("the code arena is full ({} bytes)", 4 * page)
+    );
+}
+
 extern "C" fn add3(a: u64, b: u64, c: u64) -> u64 {
     a + b * 10 + c * 100
 }

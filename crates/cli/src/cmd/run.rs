@@ -54,6 +54,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             Box::new(std::io::BufWriter::new(std::io::stderr())) as Box<dyn std::io::Write>
         }),
         engine,
+        ..jitkit_emu::Options::default()
     };
     let started = std::time::Instant::now();
     let mut emu = jitkit_emu::Emulator::new(&path, argv, env, options)

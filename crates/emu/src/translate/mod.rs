@@ -21,7 +21,7 @@ use std::cell::Cell;
 use std::collections::HashMap;
 use std::mem::offset_of;
 
-use jitkit_x86::ExecutableMemory;
+use jitkit_x86::CodeArena;
 
 use crate::cpu::Cpu;
 use crate::decode::Block;
@@ -38,21 +38,30 @@ pub enum TranslateError {
     Encode(#[from] jitkit_x86::EncodeError),
     #[error("mapping translated code: {0}")]
     Load(#[from] jitkit_x86::LoadError),
+    /// The code arena is full: [`Jit::clear`] and translate again.
+    #[error("translated code fills the arena ({0} bytes)")]
+    Full(usize),
 }
 
-/// One translated block.
-struct Translated {
-    code: ExecutableMemory,
-    /// Chain slots: the host address each direct exit jumps through.
-    slots: Box<[Cell<u64>; MAX_EXITS]>,
-}
+/// Address space reserved by default for one guest's translated code. A block
+/// is typically 100-600 bytes, so this holds hundreds of thousands.
+pub const DEFAULT_CODE_BYTES: usize = 64 << 20;
+
+/// Translated blocks start on cache-line boundaries.
+const BLOCK_ALIGN: usize = 64;
+
+/// One translated block's chain slots: the host address each direct exit jumps through.
+type Slots = Box<[Cell<u64>; MAX_EXITS]>;
 
 /// Translated blocks of one guest address space and the state to run them.
 pub struct Jit {
     tramp: Trampoline,
     layout: Layout,
     ctx: Box<JitCtx>,
-    blocks: Vec<Translated>,
+    /// The code of every translated block, one after the other.
+    arena: CodeArena,
+    /// Per translated block, in order: its chain slots.
+    blocks: Vec<Slots>,
     by_rip: HashMap<u64, u64>,
     /// The jump cache: (guest address, host entry) pairs, read by generated code.
     table: Box<[Cell<u64>]>,
@@ -88,7 +97,15 @@ pub enum Exit {
 }
 
 impl Jit {
+    /// A translator with the default code arena ([`DEFAULT_CODE_BYTES`]).
     pub fn new() -> Result<Jit, TranslateError> {
+        Jit::with_code_bytes(DEFAULT_CODE_BYTES)
+    }
+
+    /// A translator whose code arena reserves `code_bytes`; when it fills up, translation
+    /// fails with [`TranslateError::Full`] until [`Jit::clear`] (as qemu flushes its
+    /// translation cache).
+    pub fn with_code_bytes(code_bytes: usize) -> Result<Jit, TranslateError> {
         let tramp = Trampoline::new(
             offset_of!(JitCtx, host_base) as i32,
             offset_of!(JitCtx, perms) as i32,
@@ -107,6 +124,7 @@ impl Jit {
             tramp,
             layout: layout(),
             ctx,
+            arena: CodeArena::new(code_bytes)?,
             blocks: Vec::new(),
             by_rip: HashMap::new(),
             table: table.into_boxed_slice(),
@@ -146,19 +164,18 @@ impl Jit {
         let successors_kill_flags = emit::alu_jcc_tail(block)
             .is_some_and(|(fall, target)| kill(mem, fall) && kill(mem, target));
         let (bytes, stubs) = emit::translate(block, &self.layout, &addrs, successors_kill_flags)?;
-        // Each block has its own mapping, so every block would start at the same offset in a
-        // page and compete for the same L1 instruction-cache sets: start blocks at staggered
-        // cache lines instead (the padding is int3).
-        let pad = (self.blocks.len() * 64 * 7) % (jitkit_x86::page_size() - 64);
-        let mut padded = vec![0xcc; pad];
-        padded.extend_from_slice(&bytes);
-        let code = ExecutableMemory::new(&padded)?;
-        let base = code.addr() as u64;
-        let entry = base + pad as u64;
+        // No translated code runs while the dispatcher translates, as `append` requires.
+        let entry = match self.arena.append(&bytes, BLOCK_ALIGN) {
+            Ok(addr) => addr as u64,
+            Err(jitkit_x86::LoadError::ArenaFull { capacity }) => {
+                return Err(TranslateError::Full(capacity))
+            }
+            Err(e) => return Err(e.into()),
+        };
         for (slot, stub) in slots.iter().zip(stubs) {
             slot.set(entry + stub as u64);
         }
-        self.blocks.push(Translated { code, slots });
+        self.blocks.push(slots);
         self.by_rip.insert(block.start, entry);
         let slot = (block.start & (JUMP_SLOTS - 1)) as usize;
         self.table[2 * slot].set(block.start);
@@ -184,14 +201,17 @@ impl Jit {
     /// Points chain slot `id` (from [`Exit::Continue`]) at `entry`.
     pub fn link(&mut self, id: u64, entry: u64) {
         let n = (id - 1) as usize;
-        if let Some(b) = self.blocks.get(n / MAX_EXITS) {
-            b.slots[n % MAX_EXITS].set(entry);
+        if let Some(slots) = self.blocks.get(n / MAX_EXITS) {
+            slots[n % MAX_EXITS].set(entry);
         }
     }
 
     /// Forgets every translation (decoded code changed, or a new program was loaded).
     pub fn clear(&mut self) {
         self.blocks.clear();
+        // Failing to revoke the pages would leave the old code mapped but unreachable: every
+        // way into it (chain slots, jump cache, `by_rip`) is reset here.
+        let _ = self.arena.clear();
         self.by_rip.clear();
         for (n, c) in self.table.iter().enumerate() {
             c.set(if n % 2 == 0 { u64::MAX } else { 0 });
@@ -205,18 +225,15 @@ impl Jit {
 
     /// Runs translated code starting at `entry` (from [`Jit::entry`] or [`Jit::translate`]).
     pub fn run(&mut self, m: &mut Machine, entry: u64) -> Exit {
-        debug_assert!(self.blocks.iter().any(|b| {
-            let a = b.code.addr() as u64;
-            (a..a + b.code.len() as u64).contains(&entry)
-        }));
+        debug_assert!(self.arena.contains(entry as usize));
         let (host_base, perms) = m.mem.raw_layout();
         self.ctx.host_base = host_base as u64;
         self.ctx.perms = perms as u64;
         self.ctx.exit_slot = 0;
-        // SAFETY: `entry` belongs to a block of `self.blocks` (every entry handed out comes
-        // from `translate` and `clear` drops them all together with the chain slots and the
-        // jump cache entries that could lead to them); the blocks were emitted for this
-        // machine's layout with this trampoline's conventions.
+        // SAFETY: `entry` is a translated block's entry in the arena (every entry handed out
+        // comes from `translate`, and `clear` empties the arena together with the chain slots
+        // and the jump cache entries that could lead to old code); the blocks were emitted for
+        // this machine's layout with this trampoline's conventions.
         let code = unsafe { self.tramp.run(m, &mut self.ctx, entry) };
         if code == 0 {
             let id = self.ctx.exit_slot;
