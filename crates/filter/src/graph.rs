@@ -166,9 +166,32 @@ fn emitted_len(stmts: &[Insn]) -> usize {
     stmts.iter().filter(|s| !is_value_marker(s)).count()
 }
 
+/// Reusable buffers of [`Graph::order_into`].
+#[derive(Default)]
+pub struct OrderScratch {
+    seen: Vec<bool>,
+    post: Vec<NodeId>,
+    stack: Vec<(NodeId, u8)>,
+}
+
 impl Graph {
+    /// Room for the few dozen nodes of an everyday filter without growing.
     pub fn new() -> Self {
-        Graph::default()
+        const NODES: usize = 64;
+        Graph {
+            nodes: Vec::with_capacity(NODES),
+            hops: 0,
+            intern: HashMap::with_capacity_and_hasher(NODES, Default::default()),
+            same_hash: Vec::with_capacity(NODES),
+        }
+    }
+
+    /// Forgets every node, keeping the memory.
+    pub fn clear(&mut self) {
+        self.nodes.clear();
+        self.hops = 0;
+        self.intern.clear();
+        self.same_hash.clear();
     }
 
     /// The id of `node`, sharing an existing identical node.
@@ -321,10 +344,20 @@ impl Graph {
     /// node's true successor visited last so that it tends to follow its predecessor (as in
     /// libpcap's listings).
     pub fn order(&self, root: NodeId) -> Vec<NodeId> {
-        let mut seen = vec![false; self.nodes.len()];
-        let mut post = Vec::with_capacity(self.nodes.len());
+        let mut order = Vec::new();
+        self.order_into(root, &mut OrderScratch::default(), &mut order);
+        order
+    }
+
+    /// [`Graph::order`] into `order`, with reused buffers.
+    pub fn order_into(&self, root: NodeId, scratch: &mut OrderScratch, order: &mut Vec<NodeId>) {
+        let OrderScratch { seen, post, stack } = scratch;
+        seen.clear();
+        seen.resize(self.nodes.len(), false);
+        post.clear();
         // Iterative DFS: (node, next child index).
-        let mut stack: Vec<(NodeId, u8)> = vec![(root, 0)];
+        stack.clear();
+        stack.push((root, 0));
         seen[root as usize] = true;
         while let Some(&mut (id, ref mut child)) = stack.last_mut() {
             let succ = match self.node(id) {
@@ -353,10 +386,9 @@ impl Graph {
         // Returns last, as libpcap lays them out; they have no successors, so the order stays
         // topological.
         let is_ret = |id: &NodeId| matches!(self.node(*id), Node::Ret(_));
-        let mut order = Vec::with_capacity(post.len());
+        order.clear();
         order.extend(post.iter().rev().filter(|id| !is_ret(id)));
         order.extend(post.iter().rev().filter(|id| is_ret(id)));
-        order
     }
 
     /// Lays out the graph from `root` as a cBPF program.

@@ -24,7 +24,7 @@ use crate::fxhash::FxHashMap as HashMap;
 
 use jitkit_bpf::cbpf::{op, Insn};
 
-use crate::graph::{Graph, Node, NodeId, Stmts, JA, VALUE_MARKER};
+use crate::graph::{Graph, Node, NodeId, OrderScratch, Stmts, JA, VALUE_MARKER};
 
 /// Rounds of the optimizer; each round runs every pass once.
 const MAX_ROUNDS: usize = 24;
@@ -59,17 +59,34 @@ struct Values {
     /// `Phi(node, register)` numbers by `node * REGS + register` (`Vn::MAX`: none yet):
     /// merges are the most frequent values, and need no hashing.
     phis: Vec<Vn>,
+    /// The facts of this round, each once: states hold their numbers ([`FactId`]), so that a
+    /// state is small to copy and two facts are equal when their numbers are.
+    facts: Vec<Fact>,
+    fact_ids: HashMap<Fact, FactId>,
 }
 
 impl Values {
     fn vn(&mut self, v: Value) -> Vn {
-        if let Some(&n) = self.map.get(&v) {
-            return n;
+        let next = self.list.len() as Vn;
+        match self.map.entry(v) {
+            std::collections::hash_map::Entry::Occupied(e) => *e.get(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                self.list.push(e.key().clone());
+                e.insert(next);
+                next
+            }
         }
-        let n = self.list.len() as Vn;
-        self.list.push(v.clone());
-        self.map.insert(v, n);
-        n
+    }
+    /// The number of fact `f`.
+    fn fact_id(&mut self, f: Fact) -> FactId {
+        let next = self.facts.len() as FactId;
+        *self.fact_ids.entry(f).or_insert_with(|| {
+            self.facts.push(f);
+            next
+        })
+    }
+    fn fact(&self, id: FactId) -> &Fact {
+        &self.facts[id as usize]
     }
     fn phi(&mut self, node: NodeId, reg: usize) -> Vn {
         let at = node as usize * REGS + reg;
@@ -93,11 +110,13 @@ impl Values {
         self.map.clear();
         self.list.clear();
         self.phis.clear();
+        self.facts.clear();
+        self.fact_ids.clear();
     }
 }
 
 /// A known outcome of a test on a value: `value <jump> k` is `holds`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 struct Fact {
     vn: Vn,
     jump: u16,
@@ -115,34 +134,34 @@ const REGS: usize = 18;
 const A: usize = 0;
 const X: usize = 1;
 
-/// A bounded list of facts, stored inline so that states copy without allocating.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// A fact's number in the round's table ([`Values::fact_id`]). A round records at most two facts
+/// per node (the two outcomes of its test), so the numbers fit.
+type FactId = u16;
+const _: () = assert!(2 * MAX_NODES < FactId::MAX as usize);
+
+/// A bounded list of facts (oldest first), stored inline so that states copy without
+/// allocating.
+#[derive(Clone, Copy, Debug)]
 struct Facts {
-    items: [Fact; MAX_FACTS],
+    items: [FactId; MAX_FACTS],
     len: u8,
 }
 
 impl Facts {
     fn new() -> Facts {
         Facts {
-            items: [Fact {
-                vn: 0,
-                jump: 0,
-                k: 0,
-                holds: false,
-                rel: false,
-            }; MAX_FACTS],
+            items: [0; MAX_FACTS],
             len: 0,
         }
     }
-    fn iter(&self) -> std::slice::Iter<'_, Fact> {
-        self.items[..self.len as usize].iter()
+    fn as_slice(&self) -> &[FactId] {
+        &self.items[..self.len as usize]
     }
-    fn contains(&self, f: &Fact) -> bool {
-        self.iter().any(|x| x == f)
+    fn contains(&self, f: FactId) -> bool {
+        self.as_slice().contains(&f)
     }
     /// Adds a fact, forgetting the oldest when full.
-    fn push(&mut self, f: Fact) {
+    fn push(&mut self, f: FactId) {
         if self.len as usize == MAX_FACTS {
             self.items.copy_within(1.., 0);
             self.len -= 1;
@@ -150,10 +169,10 @@ impl Facts {
         self.items[self.len as usize] = f;
         self.len += 1;
     }
-    fn retain(&mut self, keep: impl Fn(&Fact) -> bool) {
+    fn retain(&mut self, keep: impl Fn(FactId) -> bool) {
         let mut n = 0;
         for i in 0..self.len as usize {
-            if keep(&self.items[i]) {
+            if keep(self.items[i]) {
                 self.items[n] = self.items[i];
                 n += 1;
             }
@@ -162,7 +181,7 @@ impl Facts {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug)]
 struct State {
     regs: [Vn; REGS],
     facts: Facts,
@@ -287,16 +306,47 @@ fn jump_uses(jump: u16, jt: NodeId, jf: NodeId) -> u32 {
 }
 
 struct Opt<'g> {
+    /// The caller's graph: the input, and the program of the last round.
     g: &'g mut Graph,
+    b: Buffers,
+    /// Pull-up passes still allowed (each one is followed by rounds that clean up).
+    pullups_left: usize,
+}
+
+/// The optimizer's working memory. It is kept between compilations (per thread, see
+/// [`optimize`]): an everyday filter is compiled in a few microseconds, and growing a dozen
+/// tables from nothing each time took about a third of that.
+#[derive(Default)]
+struct Buffers {
+    /// The programs of the other rounds, each built anew (so that `g` does not collect every
+    /// intermediate program, and interning stays small).
+    work: Graph,
     vals: Values,
-    /// Reused buffers (statements kept, proven lengths), so rounds do not allocate per node.
+    /// Reused buffers, so that rounds do not allocate: statements kept, proven lengths.
     scratch: Vec<Insn>,
     scratch_len: Vec<u32>,
     /// Node id -> position, for `positional`; then, in `rebuild`, which new ids are taken.
     scratch_index: Vec<NodeId>,
-    /// Pull-up passes still allowed (each one is followed by rounds that clean up).
-    pullups_left: usize,
+    /// The round's positional nodes, their entry states, registers live on entry (before and
+    /// after the forward pass), the bytes each node needs, and the rebuilt ids.
+    nodes: Vec<Node>,
+    entry: Vec<Option<State>>,
+    live_before: Vec<u32>,
+    live: Vec<u32>,
+    must_end: Vec<u32>,
+    new_id: Vec<NodeId>,
+    order: Vec<NodeId>,
+    order_scratch: OrderScratch,
 }
+
+thread_local! {
+    /// The buffers of the last optimization on this thread (`None` while one runs).
+    static BUFFERS: std::cell::Cell<Option<Buffers>> = const { std::cell::Cell::new(None) };
+}
+
+/// Programs up to this many nodes give their buffers back for the next compilation (larger
+/// ones free them: a one-off long list should not keep megabytes per thread).
+const KEEP_BUFFERS_NODES: usize = 256;
 
 impl Opt<'_> {
     /// `s` rewritten with what `st` knows (libpcap's opt_stmt): a scratch cell or X holding a
@@ -304,10 +354,10 @@ impl Opt<'_> {
     /// The rewritten statement fails exactly when the original does.
     fn simplify(&self, st: &State, s: &Insn) -> Insn {
         let mem = |k: u32| 2 + (k as usize).min(15);
-        let x = self.vals.constant(st.regs[X]);
+        let x = self.b.vals.constant(st.regs[X]);
         match s.class() {
             op::LD | op::LDX if s.code & 0xe0 == op::MEM => {
-                match self.vals.constant(st.regs[mem(s.k)]) {
+                match self.b.vals.constant(st.regs[mem(s.k)]) {
                     Some(c) => Insn::stmt(s.class() | op::IMM, c),
                     None => *s,
                 }
@@ -337,20 +387,20 @@ impl Opt<'_> {
         Some(match s.class() {
             op::LD => {
                 let v = match s.code & 0xe0 {
-                    op::IMM => self.vals.vn(Value::Const(s.k)),
+                    op::IMM => self.b.vals.vn(Value::Const(s.k)),
                     op::MEM => st.regs[mem(s.k)],
-                    op::LEN => self.vals.vn(Value::Len),
-                    op::IND => self.vals.vn(Value::Load(s.code, s.k, x)),
-                    _ => self.vals.vn(Value::Load(s.code, s.k, 0)),
+                    op::LEN => self.b.vals.vn(Value::Len),
+                    op::IND => self.b.vals.vn(Value::Load(s.code, s.k, x)),
+                    _ => self.b.vals.vn(Value::Load(s.code, s.k, 0)),
                 };
                 (A, v)
             }
             op::LDX => {
                 let v = match s.code & 0xe0 {
-                    op::IMM => self.vals.vn(Value::Const(s.k)),
+                    op::IMM => self.b.vals.vn(Value::Const(s.k)),
                     op::MEM => st.regs[mem(s.k)],
-                    op::LEN => self.vals.vn(Value::Len),
-                    _ => self.vals.vn(Value::Load(s.code, s.k, 0)),
+                    op::LEN => self.b.vals.vn(Value::Len),
+                    _ => self.b.vals.vn(Value::Load(s.code, s.k, 0)),
                 };
                 (X, v)
             }
@@ -358,19 +408,19 @@ impl Opt<'_> {
             op::STX => (mem(s.k), x),
             op::ALU => {
                 let rhs = if s.code & 0xf0 == op::NEG {
-                    self.vals.vn(Value::Const(0))
+                    self.b.vals.vn(Value::Const(0))
                 } else if s.code & op::X != 0 {
                     x
                 } else {
-                    self.vals.vn(Value::Const(s.k))
+                    self.b.vals.vn(Value::Const(s.k))
                 };
-                let (ca, cr) = (self.vals.constant(a), self.vals.constant(rhs));
+                let (ca, cr) = (self.b.vals.constant(a), self.b.vals.constant(rhs));
                 let alu = s.code & 0xf0;
                 // libpcap's identities: `and #0`, `mul #0` give 0; `add/or/xor/lsh/rsh #0` are
                 // no-ops (the value keeps its number).
                 if s.code & op::X == 0 && alu != op::NEG && s.k == 0 {
                     if matches!(alu, op::AND | op::MUL) {
-                        return Some((A, self.vals.vn(Value::Const(0))));
+                        return Some((A, self.b.vals.vn(Value::Const(0))));
                     }
                     if matches!(
                         alu,
@@ -384,8 +434,8 @@ impl Opt<'_> {
                     _ => None,
                 };
                 let v = match folded {
-                    Some(c) => self.vals.vn(Value::Const(c)),
-                    None => self.vals.vn(Value::Alu(s.code, a, rhs)),
+                    Some(c) => self.b.vals.vn(Value::Const(c)),
+                    None => self.b.vals.vn(Value::Alu(s.code, a, rhs)),
                 };
                 (A, v)
             }
@@ -404,13 +454,13 @@ impl Opt<'_> {
     fn decide(&self, st: &State, jump: u16, k: u32, rel: bool) -> Option<bool> {
         if jump & op::X != 0 {
             let (a, x) = (st.regs[A], st.regs[X]);
-            if let (Some(p), Some(q)) = (self.vals.constant(a), self.vals.constant(x)) {
+            if let (Some(p), Some(q)) = (self.b.vals.constant(a), self.b.vals.constant(x)) {
                 return Some(eval_jump(jump, p, q));
             }
             return None;
         }
         let vn = st.regs[A];
-        if let Some(c) = self.vals.constant(vn) {
+        if let Some(c) = self.b.vals.constant(vn) {
             return Some(eval_jump(jump, c, k));
         }
         if jump & 0xf0 == op::JSET && k == 0 {
@@ -419,7 +469,8 @@ impl Opt<'_> {
         // libpcap's fold_edge: the same test again has the same outcome, and after
         // `jeq #c` held, `jeq #k` (k != c) fails. Nothing else is inferred, so that the same
         // expressions are found to reject everything.
-        for f in st.facts.iter() {
+        for &id in st.facts.as_slice() {
+            let f = self.b.vals.fact(id);
             if f.vn != vn || f.rel != rel {
                 continue;
             }
@@ -433,17 +484,17 @@ impl Opt<'_> {
         None
     }
 
-    fn with_fact(&self, st: &State, jump: u16, k: u32, holds: bool, rel: bool) -> State {
+    fn with_fact(&mut self, st: &State, jump: u16, k: u32, holds: bool, rel: bool) -> State {
         let mut s = *st;
-        if jump & op::X == 0 && self.vals.constant(st.regs[A]).is_none() {
-            let f = Fact {
+        if jump & op::X == 0 && self.b.vals.constant(st.regs[A]).is_none() {
+            let f = self.b.vals.fact_id(Fact {
                 vn: st.regs[A],
                 jump: jump & 0xf0,
                 k,
                 holds,
                 rel,
-            };
-            if !s.facts.contains(&f) {
+            });
+            if !s.facts.contains(f) {
                 s.facts.push(f);
             }
         }
@@ -455,26 +506,29 @@ impl Opt<'_> {
     fn meet(&mut self, node: NodeId, a: &mut State, b: &State) {
         for r in 0..REGS {
             if a.regs[r] != b.regs[r] {
-                a.regs[r] = self.vals.phi(node, r);
+                a.regs[r] = self.b.vals.phi(node, r);
             }
         }
-        if a.facts != b.facts {
+        if a.facts.as_slice() != b.facts.as_slice() {
             a.facts.retain(|f| b.facts.contains(f));
         }
         a.proven = a.proven.min(b.proven);
     }
 
-    /// One round; returns the new root and whether anything changed.
-    fn round(&mut self, root: NodeId) -> (NodeId, bool) {
-        let mut nodes = self.positional(root);
+    /// One round over the positional `nodes` (see [`Opt::positional`]), changing them in
+    /// place; returns whether anything changed.
+    fn round(&mut self, nodes: &mut [Node]) -> bool {
         let n = nodes.len();
         // Forward data flow: each node's entry state is the meet of the states on its incoming
         // edges, merged as the edges are found (every predecessor comes first).
-        let mut entry: Vec<Option<State>> = vec![None; n];
+        let mut entry = std::mem::take(&mut self.b.entry);
+        entry.clear();
+        entry.resize(n, None);
         entry[0] = Some(self.initial());
         let mut changed = false;
-        let live = liveness(&nodes);
-        let mut kept = std::mem::take(&mut self.scratch);
+        let mut live = std::mem::take(&mut self.b.live_before);
+        liveness(nodes, &mut live);
+        let mut kept = std::mem::take(&mut self.b.scratch);
         for i in 0..n {
             let Some(st) = entry[i] else { continue };
             let Node::Branch {
@@ -516,7 +570,7 @@ impl Opt<'_> {
             }
             changed |= kept[..] != stmts[..];
             // Comparing with an X that holds a known constant: compare with the constant.
-            let (jump, k) = match self.vals.constant(cur.regs[X]) {
+            let (jump, k) = match self.b.vals.constant(cur.regs[X]) {
                 Some(c) if jump != JA && jump & op::X != 0 => {
                     changed = true;
                     (jump & !op::X, c)
@@ -524,7 +578,7 @@ impl Opt<'_> {
                 _ => (jump, k),
             };
             if jump == JA {
-                let t = self.thread(&nodes, &live, jt as usize, cur);
+                let t = self.thread(nodes, &live, jt as usize, &cur);
                 changed |= t != jt as usize;
                 jt = t as NodeId;
                 jf = jt;
@@ -543,8 +597,8 @@ impl Opt<'_> {
                     None => {
                         let st_t = self.with_fact(&cur, jump, k, true, rel);
                         let st_f = self.with_fact(&cur, jump, k, false, rel);
-                        let t = self.thread(&nodes, &live, jt as usize, st_t);
-                        let f = self.thread(&nodes, &live, jf as usize, st_f);
+                        let t = self.thread(nodes, &live, jt as usize, &st_t);
+                        let f = self.thread(nodes, &live, jf as usize, &st_f);
                         changed |= t != jt as usize || f != jf as usize;
                         jt = t as NodeId;
                         jf = f as NodeId;
@@ -561,12 +615,16 @@ impl Opt<'_> {
                 jf,
             };
         }
+        self.b.live_before = live;
         // Dead statements, backwards, with liveness of the updated graph.
-        let live = liveness(&nodes);
+        let mut live = std::mem::take(&mut self.b.live);
+        liveness(nodes, &mut live);
         // Per node: the packet is rejected from here on whenever fewer bytes than this were
         // captured (the furthest absolute load on every path; a rejection needs none).
-        let mut must_end = vec![0u32; n];
-        let mut proven_before = std::mem::take(&mut self.scratch_len);
+        let mut must_end = std::mem::take(&mut self.b.must_end);
+        must_end.clear();
+        must_end.resize(n, 0);
+        let mut proven_before = std::mem::take(&mut self.b.scratch_len);
         for i in (0..n).rev() {
             if let Node::Ret(k) = nodes[i] {
                 must_end[i] = if k == 0 { u32::MAX } else { 0 };
@@ -614,21 +672,23 @@ impl Opt<'_> {
                 must_end[i] = later_end;
             }
         }
-        self.scratch = kept;
-        self.scratch_len = proven_before;
+        self.b.scratch = kept;
+        self.b.scratch_len = proven_before;
+        self.b.must_end = must_end;
         // Nothing changed, so the entry states and liveness still describe `nodes`: the time
         // to move tests (which the next round then cleans up).
-        if !changed && self.pullups_left > 0 && self.pullup(&mut nodes, &entry, &live) {
+        if !changed && self.pullups_left > 0 && self.pullup(nodes, &entry, &live) {
             self.pullups_left -= 1;
             changed = true;
         }
-        let (new_root, merged) = self.rebuild(&nodes);
-        (new_root, changed || merged)
+        self.b.entry = entry;
+        self.b.live = live;
+        changed
     }
 
     /// The state when the program starts.
     fn initial(&mut self) -> State {
-        let v = self.vals.vn(Value::Initial);
+        let v = self.b.vals.vn(Value::Initial);
         State {
             regs: [v; REGS],
             facts: Facts::new(),
@@ -779,7 +839,8 @@ impl Opt<'_> {
             stmts.iter().all(|s| {
                 let ok = match this.step(&sim, s) {
                     Some((r, v)) => {
-                        let ok = !may_fail(s) || known(&sim, v) || covered(sim.proven, s);
+                        let ok =
+                            !may_fail(s) || known(&this.b.vals, &sim, v) || covered(sim.proven, s);
                         sim.regs[r] = v;
                         ok
                     }
@@ -803,52 +864,65 @@ impl Opt<'_> {
         Some((slots, order, after))
     }
 
-    /// Mutable copies of the nodes reachable from `root` in topological order, with edges as
-    /// positions in that order (the root is position 0).
-    fn positional(&mut self, root: NodeId) -> Vec<Node> {
-        let order = self.g.order(root);
-        let index = &mut self.scratch_index;
-        index.resize(self.g.nodes.len(), 0);
+    /// The graph the program of the current round is in: `g` or `work`.
+    fn graph(&mut self, work: bool) -> &mut Graph {
+        if work {
+            &mut self.b.work
+        } else {
+            self.g
+        }
+    }
+
+    /// Into `nodes`: mutable copies of the nodes reachable from `root` (in `work` or `g`) in
+    /// topological order, with edges as positions in that order (the root is position 0).
+    fn positional(&mut self, work: bool, root: NodeId, nodes: &mut Vec<Node>) {
+        let g: &Graph = if work { &self.b.work } else { self.g };
+        let order = &mut self.b.order;
+        g.order_into(root, &mut self.b.order_scratch, order);
+        let index = &mut self.b.scratch_index;
+        index.resize(g.nodes.len(), 0);
         for (i, &id) in order.iter().enumerate() {
             index[id as usize] = i as NodeId;
         }
-        order
-            .iter()
-            .map(|&id| match self.g.node(id) {
-                // Hops only shorten jumps in big trees; here they are plain continuations.
-                Node::Hop { target, .. } => Node::Branch {
-                    stmts: Stmts::new(),
-                    jump: JA,
-                    k: 0,
-                    jt: index[*target as usize],
-                    jf: index[*target as usize],
-                },
-                Node::Branch {
-                    stmts,
-                    jump,
-                    k,
-                    jt,
-                    jf,
-                } => Node::Branch {
-                    stmts: stmts.clone(),
-                    jump: *jump,
-                    k: *k,
-                    jt: index[*jt as usize],
-                    jf: index[*jf as usize],
-                },
-                ret => ret.clone(),
-            })
-            .collect()
+        nodes.clear();
+        nodes.extend(order.iter().map(|&id| match g.node(id) {
+            // Hops only shorten jumps in big trees; here they are plain continuations.
+            Node::Hop { target, .. } => Node::Branch {
+                stmts: Stmts::new(),
+                jump: JA,
+                k: 0,
+                jt: index[*target as usize],
+                jf: index[*target as usize],
+            },
+            Node::Branch {
+                stmts,
+                jump,
+                k,
+                jt,
+                jf,
+            } => Node::Branch {
+                stmts: stmts.clone(),
+                jump: *jump,
+                k: *k,
+                jt: index[*jt as usize],
+                jf: index[*jf as usize],
+            },
+            ret => ret.clone(),
+        }));
     }
 
     /// The hash-consed graph of positional `nodes`, built bottom-up (which merges identical
-    /// nodes); returns the id of position 0 and whether any two positions became one node.
-    fn rebuild(&mut self, nodes: &[Node]) -> (NodeId, bool) {
+    /// nodes) in `work` or `g`; returns the id of position 0 and whether any two positions
+    /// became one node.
+    fn rebuild(&mut self, nodes: &[Node], work: bool) -> (NodeId, bool) {
         let n = nodes.len();
-        let mut new_id: Vec<NodeId> = vec![0; n];
+        let mut new_id = std::mem::take(&mut self.b.new_id);
+        new_id.clear();
+        new_id.resize(n, 0);
+        let g = self.graph(work);
         for i in (0..n).rev() {
             new_id[i] = match &nodes[i] {
-                Node::Ret(k) => self.g.ret(*k),
+                Node::Ret(k) => g.ret(*k),
                 Node::Hop { target, .. } => new_id[*target as usize],
                 Node::Branch {
                     stmts,
@@ -859,12 +933,12 @@ impl Opt<'_> {
                 } => {
                     let (t, f) = (new_id[*jt as usize], new_id[*jf as usize]);
                     let decided = *jump == JA || t == f;
-                    if decided && *self.g.node(t) == Node::Ret(0) {
+                    if decided && *g.node(t) == Node::Ret(0) {
                         // Whatever the statements do (even a load that fails), the packet is
                         // rejected: the node is the rejection.
                         t
                     } else {
-                        self.g.mk(Node::Branch {
+                        g.mk(Node::Branch {
                             stmts: stmts.clone(),
                             jump: *jump,
                             k: if *jump == JA { 0 } else { *k },
@@ -876,19 +950,24 @@ impl Opt<'_> {
             };
         }
         // Whether two positions became one node (merged or collapsed into a successor).
-        let taken = &mut self.scratch_index;
+        let len = g.nodes.len();
+        let taken = &mut self.b.scratch_index;
         taken.clear();
-        taken.resize(self.g.nodes.len(), 0);
+        taken.resize(len, 0);
         let mut merged = false;
         for &id in &new_id {
             merged |= std::mem::replace(&mut taken[id as usize], 1) != 0;
         }
-        (new_id[0], merged)
+        let root = new_id[0];
+        self.b.new_id = new_id;
+        (root, merged)
     }
 
     /// Follows `target` while the node there is decided by `st` and its statements compute
     /// nothing the decided successor needs. Returns the final target.
-    fn thread(&mut self, nodes: &[Node], live: &[u32], mut target: usize, mut st: State) -> usize {
+    fn thread(&mut self, nodes: &[Node], live: &[u32], mut target: usize, st: &State) -> usize {
+        // Skipping a node leaves the state as it was: the facts are those of `st` (statements
+        // add none), and the registers the node changed are read by nobody on the way.
         for _ in 0..64 {
             let Node::Branch {
                 stmts,
@@ -900,11 +979,11 @@ impl Opt<'_> {
             else {
                 return target;
             };
-            let mut cur = st;
+            let mut cur = *st;
             let mut defs = 0u32;
             for s in stmts {
                 if let Some((r, v)) = self.step(&cur, s) {
-                    if may_fail(s) && !known(&cur, v) && !covered(cur.proven, s) {
+                    if may_fail(s) && !known(&self.b.vals, &cur, v) && !covered(cur.proven, s) {
                         // Skipping this load could turn a rejection into a verdict.
                         return target;
                     }
@@ -926,8 +1005,6 @@ impl Opt<'_> {
             if defs & live[next] != 0 {
                 return target;
             }
-            // The skipped node changed no register anyone reads: keep the old state.
-            st.facts = cur.facts;
             target = next;
         }
         target
@@ -1000,13 +1077,14 @@ fn defines_only_a(stmts: &[Insn]) -> bool {
 
 /// Whether value `v` was computed on every path to a point with state `st` (it is held in a
 /// register or a test was made on it), so that computing it again cannot fail.
-fn known(st: &State, v: Vn) -> bool {
-    st.regs.contains(&v) || st.facts.iter().any(|f| f.vn == v)
+fn known(vals: &Values, st: &State, v: Vn) -> bool {
+    st.regs.contains(&v) || st.facts.as_slice().iter().any(|&f| vals.fact(f).vn == v)
 }
 
-/// Registers live on entry to each node.
-fn liveness(nodes: &[Node]) -> Vec<u32> {
-    let mut live = vec![0u32; nodes.len()];
+/// Registers live on entry to each node, into `live`.
+fn liveness(nodes: &[Node], live: &mut Vec<u32>) {
+    live.clear();
+    live.resize(nodes.len(), 0);
     for i in (0..nodes.len()).rev() {
         live[i] = match &nodes[i] {
             Node::Ret(_) => 0,
@@ -1018,7 +1096,7 @@ fn liveness(nodes: &[Node]) -> Vec<u32> {
                 jf,
                 ..
             } => {
-                let mut need = live_out(&live, *jt, *jf) | jump_uses(*jump, *jt, *jf);
+                let mut need = live_out(live, *jt, *jf) | jump_uses(*jump, *jt, *jf);
                 for s in stmts.iter().rev() {
                     let (u, d) = uses_defs(s);
                     need = (need & !d) | u;
@@ -1027,7 +1105,6 @@ fn liveness(nodes: &[Node]) -> Vec<u32> {
             }
         };
     }
-    live
 }
 
 fn live_out(live: &[u32], jt: NodeId, jf: NodeId) -> u32 {
@@ -1039,21 +1116,42 @@ pub fn optimize(g: &mut Graph, mut root: NodeId) -> NodeId {
     if g.nodes.len() > MAX_NODES && g.order(root).len() > MAX_NODES {
         return root;
     }
+    let b = BUFFERS.with(|b| b.take()).unwrap_or_else(|| Buffers {
+        work: Graph::new(),
+        ..Buffers::default()
+    });
     let mut opt = Opt {
         g,
-        vals: Values::default(),
-        scratch: Vec::new(),
-        scratch_len: Vec::new(),
-        scratch_index: Vec::new(),
+        b,
         pullups_left: MAX_PULLUPS,
     };
-    for _ in 0..MAX_ROUNDS {
-        opt.vals.clear();
-        let (r, changed) = opt.round(root);
+    // Whether the current program is in `work` (else in `g`).
+    let mut in_work = false;
+    let mut nodes = std::mem::take(&mut opt.b.nodes);
+    for round in 0..MAX_ROUNDS {
+        opt.b.vals.clear();
+        opt.positional(in_work, root, &mut nodes);
+        let changed = opt.round(&mut nodes);
+        // A round that changed nothing is the last (unless its rebuild merges nodes, which
+        // only the first can): its program goes into `g`, the others' into a fresh `work`.
+        let into_work = changed && round + 1 < MAX_ROUNDS;
+        if into_work {
+            opt.b.work.clear();
+        }
+        let (r, merged) = opt.rebuild(&nodes, into_work);
         root = r;
-        if !changed {
+        in_work = into_work;
+        if !changed && !merged {
             break;
         }
+    }
+    debug_assert!(!in_work);
+    let small = nodes.len() <= KEEP_BUFFERS_NODES
+        && opt.b.work.nodes.len() <= KEEP_BUFFERS_NODES
+        && opt.b.vals.list.len() <= 16 * KEEP_BUFFERS_NODES;
+    if small {
+        opt.b.nodes = nodes;
+        BUFFERS.with(|b| b.set(Some(opt.b)));
     }
     skip_undecided_root(opt.g, root)
 }
