@@ -16,12 +16,11 @@
 //! Keeping the writer busy: when most packets are kept, writing (the kernel's copy into the page
 //! cache, ~3x slower per byte than reading and filtering) is what the run waits for, so the
 //! writer should write from the start and never stop to filter what another thread could. The
-//! first groups are therefore small (windows double from [`MIN_WINDOW`] group by group, so the
-//! first records are ready after ~2 MB, not ~32 MB), the writer reads a group itself only when it
+//! first groups are therefore smaller (windows double from [`RAMP_FIRST`] group by group, so the
+//! first records are ready after 8 MB, not 32 MB), the writer reads a group itself only when it
 //! needs that group and nobody has started it, and before it waits (or helps with a later group,
 //! which is what makes two threads faster on selective filters, where reading is the work) it
-//! hands what it has gathered to the kernel. The last groups shrink the same way, so that the
-//! threads finish together.
+//! hands what it has gathered to the kernel.
 //!
 //! Every record must have the capture's link type (a pcapng file can describe interfaces of
 //! several): a record of another link type ends the run with
@@ -47,6 +46,10 @@ pub const LANES: usize = 8;
 pub const MAX_WINDOW: usize = 4 << 20;
 /// The smallest window.
 pub const MIN_WINDOW: usize = 256 << 10;
+/// The windows of the first group when windows are larger (see [`nominal_starts`]). Smaller
+/// first windows were measured: each window costs a guess, and 256 KiB ones cost selective runs
+/// ~2 ms of CPU for half a millisecond less wait at the start.
+pub const RAMP_FIRST: usize = 1 << 20;
 /// Files smaller than this are read in one plain sequential pass.
 pub const PARALLEL_MIN: usize = 8 << 20;
 /// Records after a guessed boundary that must look plausible too.
@@ -296,22 +299,18 @@ pub fn window_size(len: usize, threads: usize) -> usize {
 }
 
 /// Nominal window starts: the first record, then windows of `window` bytes, then the end of the
-/// file. The last full-size window takes what is left when less than half a window would
-/// remain. When the file is big enough, the first and last groups ramp up from (and down to)
-/// [`MIN_WINDOW`], doubling every group (see the module documentation).
+/// file. The last window takes what is left when less than half a window would remain. When the
+/// file is big enough, the first groups ramp up from [`RAMP_FIRST`], doubling every group (see
+/// the module documentation).
 fn nominal_starts(len: usize, window: usize) -> Vec<usize> {
-    // One ramp: LANES windows of MIN_WINDOW, LANES of twice that, ..., all smaller than `window`.
-    let mut ramp: Vec<usize> = std::iter::successors(Some(MIN_WINDOW), |s| Some(s * 2))
+    // LANES windows of RAMP_FIRST, LANES of twice that, ..., all smaller than `window`.
+    let mut ramp: Vec<usize> = std::iter::successors(Some(RAMP_FIRST), |s| Some(s * 2))
         .take_while(|&s| s < window)
         .flat_map(|s| std::iter::repeat_n(s, LANES))
         .collect();
-    let ramp_len: usize = ramp.iter().sum();
-    if len.saturating_sub(FILE_HEADER_LEN) < 2 * ramp_len + window {
+    if len.saturating_sub(FILE_HEADER_LEN) < ramp.iter().sum::<usize>() + 2 * window {
         ramp.clear();
     }
-    let ramp_len: usize = ramp.iter().sum();
-    let middle_end = len - ramp_len;
-
     let mut starts = vec![FILE_HEADER_LEN];
     let mut at = FILE_HEADER_LEN;
     for &size in &ramp {
@@ -319,14 +318,9 @@ fn nominal_starts(len: usize, window: usize) -> Vec<usize> {
         starts.push(at);
     }
     at += window;
-    while at + window / 2 < middle_end {
+    while at + window / 2 < len {
         starts.push(at);
         at += window;
-    }
-    let mut at = middle_end;
-    for &size in ramp.iter().rev() {
-        starts.push(at);
-        at += size;
     }
     starts.push(len);
     starts
@@ -585,35 +579,33 @@ mod tests {
     }
 
     #[test]
-    fn windows_ramp_up_and_down_around_full_size_ones() {
+    fn first_windows_ramp_up_to_full_size_ones() {
         const M: usize = 1 << 20;
         let sizes = sizes(300 * M, 4 * M);
-        // 256K, 512K, 1M, 2M: a group (LANES windows) of each, at both ends.
-        let ramp: Vec<usize> = [M / 4, M / 2, M, 2 * M]
+        // 1M, 2M: a group (LANES windows) of each.
+        let ramp: Vec<usize> = [M, 2 * M]
             .iter()
             .flat_map(|&s| std::iter::repeat_n(s, LANES))
             .collect();
         assert_eq!(sizes[..ramp.len()], ramp[..]);
-        let tail: Vec<usize> = ramp.iter().rev().copied().collect();
-        assert_eq!(sizes[sizes.len() - tail.len()..], tail[..]);
-        let middle = &sizes[ramp.len()..sizes.len() - tail.len()];
-        let (last, full) = middle.split_last().unwrap();
-        assert!(full.iter().all(|&s| s == 4 * M), "{middle:?}");
+        let (last, full) = sizes[ramp.len()..].split_last().unwrap();
+        assert!(full.iter().all(|&s| s == 4 * M), "{sizes:?}");
         assert!((2 * M..6 * M).contains(last), "{last}");
     }
 
     #[test]
     fn small_files_and_small_windows_get_no_ramp() {
-        const K: usize = 1 << 10;
-        // The smallest window: nothing to ramp up from.
-        let s = sizes(20 << 20, MIN_WINDOW);
+        const M: usize = 1 << 20;
+        // Windows no larger than the ramp's first.
+        let s = sizes(20 * M, RAMP_FIRST);
+        assert!(s[..s.len() - 1].iter().all(|&s| s == RAMP_FIRST), "{s:?}");
+        let s = sizes(20 * M, MIN_WINDOW);
         assert!(s[..s.len() - 1].iter().all(|&s| s == MIN_WINDOW), "{s:?}");
-        // Too small for two ramps and a full window.
-        let s = sizes(FILE_HEADER_LEN + 2 * LANES * MIN_WINDOW + 100 * K, 512 * K);
-        assert!(s[..s.len() - 1].iter().all(|&s| s == 512 * K), "{s:?}");
+        // Too small for the ramp and two full windows.
+        let s = sizes(FILE_HEADER_LEN + LANES * M + 3 * M, 2 * M);
+        assert!(s[..s.len() - 1].iter().all(|&s| s == 2 * M), "{s:?}");
         // Just big enough.
-        let s = sizes(FILE_HEADER_LEN + 2 * LANES * MIN_WINDOW + 512 * K, 512 * K);
-        assert_eq!(s.len(), 2 * LANES + 1, "{s:?}");
-        assert_eq!(s[LANES], 512 * K);
+        let s = sizes(FILE_HEADER_LEN + LANES * M + 4 * M, 2 * M);
+        assert_eq!(s, [vec![M; LANES], vec![2 * M; 2]].concat());
     }
 }

@@ -6,7 +6,9 @@ mod build;
 
 use std::sync::atomic::AtomicU64;
 
-use jitkit_pcap::select::{select, window_size, window_starts, Selection, PARALLEL_MIN};
+use jitkit_pcap::select::{
+    select, window_size, window_starts, Selection, PARALLEL_MIN, RAMP_FIRST,
+};
 use jitkit_pcap::{CaptureReader, FormatErrorKind, PcapWriter, Record};
 
 /// A small deterministic generator (xorshift64*).
@@ -125,9 +127,10 @@ fn record_starts(file: &[u8]) -> Vec<usize> {
 
 #[test]
 fn parallel_output_equals_sequential_output() {
-    // Big enough for windows larger than the smallest (the first and last groups then ramp
-    // up and down) with one and two threads.
-    let file = big_capture(3 * PARALLEL_MIN, random_payload);
+    // Big enough for one thread's windows to be larger than RAMP_FIRST (the first group then
+    // has smaller windows than the rest).
+    let file = big_capture(5 * PARALLEL_MIN, random_payload);
+    assert!(window_size(file.len(), 1) > RAMP_FIRST);
     let CaptureReader::Pcap(reader) = CaptureReader::new(&file).unwrap() else {
         unreachable!()
     };
