@@ -135,6 +135,8 @@ impl Gen {
         self.off_linkpl = hdr + 2;
         self.off_nl = 0;
         self.off_nl_nosnap = 0;
+        // libpcap's link-layer header register is now the payload's (PUSH_LINKHDR).
+        self.reg_linkhdr = self.reg_linkpl;
         self.is_pppoes = true;
         self.is_geneve = false;
         Ok(b)
@@ -157,20 +159,6 @@ impl Gen {
             }
         }
         let outer = self.off_base;
-        let cells = match outer.map_or(16, |c| c.temp) {
-            free if free >= 4 => rebase::Cells {
-                linktype: free - 1,
-                linkhdr: free - 2,
-                linkpl: free - 3,
-                temp: free - 4,
-            },
-            _ => {
-                return Err(err(
-                    "too many registers needed to evaluate expression",
-                    offset,
-                ))
-            }
-        };
         let udp = Some(ipproto::UDP);
         let nl = self.nl();
         // The checks use the current (outer) offsets.
@@ -198,9 +186,27 @@ impl Gen {
         if let Some(c) = outer {
             v4 = rebase::rebase(v4, c, offset)?;
             v6 = rebase::rebase(v6, c, offset)?;
+        } else {
+            // On 802.11 the checks read the 802.11 registers (libpcap allocates them first).
+            self.touch_first_uses(&v4);
+            self.touch_first_uses(&v6);
         }
+        // libpcap's three registers, in its order: link type, link header, payload.
+        let cells = self.geneve_cells(offset)?;
+        let regs = [cells.linktype, cells.linkhdr, cells.linkpl].map(|c| {
+            let r = self.pool.new_reg(c);
+            self.pool.touch(r);
+            r
+        });
+        // The network header's offset: a symbolic one (after an outer `geneve`, or on 802.11)
+        // is its register's cell plus the offset from that register's value.
+        let nl_base = match outer {
+            Some(c) => Some(rebase::split(nl, c)),
+            None if self.outer_radio.is_some() => super::varlen::split_symbolic(nl),
+            None => None,
+        };
         // The Geneve header's offset into M[linkhdr], computed with the real outer offsets.
-        let (geneve4, geneve6) = match outer {
+        let (geneve4, geneve6) = match nl_base {
             None => (
                 vec![
                     ldx_msh(nl),
@@ -209,25 +215,21 @@ impl Gen {
                 ],
                 vec![Insn::stmt(op::LD | op::IMM, nl + 40 + 8)],
             ),
-            Some(c) => {
-                // nl is a symbolic offset: its base's cell, plus the offset from that base.
-                let (base, rel) = rebase::split(nl, c);
-                (
-                    vec![
-                        ldx_mem(base),
-                        ld_ind(1, rel),
-                        alu_k(op::AND, 0xf),
-                        alu_k(op::LSH, 2),
-                        Insn::stmt(op::ALU | op::ADD | op::X, 0),
-                        alu_k(op::ADD, rel + 8),
-                    ],
-                    vec![
-                        ldx_mem(base),
-                        Insn::stmt(op::LD | op::IMM, rel + 40 + 8),
-                        Insn::stmt(op::ALU | op::ADD | op::X, 0),
-                    ],
-                )
-            }
+            Some((base, rel)) => (
+                vec![
+                    ldx_mem(base),
+                    ld_ind(1, rel),
+                    alu_k(op::AND, 0xf),
+                    alu_k(op::LSH, 2),
+                    Insn::stmt(op::ALU | op::ADD | op::X, 0),
+                    alu_k(op::ADD, rel + 8),
+                ],
+                vec![
+                    ldx_mem(base),
+                    Insn::stmt(op::LD | op::IMM, rel + 40 + 8),
+                    Insn::stmt(op::ALU | op::ADD | op::X, 0),
+                ],
+            ),
         };
         let store = |mut s: Vec<Insn>| {
             s.push(Insn::stmt(op::ST, cells.linkhdr));
@@ -277,6 +279,8 @@ impl Gen {
         ]);
         // From here on: an Ethernet-typed frame at the run-time offsets.
         self.off_base = Some(cells);
+        self.reg_linkhdr = Some(regs[1]);
+        self.reg_linkpl = Some(regs[2]);
         self.is_geneve = true;
         self.no_optimize = true;
         self.kind = LinkKind::Ethernet;
@@ -288,16 +292,26 @@ impl Gen {
         Ok(Pred::and2(found, offsets))
     }
 
-    /// Code for the start of the program: the cells `geneve` computes offsets into start at 0.
-    /// A primitive after `geneve` also runs when `geneve` did not match (`geneve or ip`); it
-    /// then reads cells nothing wrote, which libpcap's interpreter leaves uninitialized (its
-    /// verdict is undefined there) and the kernel's checker refuses. Zeroing them gives the
-    /// verdict of our semantics (cells start at 0) and a program the kernel accepts.
-    pub fn geneve_cells_init(&self) -> Option<Pred> {
-        let c = self.off_base?;
-        let mut stmts = vec![Insn::stmt(op::LD | op::IMM, 0)];
-        stmts.extend((c.temp + 1..16).map(|cell| Insn::stmt(op::ST, cell)));
-        Some(Pred::test(stmts, op::JA, 0))
+    /// Our cells for the next `geneve`: three below those already taken, and the temporary the
+    /// rewritten code uses (see `rebase.rs`), shared by every level. `generate` reserved them
+    /// for every `geneve` of the expression, so the cells below `cell_floor` stay free for
+    /// arithmetic.
+    fn geneve_cells(&mut self, offset: usize) -> Result<rebase::Cells, CompileError> {
+        let (temp, top) = self.geneve_top;
+        if top < 3 {
+            return Err(err(
+                "too many registers needed to evaluate expression",
+                offset,
+            ));
+        }
+        self.geneve_top.1 = top - 3;
+        Ok(rebase::Cells {
+            linktype: top - 1,
+            linkhdr: top - 2,
+            linkpl: top - 3,
+            temp,
+            floor: self.cell_floor,
+        })
     }
 
     /// Inside Geneve, "there is a link-layer header" (the payload does not start where the

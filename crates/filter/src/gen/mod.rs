@@ -12,12 +12,16 @@
 //! - `wlan.rs`: 802.11: frame types, addresses by frame direction, LLC/SNAP after the header.
 //! - `varlen.rs`: offsets known only at run time (802.11 header length, radio headers): the
 //!   code at the start of the program that computes them, and the indexed loads that use them.
+//! - `rebase.rs`: loads after `geneve`, relative to the offsets it computes at run time.
+//! - `cells.rs`: libpcap's scratch-cell allocator, simulated, for the values its temporaries
+//!   leave in cells it later uses for offsets.
 //!
 //! Some primitives change the offsets used by the primitives after them (`vlan and ip` looks for
 //! IP after the VLAN tag); like libpcap, the generator walks the expression in source order and
 //! keeps that state in [`Gen`].
 
 mod arith;
+mod cells;
 mod encap;
 mod link;
 mod net;
@@ -95,8 +99,22 @@ pub struct Gen {
     /// libpcap would not run its optimizer on this program (it turns it off for code with
     /// jumps inside blocks), so it never reports "expression rejects all packets" for it.
     pub no_optimize: bool,
-    /// libpcap's scratch-cell allocation, simulated for 802.11 (see `varlen::RegisterReuse`).
-    pub reuse: varlen::RegisterReuse,
+    /// Whether libpcap's cell allocation is simulated (see `cells.rs`): when the expression
+    /// has offset registers (802.11, `geneve`) a temporary's leftover could be read from.
+    pub tracks_cells: bool,
+    /// libpcap's cells, simulated.
+    pub pool: cells::CellPool,
+    /// The offset registers of libpcap's `off_linkhdr` and `off_linkpl` (None: constant).
+    pub reg_linkhdr: Option<cells::RegId>,
+    pub reg_linkpl: Option<cells::RegId>,
+    /// The 802.11 registers (the header after a radio header, the payload): the ones behind the
+    /// symbolic bases of `varlen.rs`.
+    pub wlan_regs: (Option<cells::RegId>, Option<cells::RegId>),
+    /// Our lowest cell reserved for offsets; arithmetic stores only below it.
+    pub cell_floor: u32,
+    /// For `geneve`: the temporary cell of the rewritten code, and the cell below which the
+    /// next `geneve` takes its three.
+    pub geneve_top: (u32, u32),
     /// After `geneve`: the scratch cells holding the run-time offsets that the symbolic bases
     /// in `off_linkhdr`/`off_linktype`/`off_linkpl` stand for (see `rebase.rs`).
     pub off_base: Option<rebase::Cells>,
@@ -153,6 +171,19 @@ impl Gen {
             }
         };
         let variable_prefix = radio.is_some_and(|r| r != RadioHeader::None);
+        let mut pool = cells::CellPool::default();
+        let wlan_regs = match radio {
+            Some(_) => (
+                variable_prefix.then(|| pool.new_reg(varlen::REG_LINKHDR)),
+                Some(pool.new_reg(varlen::REG_LINKPL)),
+            ),
+            None => (None, None),
+        };
+        let top = if radio.is_some() {
+            varlen::REG_LINKPL
+        } else {
+            cells::MEMWORDS as u32
+        };
         Ok(Gen {
             kind,
             linktype: lt::normalize(linktype),
@@ -177,7 +208,13 @@ impl Gen {
             deferred_error: None,
             outer_radio: radio,
             no_optimize: false,
-            reuse: varlen::RegisterReuse::default(),
+            tracks_cells: false,
+            pool,
+            reg_linkhdr: wlan_regs.0,
+            reg_linkpl: wlan_regs.1,
+            wlan_regs,
+            cell_floor: top,
+            geneve_top: (top, top),
             off_base: None,
             is_geneve: false,
             rebasing: false,
@@ -197,15 +234,22 @@ impl Gen {
             self.optimize = false;
             self.no_optimize = true;
         }
-        let p = self.expr(e)?;
-        let p = match self.geneve_cells_init() {
-            Some(init) => Pred::and2(init, p),
-            None => p,
-        };
-        match self.deferred_error.take() {
-            Some(e) => Err(e),
-            None => Ok(self.finish_variable_offsets(p)),
+        let geneves = count_geneves(e);
+        self.tracks_cells = self.outer_radio.is_some() || geneves > 0;
+        if geneves > 0 {
+            // Cells for every `geneve`, from the top down: one temporary, three each.
+            let top = self.cell_floor;
+            let temp = top.saturating_sub(1);
+            self.geneve_top = (temp, temp);
+            self.cell_floor = temp.saturating_sub(3 * geneves);
         }
+        let p = self.expr(e)?;
+        if let Some(e) = self.deferred_error.take() {
+            return Err(e);
+        }
+        self.allocate_final_registers();
+        let p = self.place_leftovers(p);
+        Ok(self.finish_variable_offsets(p))
     }
 
     /// Generates the predicate for an expression, in source order.
@@ -267,19 +311,7 @@ impl Gen {
             Expr::Vlan(id) => self.vlan(*id)?,
             Expr::Mpls(label) => self.mpls(*label)?,
             Expr::Pppoed => self.pppoed()?,
-            Expr::Pppoes(_) if self.refuses_pppoes() => {
-                return Err(err(
-                    "'pppoes' after a radio header is not supported (libpcap 1.10 compiles it reading a scratch cell it never sets)",
-                    0,
-                ))
-            }
             Expr::Pppoes(id) => self.pppoes(*id)?,
-            Expr::Geneve { offset, .. } if self.has_variable_offsets() => {
-                return Err(err(
-                    "'geneve' over 802.11 is not supported by jitkit's filter compiler",
-                    *offset,
-                ))
-            }
             Expr::Geneve { vni, offset } => self.geneve(*vni, *offset)?,
             Expr::Llc(kind) if self.is_wlan() => self.wlan_llc(*kind),
             Expr::Llc(kind) => self.llc(*kind)?,
@@ -326,5 +358,15 @@ impl Gen {
             i += 1;
         }
         Ok(Pred::Or(out))
+    }
+}
+
+/// How many `geneve` primitives `e` has.
+fn count_geneves(e: &Expr) -> u32 {
+    match e {
+        Expr::And(items) | Expr::Or(items) => items.iter().map(count_geneves).sum(),
+        Expr::Not(inner) => count_geneves(inner),
+        Expr::Geneve { .. } => 1,
+        _ => 0,
     }
 }

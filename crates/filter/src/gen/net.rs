@@ -2,6 +2,7 @@
 
 use jitkit_bpf::cbpf::{op, Insn};
 
+use super::cells::{Leftover, PROTOCHAIN_MARK};
 use super::{err, Gen, LinkKind};
 use crate::ast::*;
 use crate::names::{self, ethertype::*, ipproto, ServiceProto};
@@ -823,6 +824,10 @@ impl Gen {
             Proto::Ip => false,
             Proto::Ip6 => true,
             Proto::Default => {
+                // (libpcap allocates a cell here too, and never frees it.)
+                if self.tracks_cells {
+                    self.pool.alloc();
+                }
                 let b0 = self.protochain(v, Proto::Ip, offset)?;
                 let b1 = self.protochain(v, Proto::Ip6, offset)?;
                 return Ok(Pred::or2(b0, b1));
@@ -842,7 +847,20 @@ impl Gen {
         } else {
             (self.linktype(IP), vec![ld_abs(1, nl + 9), ldx_msh(nl)])
         };
-        let chain = Pred::and2(Pred::test(start, op::JA, 0), chain_step(v, ip6, nl, 0));
+        // libpcap keeps the next-header value in a cell of its own for the length of the loop,
+        // freed afterwards: a later `geneve` may get it and read what the loop left there.
+        let store = if self.tracks_cells {
+            let cell = self.pool.alloc();
+            let id = self.pool.add_writer(vec![(cell, Leftover::Protochain)]);
+            self.pool.free(cell);
+            Insn::stmt(op::ST, PROTOCHAIN_MARK | id as u32)
+        } else {
+            Insn::stmt(op::ST, PROTOCHAIN_CELL)
+        };
+        let chain = Pred::and2(
+            Pred::test(start, op::JA, 0),
+            chain_step(v, ip6, nl, store, 0),
+        );
         Ok(Pred::and2(b0, chain))
     }
 
@@ -909,22 +927,19 @@ impl Gen {
 /// Headers `protochain` follows before giving up (see [`Gen::protochain`]).
 pub const PROTOCHAIN_DEPTH: u32 = 24;
 /// The scratch cell that holds the next-header value while X moves to the next header.
-const PROTOCHAIN_CELL: u32 = 0;
+pub const PROTOCHAIN_CELL: u32 = 0;
 
 /// One unrolled turn of the protochain loop, entered with A = the next-header value and X =
 /// the offset (from the network header) of the header it describes: true when A is `v`; false
 /// at "no next header" or any header the loop does not step over; otherwise step over the
 /// header (A = its next-header byte, X = the offset after it) and take the next turn.
-fn chain_step(v: u32, ip6: bool, nl: u32, depth: u32) -> Pred {
+/// `store` saves the next-header value in protochain's cell (see `cells.rs` for its mark).
+fn chain_step(v: u32, ip6: bool, nl: u32, store: Insn, depth: u32) -> Pred {
     if depth == PROTOCHAIN_DEPTH {
         return Pred::False;
     }
     let a_is = |k: u32| Pred::test(Vec::new(), op::JEQ, k);
-    let next_header = [
-        ld_ind(1, nl),
-        Insn::stmt(op::ST, PROTOCHAIN_CELL),
-        ld_ind(1, nl + 1),
-    ];
+    let next_header = [ld_ind(1, nl), store, ld_ind(1, nl + 1)];
     let restore = Insn::stmt(op::LD | op::MEM, PROTOCHAIN_CELL);
     // AH: X = (P[X + 1] + 2) * 4, not added to X (libpcap's arithmetic).
     let mut ah = next_header.to_vec();
@@ -960,7 +975,7 @@ fn chain_step(v: u32, ip6: bool, nl: u32, depth: u32) -> Pred {
         Pred::And(vec![
             a_is(ipproto::NONE).not(),
             step,
-            chain_step(v, ip6, nl, depth + 1),
+            chain_step(v, ip6, nl, store, depth + 1),
         ]),
     )
 }

@@ -37,8 +37,10 @@ pub struct Cells {
     pub linkhdr: u32,
     pub linktype: u32,
     pub linkpl: u32,
-    /// The cell the fix-ups use, just below the bases (the generated code uses cells below it).
+    /// The cell the fix-ups use (one for every level of Geneve).
     pub temp: u32,
+    /// The lowest cell reserved for offsets: the generated code stores only below it.
+    pub floor: u32,
 }
 
 impl Cells {
@@ -207,7 +209,7 @@ fn rebase_stmts(
     let writes = |s: &Insn| matches!(s.class(), op::ST | op::STX);
     if stmts
         .iter()
-        .any(|s| is_mem(s) && (s.k == cells.temp || (s.k > cells.temp && writes(s))))
+        .any(|s| is_mem(s) && (s.k == cells.temp || (s.k >= cells.floor && writes(s))))
     {
         return Err(err(
             "too many registers needed to evaluate expression",
@@ -406,6 +408,7 @@ mod tests {
             linktype: 14,
             linkpl: 13,
             temp: 12,
+            floor: 12,
         };
         let inner: Vec<u8> = (0..64u8).map(|i| i.wrapping_mul(7) | 0x05).collect();
         let shift = 20usize;

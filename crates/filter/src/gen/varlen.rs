@@ -17,11 +17,9 @@
 
 use jitkit_bpf::cbpf::{op, Insn};
 
-use super::err;
+use super::cells::RegId;
 use super::{Gen, LinkKind, RadioHeader};
-use crate::ast::{Arith, Expr, Proto};
 use crate::pred::{alu_k, ld_abs, ld_ind, Pred, Test};
-use crate::CompileError;
 
 /// Symbolic offset of the 802.11 header when a variable-length radio header precedes it.
 pub const LINKHDR_BASE: u32 = 0x4000_0000;
@@ -30,69 +28,14 @@ pub const LINKPL_BASE: u32 = 0x8000_0000;
 /// Offsets within this distance of a base are relative to it.
 const WINDOW: u32 = 0x2000_0000;
 
-/// Scratch cells holding the offsets. Arithmetic uses cells from 0 upwards; 12 and 13 save A
-/// and X around the code that reproduces libpcap's register reuse (see [`RegisterReuse`]), so
-/// on 802.11 a relation may use 12 cells (libpcap's limit, 16 including its offset cells, is
-/// simulated exactly; only relations nested 12 deep with non-constant operands fall between).
+/// Our cells for libpcap's two 802.11 offset registers (the 802.11 header after a radio
+/// header, and the 802.11 payload): the run-time values of the symbolic bases. Arithmetic uses
+/// cells from 0 up; `geneve` takes cells below these (see `cells.rs`).
 pub const REG_LINKHDR: u32 = 15;
 pub const REG_LINKPL: u32 = 14;
-const SAVE_A: u32 = 13;
-const SAVE_X: u32 = 12;
-
-/// Marks the end of a relation's statements (`tax` with this tag plus the relation's number):
-/// replaced when the expression is finished by the code reproducing libpcap's register reuse,
-/// or by nothing.
-const REUSE_MARK: u32 = 0x7eb0_0000;
-
-/// libpcap 1.10 allocates the cells holding variable offsets when code first needs them, from
-/// the same pool (and with the same round-robin allocator) as the temporaries of arithmetic,
-/// which are freed when their relation is compiled. A relation compiled before an offset's cell
-/// is allocated may therefore have stored one of its values in that cell, and on the paths
-/// where that relation runs (after the code computing the offset, which is at the start of the
-/// program), the offset libpcap uses afterwards is that value: `len > 100 and ip` on radiotap
-/// reads the 802.11 frame control at offset 100. We follow: the allocator is simulated, and a
-/// relation whose temporaries meet a later offset cell ends with code storing the value libpcap
-/// leaves there into our cell for that offset.
-#[derive(Clone, Debug, Default)]
-pub struct RegisterReuse {
-    used: [bool; 16],
-    cur: usize,
-    /// libpcap's cells for the 802.11 header and payload offsets, once allocated.
-    cells: [Option<usize>; 2],
-    /// Per relation: the last value it stores in each cell, and which offsets had cells then.
-    relations: Vec<([Option<Arith>; 16], [bool; 2])>,
-    exhausted: bool,
-}
-
-const HDR: usize = 0;
-const PL: usize = 1;
-
-impl RegisterReuse {
-    fn alloc(&mut self) -> usize {
-        for _ in 0..16 {
-            if self.used[self.cur] {
-                self.cur = (self.cur + 1) % 16;
-            } else {
-                self.used[self.cur] = true;
-                return self.cur;
-            }
-        }
-        // libpcap fails here: "too many registers needed to evaluate expression".
-        self.exhausted = true;
-        self.cur
-    }
-    fn free(&mut self, r: usize) {
-        self.used[r] = false;
-    }
-    fn offset(&mut self, which: usize, variable: bool) {
-        if variable && self.cells[which].is_none() {
-            self.cells[which] = Some(self.alloc());
-        }
-    }
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Base {
+pub(super) enum Base {
     LinkHdr,
     LinkPl,
 }
@@ -123,10 +66,15 @@ fn base_of(k: u32) -> Option<Base> {
     }
 }
 
+/// A symbolic offset as (our cell holding its register's value, offset from that value).
+pub fn split_symbolic(k: u32) -> Option<(u32, u32)> {
+    base_of(k).map(|b| (b.reg(), k.wrapping_sub(b.value())))
+}
+
 const TAX: Insn = Insn::stmt(op::MISC | op::TAX, 0);
 
 /// The first use of each variable offset in `p`, in code order (which base, in order).
-fn first_uses(p: &Pred, out: &mut Vec<Base>) {
+pub(super) fn first_uses(p: &Pred, out: &mut Vec<Base>) {
     let stmts = |s: &[Insn], out: &mut Vec<Base>| {
         for i in s {
             let offset_mode = matches!(
@@ -149,15 +97,6 @@ fn first_uses(p: &Pred, out: &mut Vec<Base>) {
     }
 }
 
-/// The statements of a relation's final test (the last item of its `And`, maybe negated).
-fn last_test(p: &mut Pred) -> Option<&mut Vec<Insn>> {
-    match p {
-        Pred::And(items) => items.last_mut().and_then(last_test),
-        Pred::Not(inner) => last_test(inner),
-        Pred::Test(t) => Some(&mut t.stmts),
-        _ => None,
-    }
-}
 const TXA: Insn = Insn::stmt(op::MISC | op::TXA, 0);
 
 fn ldx_mem(reg: u32) -> Insn {
@@ -333,158 +272,6 @@ fn jset(stmts: Vec<Insn>, bits: u32) -> Pred {
 }
 
 impl Gen {
-    /// Simulates libpcap's cell allocation for a primitive just generated (see
-    /// [`RegisterReuse`]); a relation gets its end-of-statements mark.
-    pub fn track_registers(&mut self, e: &Expr, mut p: Pred) -> Result<Pred, CompileError> {
-        let Some(radio) = self.outer_radio else {
-            return Ok(p);
-        };
-        let hdr_variable = radio != RadioHeader::None;
-        let at = match e {
-            Expr::Relation { offset, .. } => *offset,
-            _ => 0,
-        };
-        match e {
-            Expr::And(_) | Expr::Or(_) | Expr::Not(_) => {}
-            Expr::Relation { lhs, rhs, .. } => {
-                let mut sim = std::mem::take(&mut self.reuse);
-                let mut writes: [Option<Arith>; 16] = Default::default();
-                let r0 = self.sim_arith(&mut sim, lhs, &mut writes, hdr_variable);
-                let r1 = self.sim_arith(&mut sim, rhs, &mut writes, hdr_variable);
-                sim.free(r0);
-                sim.free(r1);
-                let had = [sim.cells[HDR].is_some(), sim.cells[PL].is_some()];
-                let id = sim.relations.len() as u32;
-                sim.relations.push((writes, had));
-                self.reuse = sim;
-                if let Some(stmts) = last_test(&mut p) {
-                    let own_cells = stmts
-                        .iter()
-                        .filter(|s| matches!(s.class(), op::ST | op::STX))
-                        .map(|s| s.k + 1)
-                        .max()
-                        .unwrap_or(0);
-                    if own_cells > SAVE_X {
-                        return Err(err(
-                            "expression needs more scratch cells than jitkit has on 802.11",
-                            at,
-                        ));
-                    }
-                    stmts.push(Insn::stmt(op::MISC | op::TAX, REUSE_MARK + id));
-                }
-            }
-            _ => {
-                let mut uses = Vec::new();
-                first_uses(&p, &mut uses);
-                for b in uses {
-                    match b {
-                        Base::LinkHdr => self.reuse.offset(HDR, hdr_variable),
-                        Base::LinkPl => self.reuse.offset(PL, true),
-                    }
-                }
-            }
-        }
-        if self.reuse.exhausted {
-            return Err(err("too many registers needed to evaluate expression", at));
-        }
-        Ok(p)
-    }
-
-    /// libpcap's allocations for one operand (post-order, left first); returns its cell.
-    fn sim_arith(
-        &self,
-        sim: &mut RegisterReuse,
-        a: &Arith,
-        writes: &mut [Option<Arith>; 16],
-        hdr_variable: bool,
-    ) -> usize {
-        let r = match a {
-            Arith::Num(_) | Arith::Len => sim.alloc(),
-            Arith::Neg(x) => self.sim_arith(sim, x, writes, hdr_variable),
-            Arith::Binary(_, l, r, _) => {
-                let rl = self.sim_arith(sim, l, writes, hdr_variable);
-                let rr = self.sim_arith(sim, r, writes, hdr_variable);
-                sim.free(rl);
-                sim.free(rr);
-                sim.alloc()
-            }
-            Arith::Load { proto, index, .. } => {
-                let ri = self.sim_arith(sim, index, writes, hdr_variable);
-                let r = sim.alloc();
-                sim.free(ri);
-                match proto {
-                    Proto::Link => sim.offset(HDR, hdr_variable),
-                    Proto::Radio => {}
-                    Proto::Icmp6 => {
-                        sim.offset(HDR, hdr_variable);
-                        sim.offset(PL, true);
-                    }
-                    _ => {
-                        sim.offset(PL, true);
-                        sim.offset(HDR, hdr_variable);
-                    }
-                }
-                r
-            }
-        };
-        writes[r] = Some(a.clone());
-        r
-    }
-
-    /// Replaces the relations' marks by the code reproducing libpcap's register reuse.
-    fn replace_reuse_marks(&mut self, p: &mut Pred) {
-        match p {
-            Pred::And(items) | Pred::Or(items) => {
-                for i in items {
-                    self.replace_reuse_marks(i);
-                }
-            }
-            Pred::Not(inner) => self.replace_reuse_marks(inner),
-            Pred::Test(t) => {
-                let Some(at) = t
-                    .stmts
-                    .iter()
-                    .position(|s| s.code == op::MISC | op::TAX && s.k & 0xffff_0000 == REUSE_MARK)
-                else {
-                    return;
-                };
-                let id = (t.stmts[at].k & 0xffff) as usize;
-                let code = self.reuse_code(id);
-                t.stmts.splice(at..=at, code);
-            }
-            _ => {}
-        }
-    }
-
-    /// After relation `id`: store the values libpcap leaves in later offset cells into ours.
-    fn reuse_code(&mut self, id: usize) -> Vec<Insn> {
-        let (writes, had) = self.reuse.relations[id].clone();
-        let mut body = Vec::new();
-        for (which, cell) in [(HDR, REG_LINKHDR), (PL, REG_LINKPL)] {
-            let Some(r) = self.reuse.cells[which] else {
-                continue;
-            };
-            if had[which] {
-                continue;
-            }
-            if let Some(node) = &writes[r] {
-                // Already generated once, so it cannot fail now.
-                if let Ok(code) = self.value(node, 0) {
-                    body.extend(code);
-                    body.push(st(cell));
-                }
-            }
-        }
-        if body.is_empty() {
-            return body;
-        }
-        let mut out = vec![st(SAVE_A), Insn::stmt(op::STX, SAVE_X)];
-        out.extend(body);
-        out.push(ldx_mem(SAVE_X));
-        out.push(ld_mem(SAVE_A));
-        out
-    }
-
     /// Whether to emit the unoptimized program: the optimizer, when it decides a whole program
     /// (every path reaches the same return), keeps only the loads that may fail, not the
     /// statements that compute their index (the `tax` after a radio header's length), so such a
@@ -527,36 +314,87 @@ impl Gen {
         )
     }
 
-    /// Rewrites symbolic offsets into indexed loads and puts the code that computes them first
-    /// (libpcap's insert_compute_vloffsets and, for PPI, the check of the encapsulated link type).
-    pub fn finish_variable_offsets(&mut self, p: Pred) -> Pred {
-        let Some(radio) = self.outer_radio else {
-            return p;
-        };
-        if self.reuse.cells[PL].is_some() && radio != RadioHeader::None {
-            // libpcap allocates the header's cell last, when the payload's needs it.
-            self.reuse.offset(HDR, true);
+    /// libpcap's insert_compute_vloffsets allocates the 802.11 header's register last, when the
+    /// payload's register has one and the header's (after a radio header) has none yet.
+    pub fn allocate_final_registers(&mut self) {
+        if let (Some(hdr), Some(pl)) = (self.reg_linkhdr, self.reg_linkpl) {
+            if !self.pool.is_allocated(hdr) && self.pool.is_allocated(pl) {
+                self.pool.touch(hdr);
+            }
         }
-        let mut p = p;
-        self.replace_reuse_marks(&mut p);
-        let mut uses = Uses::default();
-        let p = rewrite(p, &mut uses);
-        let prefix_variable = radio != RadioHeader::None;
-        let linkhdr = uses.linkhdr || (uses.linkpl && prefix_variable);
+    }
+
+    /// Rewrites symbolic offsets into indexed loads and puts first the code that computes the
+    /// run-time offsets (libpcap's insert_compute_vloffsets and, for PPI, the check of the
+    /// encapsulated link type).
+    ///
+    /// As in libpcap, that code stores the radio header's length in whatever register is the
+    /// link-layer header's at the end of the expression, and the 802.11 payload's offset in
+    /// whatever register is the payload's: after `pppoes` both are the 802.11 payload's register,
+    /// after `geneve` they are Geneve's (so the 802.11 registers the code before them reads are
+    /// never set). Registers nothing sets at the start are zeroed there: libpcap leaves them
+    /// uninitialized, our semantics start every cell at 0, and the kernel's checker refuses
+    /// reads of cells never written.
+    pub fn finish_variable_offsets(&mut self, p: Pred) -> Pred {
+        let radio = self.outer_radio;
+        let hdr_variable = radio.is_some_and(|r| r != RadioHeader::None);
+        let (p, radio_reg, payload_reg) = match radio {
+            Some(_) => {
+                let mut uses = Uses::default();
+                let p = rewrite(p, &mut uses);
+                let allocated = |r: &RegId| self.pool.is_allocated(*r);
+                let hdr = self.reg_linkhdr.filter(|r| hdr_variable && allocated(r));
+                (p, hdr, self.reg_linkpl.filter(allocated))
+            }
+            None => (p, None, None),
+        };
+        let set_at_start: Vec<u32> = [radio_reg, payload_reg]
+            .into_iter()
+            .flatten()
+            .map(|r| self.pool.ours(r))
+            .collect();
+        let mut unset: Vec<u32> = self
+            .pool
+            .allocated_cells()
+            .filter(|c| !set_at_start.contains(c))
+            .collect();
+        unset.sort_unstable_by(|a, b| b.cmp(a));
+        unset.dedup();
+        let zero = (!unset.is_empty()).then(|| {
+            let mut s = vec![Insn::stmt(op::LD | op::IMM, 0)];
+            s.extend(unset.iter().map(|&c| st(c)));
+            seq(s)
+        });
+        let Some(radio) = radio else {
+            return match zero {
+                Some(z) => Pred::and2(z, p),
+                None => p,
+            };
+        };
         if radio == RadioHeader::Prism {
             // libpcap turns its optimizer off for every Prism capture (its length code has a
             // jump inside a block), and for the 802.11 header length code below.
             self.no_optimize = true;
         }
-        let p = if uses.linkpl {
-            self.no_optimize = true;
-            Pred::and2(self.header_length_code(radio, linkhdr), p)
-        } else if linkhdr && prefix_variable {
-            Pred::and2(self.radio_length_code(radio), p)
-        } else {
-            p
+        let radio_cell = radio_reg.map(|r| self.pool.ours(r));
+        let prefix = match (payload_reg, radio_cell) {
+            (Some(pl), _) => {
+                self.no_optimize = true;
+                Some(self.header_length_code(radio, radio_cell, self.pool.ours(pl)))
+            }
+            (None, Some(cell)) => Some(self.radio_length_code(radio, cell)),
+            (None, None) => None,
         };
-        if radio == RadioHeader::Ppi {
+        let mut p = p;
+        if let Some(prefix) = prefix {
+            p = Pred::and2(prefix, p);
+        }
+        if let Some(z) = zero {
+            p = Pred::and2(z, p);
+        }
+        // (libpcap checks the link type it compiled for at the end: after `pppoes` or `geneve`
+        // that is no longer PPI, and there is no check.)
+        if radio == RadioHeader::Ppi && self.linktype == crate::linktype::PPI {
             // libpcap's optimizer cannot remove this check from the root, so it says "rejects
             // all packets" only when the rest folds away entirely, which depends on its block
             // structure; we never say it on PPI (the program still rejects every packet).
@@ -568,9 +406,9 @@ impl Gen {
         p
     }
 
-    /// Code that leaves the radio header's length in M[REG_LINKHDR] and X.
-    fn radio_length_code(&self, radio: RadioHeader) -> Pred {
-        let store = [st(REG_LINKHDR), TAX];
+    /// Code that leaves the radio header's length in M[cell] and X.
+    fn radio_length_code(&self, radio: RadioHeader, cell: u32) -> Pred {
+        let store = [st(cell), TAX];
         match radio {
             RadioHeader::Radiotap | RadioHeader::Ppi => {
                 // Little-endian 16-bit length at 2.
@@ -608,22 +446,26 @@ impl Gen {
     /// libpcap's gen_load_802_11_header_len: the payload offset is the 802.11 header's start
     /// plus 24, plus 2 for QoS data frames, rounded up to 4 when radiotap says the driver padded
     /// the header; control and management frames keep 24.
-    fn header_length_code(&self, radio: RadioHeader, linkhdr: bool) -> Pred {
-        let start = if radio != RadioHeader::None && linkhdr {
-            self.radio_length_code(radio)
-        } else {
-            seq(vec![Insn::stmt(op::LDX | op::IMM, 0)])
+    /// `radio_cell` receives the radio header's length, `pl` the payload's offset.
+    fn header_length_code(&self, radio: RadioHeader, radio_cell: Option<u32>, pl: u32) -> Pred {
+        let start = match radio_cell {
+            Some(cell) if radio != RadioHeader::None => self.radio_length_code(radio, cell),
+            _ => seq(vec![Insn::stmt(op::LDX | op::IMM, 0)]),
         };
-        let fc = vec![TXA, alu_k(op::ADD, 24), st(REG_LINKPL), ld_ind(1, 0)];
-        let add = |n: u32| seq(vec![ld_mem(REG_LINKPL), alu_k(op::ADD, n), st(REG_LINKPL)]);
-        let padding = if radio == RadioHeader::Radiotap {
+        let fc = vec![TXA, alu_k(op::ADD, 24), st(pl), ld_ind(1, 0)];
+        let add = |n: u32| seq(vec![ld_mem(pl), alu_k(op::ADD, n), st(pl)]);
+        // (libpcap tests the link type it compiled for at the end: after `pppoes` or `geneve`
+        // that is no longer radiotap, and the padding is not looked for.)
+        let padding = if radio == RadioHeader::Radiotap
+            && self.linktype == crate::linktype::IEEE802_11_RADIO
+        {
             // Radiotap flags (present bit 1 of the first presence word, no extension words):
             // the flags byte is at 8, or at 16 after an 8-byte TSFT; bit 0x20 is DATAPAD.
             let round_up = seq(vec![
-                ld_mem(REG_LINKPL),
+                ld_mem(pl),
                 alu_k(op::ADD, 3),
                 alu_k(op::AND, !3u32),
-                st(REG_LINKPL),
+                st(pl),
             ]);
             let pad_at = |off: u32| {
                 ite(

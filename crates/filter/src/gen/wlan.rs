@@ -211,13 +211,6 @@ impl Gen {
         Ok(b)
     }
 
-    /// libpcap 1.10 compiles `pppoes` after a radio header into code that reads the 802.11
-    /// header's offset from a scratch cell it never sets (the PPPoE payload's offset takes its
-    /// place), so its verdicts depend on leftover memory: refused here.
-    pub fn refuses_pppoes(&self) -> bool {
-        self.is_wlan() && self.outer_radio.is_some_and(|r| r != RadioHeader::None)
-    }
-
     /// `inbound`/`outbound` and `ifindex N` on 802.11: the kernel's ancillary fields, which
     /// libpcap addresses relative to the 802.11 header (so after a radio header, an indexed
     /// load that libpcap's own interpreter always fails).
