@@ -59,10 +59,30 @@ fn runs_busybox_and_passes_streams_and_status_through() {
 }
 
 #[test]
-fn killed_guest_exits_with_128_plus_signal() {
+fn killed_guest_kills_jitkit_with_the_same_signal() {
+    use std::os::unix::process::ExitStatusExt;
     let o = jitkit(&["run", "/bin/busybox", "sh", "-c", "kill -9 $$"], b"");
-    assert_eq!(o.status.code(), Some(128 + 9), "{}", stderr(&o));
+    assert_eq!(o.status.signal(), Some(9), "{:?} {}", o.status, stderr(&o));
     assert!(stderr(&o).contains("killed by signal 9"), "{}", stderr(&o));
+    // A fault: the reason on stderr, then SIGSEGV (no core file of the emulator).
+    let o = jitkit(&["run", "/bin/busybox", "sh", "-c", "kill -SEGV $$"], b"");
+    assert_eq!(o.status.signal(), Some(libc::SIGSEGV), "{:?}", o.status);
+    assert!(!o.status.core_dumped());
+    // Pipelines: the writer of `yes | head -1` dies of SIGPIPE silently, as natively; the
+    // shell (an emulated parent of emulated children) sees each child's real status.
+    let o = jitkit(
+        &[
+            "run",
+            "/bin/busybox",
+            "sh",
+            "-c",
+            "yes | head -1; sh -c 'kill -PIPE $$'; echo status $?",
+        ],
+        b"",
+    );
+    assert_eq!(stdout(&o), "y\nstatus 141\n");
+    assert_eq!(stderr(&o), "");
+    assert_eq!(o.status.code(), Some(0));
 }
 
 #[test]

@@ -44,5 +44,5 @@ fn main() {
     if let jitkit_emu::Outcome::Killed { reason, .. } = &outcome {
         eprintln!("run: {reason}");
     }
-    std::process::exit(outcome.status());
+    outcome.exit_process();
 }

@@ -76,6 +76,15 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// Ends this process as the guest ended: `exit` with its status, or killed by the same
+    /// signal (see [`crate::syscall::die_by_signal`]).
+    pub fn exit_process(&self) -> ! {
+        match self {
+            Outcome::Exited(code) => std::process::exit(*code),
+            Outcome::Killed { signal, .. } => crate::syscall::die_by_signal(*signal),
+        }
+    }
+
     /// The shell-style status: the exit code, or 128 + the signal number.
     pub fn status(&self) -> i32 {
         match self {

@@ -68,8 +68,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             n as f64 / secs / 1e6
         );
     }
-    if let jitkit_emu::Outcome::Killed { reason, .. } = &outcome {
-        eprintln!("jitkit: {}: {reason}", args.program.display());
+    if let jitkit_emu::Outcome::Killed { signal, reason } = &outcome {
+        // A broken pipe ends programs silently in every shell pipeline (`yes | head`).
+        if *signal != libc::SIGPIPE {
+            eprintln!("jitkit: {}: {reason}", args.program.display());
+        }
+        // Die by the same signal, as the native program would (and as qemu-user does).
+        outcome.exit_process();
     }
     Ok(ExitCode::from(outcome.status().clamp(0, 255) as u8))
 }

@@ -1,5 +1,5 @@
-//! The two host calls system-call emulation needs that are `unsafe`: a raw system call with
-//! already-translated arguments, and fork.
+//! The host calls system-call emulation needs that are `unsafe`: a raw system call with
+//! already-translated arguments, fork, and ending the process by a signal.
 
 /// Calls the host kernel; returns the result or `-errno`.
 pub fn host_syscall(nr: u64, a: [u64; 6]) -> i64 {
@@ -26,4 +26,29 @@ pub fn fork() -> i64 {
     } else {
         i64::from(pid)
     }
+}
+
+/// Ends this process the way the guest ended, killed by `signal`, so that a parent (a native
+/// shell, or the emulated parent of a forked guest) sees what it would see with the native
+/// program (`WIFSIGNALED`), as qemu-user does. The emulator's own core is not dumped (it
+/// would be the emulator's, not the guest's). A signal that cannot kill (an invalid number)
+/// ends the process with status 128 + signal instead.
+pub fn die_by_signal(signal: i32) -> ! {
+    // SAFETY: process-control calls with valid arguments (a zeroed sigset_t is a valid input
+    // to sigemptyset); nothing of ours is borrowed or freed; if the signal does not end the
+    // process, execution continues to the exit below.
+    unsafe {
+        let mut limit: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_CORE, &mut limit) == 0 {
+            limit.rlim_cur = 0;
+            libc::setrlimit(libc::RLIMIT_CORE, &limit);
+        }
+        libc::signal(signal, libc::SIG_DFL);
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, signal);
+        libc::sigprocmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+        libc::raise(signal);
+    }
+    std::process::exit(128 + signal)
 }

@@ -10,7 +10,7 @@ pub mod process;
 pub mod table;
 pub mod thread;
 
-pub use host::host_syscall;
+pub use host::{die_by_signal, host_syscall};
 
 use std::ffi::CString;
 use std::io::Write;
