@@ -8,7 +8,8 @@ use std::process::ExitCode;
 ///
 /// The program gets the stack, arguments, environment and auxiliary vector that Linux gives it;
 /// its system calls are served on the host (files are the host's). Standard input and output pass
-/// through, and jitkit exits with the program's exit status (128+N when killed by signal N).
+/// through, and jitkit exits with the program's exit status (or dies of the signal that killed
+/// it).
 #[derive(clap::Args)]
 pub struct Args {
     /// Print every system call with its arguments and result, like strace, to stderr
