@@ -8,7 +8,7 @@ use jitkit_bpf::cbpf::jit::JitFilter;
 use jitkit_bpf::cbpf::testgen::{self, Bytes, Entropy, Shape};
 use jitkit_bpf::cbpf::Interpreter;
 use jitkit_bpf::PacketFilter;
-use jitkit_testkit::libpcap::{bpf_filter, RawInsn};
+use jitkit_testkit::libpcap;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -25,15 +25,7 @@ fuzz_target!(|data: &[u8]| {
     let program = testgen::program(&mut e, &shape);
     let jit = JitFilter::compile(&program).expect("the JIT compiles every valid program");
     let interp = Interpreter::new(&program).expect("testgen programs are valid");
-    let raw: Vec<RawInsn> = program
-        .iter()
-        .map(|i| RawInsn {
-            code: i.code,
-            jt: i.jt,
-            jf: i.jf,
-            k: i.k,
-        })
-        .collect();
+    let oracle = libpcap::Filter::new(&program);
     for _ in 0..4 {
         let (packet, wire_len) = testgen::packet(&mut e, &shape);
         for cut in [
@@ -42,11 +34,11 @@ fuzz_target!(|data: &[u8]| {
             packet.len().saturating_sub(1),
         ] {
             let packet = &packet[..cut];
-            let oracle = bpf_filter(&raw, packet, wire_len);
+            let want = oracle.run(packet, wire_len);
             let ours = (jit.run(packet, wire_len), interp.run(packet, wire_len));
             assert_eq!(
                 ours,
-                (oracle, oracle),
+                (want, want),
                 "(JIT, interpreter) vs libpcap: {program:?} on {packet:02x?} (wire length {wire_len})"
             );
         }

@@ -6,7 +6,7 @@
 use jitkit_bpf::cbpf::testgen::{self, Bytes, Entropy, Shape};
 use jitkit_bpf::cbpf::Interpreter;
 use jitkit_bpf::PacketFilter;
-use jitkit_testkit::libpcap::{bpf_filter, RawInsn};
+use jitkit_testkit::libpcap;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -17,20 +17,12 @@ fuzz_target!(|data: &[u8]| {
     };
     let program = testgen::program(&mut e, &shape);
     let interp = Interpreter::new(&program).expect("testgen programs are valid");
-    let raw: Vec<RawInsn> = program
-        .iter()
-        .map(|i| RawInsn {
-            code: i.code,
-            jt: i.jt,
-            jf: i.jf,
-            k: i.k,
-        })
-        .collect();
+    let oracle = libpcap::Filter::new(&program);
     for _ in 0..4 {
         let (packet, wire_len) = testgen::packet(&mut e, &shape);
         assert_eq!(
             interp.run(&packet, wire_len),
-            bpf_filter(&raw, &packet, wire_len),
+            oracle.run(&packet, wire_len),
             "{program:?} on {packet:02x?} (wire length {wire_len})"
         );
     }
