@@ -12,7 +12,10 @@
 //!   state lives in callee-saved registers (rbx: the next descriptor, rbp: the next verdict,
 //!   r12: the end of the descriptors), pushed once per batch; each packet starts by loading rdi,
 //!   rsi (and r8d) from its descriptor and zeroing what the plan says the program reads before
-//!   writing. The body's `ret`s become "put the result in eax and jump to the store".
+//!   writing. Each of the body's `ret`s becomes its own copy of the loop's tail: store the
+//!   result, advance, branch back to the next packet or return (so no packet pays a jump to a
+//!   shared store, and each exit's loop branch is predicted on its own); failed checks share one
+//!   tail that stores 0.
 //!
 //! | cBPF            | x86-64                                                              |
 //! |-----------------|---------------------------------------------------------------------|
@@ -67,7 +70,7 @@ const MAX_DISP: u64 = i32::MAX as u64;
 enum Exit {
     /// A `ret` of the one-packet function.
     Return,
-    /// A jump to the batch loop's store of eax into the packet's verdict.
+    /// A copy of the batch loop's tail: store the verdict, advance, loop to the label or return.
     Store(Label),
 }
 
@@ -138,16 +141,15 @@ impl Emitter<'_> {
 
     /// `fn(packets: *const PacketRef, count, verdicts: *mut u32)`: the body in a loop.
     fn batch_function(&mut self) {
-        let store = self.asm.new_label();
-        let done = self.asm.new_label();
         let next_packet = self.asm.new_label();
-        self.exit = Exit::Store(store);
+        let empty = self.asm.new_label();
+        self.exit = Exit::Store(next_packet);
         self.reject = self.asm.new_label();
         for reg in [NEXT_PACKET, NEXT_VERDICT, END_PACKETS] {
             self.asm.push(reg);
         }
         self.asm.test(RSI, RSI);
-        self.asm.jcc(Cond::E, done);
+        self.asm.jcc(Cond::E, empty);
         // end = packets + 24 * count (count * 3 * 8; a slice's byte size cannot wrap).
         self.asm.lea(END_PACKETS, Mem::base_index(RSI, RSI, 2, 0));
         self.asm
@@ -171,15 +173,25 @@ impl Emitter<'_> {
         self.zero_initial_state();
         self.body();
         self.asm.bind(self.reject);
-        self.asm.xor(A_REG, A_REG);
-        self.asm.bind(store);
+        self.batch_tail(Operand::Imm(0), next_packet);
+        self.asm.bind(empty);
+        self.batch_return();
+    }
+
+    /// The end of one packet in the batch loop: store `verdict` (eax or an immediate), advance
+    /// to the next descriptor and verdict, loop if there is one, otherwise return.
+    fn batch_tail(&mut self, verdict: Operand, next_packet: Label) {
         self.asm
-            .mov(Mem::base_disp(NEXT_VERDICT, 0).sized(Size::Dword), A_REG);
+            .mov(Mem::base_disp(NEXT_VERDICT, 0).sized(Size::Dword), verdict);
         self.asm.add(NEXT_PACKET, PACKET_REF_SIZE);
         self.asm.add(NEXT_VERDICT, 4);
         self.asm.cmp(NEXT_PACKET, END_PACKETS);
         self.asm.jcc(Cond::B, next_packet);
-        self.asm.bind(done);
+        self.batch_return();
+    }
+
+    /// Restores the loop registers and returns from the batch function.
+    fn batch_return(&mut self) {
         for reg in [END_PACKETS, NEXT_VERDICT, NEXT_PACKET] {
             self.asm.pop(reg);
         }
@@ -317,14 +329,24 @@ impl Emitter<'_> {
         }
     }
 
-    /// `ret a` or `ret #k`: the result in eax, then the exit.
+    /// `ret a` or `ret #k`: the result in eax and `ret`, or the batch loop's tail.
     fn ret(&mut self, insn: Insn) {
-        if insn.code & 0x18 != op::A {
-            self.load_imm(A_REG, insn.k);
-        }
+        let ret_a = insn.code & 0x18 == op::A;
         match self.exit {
-            Exit::Return => self.asm.ret(),
-            Exit::Store(store) => self.asm.jmp(store),
+            Exit::Return => {
+                if !ret_a {
+                    self.load_imm(A_REG, insn.k);
+                }
+                self.asm.ret();
+            }
+            Exit::Store(next_packet) => {
+                let verdict = if ret_a {
+                    Operand::Reg(A_REG)
+                } else {
+                    Operand::Imm(i64::from(insn.k))
+                };
+                self.batch_tail(verdict, next_packet);
+            }
         }
     }
 
