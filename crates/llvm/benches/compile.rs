@@ -11,6 +11,7 @@
 //!     target/release/deps/compile-HASH 'tcp port 80'        # instructions of one compile
 //! cargo bench -p jitkit-llvm --bench compile -- 'ip' --ir      # the IR code generation gets
 //! cargo bench -p jitkit-llvm --bench compile -- 'ip' --ir0     # the IR as translated
+//! JITKIT_LLVM_ARGS='-time-passes' cargo bench -p jitkit-llvm --bench compile   # LLVM's options
 //! ```
 
 #[path = "../tests/support/mod.rs"]
@@ -70,7 +71,45 @@ fn measured_compiles(program: &[Insn], options: &Options, runs: usize) -> Vec<f6
         .collect()
 }
 
+/// Hands `JITKIT_LLVM_ARGS` (space-separated) to LLVM's command-line option parser, as `llc`
+/// would take them: `-time-passes` (a report at exit), `-debug-pass=Structure`, ...
+fn llvm_options() {
+    let Ok(args) = std::env::var("JITKIT_LLVM_ARGS") else {
+        return;
+    };
+    let args: Vec<std::ffi::CString> = std::iter::once("jitkit")
+        .chain(args.split_whitespace())
+        .map(|a| std::ffi::CString::new(a).expect("no NUL in an argument"))
+        .collect();
+    let pointers: Vec<*const std::ffi::c_char> = args.iter().map(|a| a.as_ptr()).collect();
+    // SAFETY: `pointers` holds argc valid NUL-terminated strings (kept alive by `args`) and the
+    // overview is a valid empty C string; LLVM copies what it keeps.
+    unsafe {
+        llvm_sys::support::LLVMParseCommandLineOptions(
+            pointers.len() as i32,
+            pointers.as_ptr(),
+            c"".as_ptr(),
+        )
+    };
+}
+
 fn main() {
+    let llvm_args = std::env::var_os("JITKIT_LLVM_ARGS").is_some();
+    llvm_options();
+    // On a thread of its own, whose thread-local LLVM state (target machines, codegen pipelines)
+    // is gone when it ends: then LLVM can shut down and print what the options asked for (the
+    // legacy pass manager's `-time-passes` report comes at shutdown).
+    std::thread::spawn(compile_all)
+        .join()
+        .expect("the compiles succeed");
+    if llvm_args {
+        // SAFETY: no LLVM object is alive any more (the compiling thread has ended), and nothing
+        // uses LLVM after this.
+        unsafe { llvm_sys::core::LLVMShutdown() };
+    }
+}
+
+fn compile_all() {
     let selection: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with('-'))
@@ -102,7 +141,7 @@ fn main() {
         if !selected(expression) {
             continue;
         }
-        let raw = support::libpcap_program(&expression, 1).expect("libpcap compiles it");
+        let raw = support::libpcap_program(expression, 1).expect("libpcap compiles it");
         let program = support::to_insns(&raw);
         if print_ir || print_translated {
             let options = Options {
