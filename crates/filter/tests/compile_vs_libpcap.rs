@@ -220,6 +220,110 @@ fn protochain_and_geneve_match_libpcap() {
     common::check_all(&exprs, true);
 }
 
+/// `protochain` follows libpcap's loop (a backward `ja`, which libpcap's `bpf_filter` runs by
+/// sign-extending the offset) for up to PROTOCHAIN_DEPTH turns (see `Gen::protochain`), on
+/// packets built here: n IPv6 extension headers before TCP, and IPv4 AH headers, whose length
+/// libpcap takes as the absolute offset of the next header.
+#[test]
+fn protochain_follows_libpcaps_loop_for_24_turns() {
+    use jitkit_testkit::libpcap;
+    let ether = |ethertype: u16, l3: &[u8]| {
+        let mut p = vec![0u8; 12];
+        p.extend(ethertype.to_be_bytes());
+        p.extend(l3);
+        p
+    };
+    // IPv6, then n extension headers (hop-by-hop first, then destination options, routing and
+    // fragment in turn, 8 bytes each), then a TCP header.
+    let ipv6_chain = |n: usize| {
+        let kinds = [0u8, 60, 43, 44];
+        let first = if n == 0 { 6 } else { kinds[0] };
+        let mut l3 = vec![0x60, 0, 0, 0, 0, (n * 8 + 20) as u8, first, 64];
+        l3.extend([0u8; 32]);
+        for i in 0..n {
+            let next = if i + 1 == n { 6 } else { kinds[(i + 1) % 4] };
+            l3.extend([next, 0, 0, 0, 0, 0, 0, 0]);
+        }
+        l3.extend([0u8; 20]);
+        ether(0x86dd, &l3)
+    };
+    // IPv4 (20 bytes), protocol AH, then `ah` (the bytes from the AH header on).
+    let ipv4_ah = |ah: &[u8]| {
+        let mut l3 = vec![0x45, 0, 0, 0, 0, 0, 0, 0, 64, 51, 0, 0];
+        l3.extend([10, 0, 0, 1, 10, 0, 0, 2]);
+        l3.extend(ah);
+        l3.extend([0u8; 40]);
+        ether(0x0800, &l3)
+    };
+    let dlt = common::pcap_dlt("EN10MB");
+    let depth = jitkit_filter::PROTOCHAIN_DEPTH as usize;
+    let mut failures = Vec::new();
+    for expr in [
+        "ip6 protochain 6",
+        "protochain 6",
+        "ip6 protochain 17",
+        "ip6 protochain 44",
+    ] {
+        let theirs =
+            libpcap::compile(expr, dlt, common::SNAPLEN as i32, true).expect("libpcap compiles it");
+        let ours = jitkit_filter::compile(expr, 1, &jitkit_filter::Options::default())
+            .expect("jitkit compiles it");
+        let ours = common::raw(&ours);
+        for n in 0..=depth + 1 {
+            let p = ipv6_chain(n);
+            let want = libpcap::bpf_filter(&theirs, &p, p.len() as u32);
+            let got = libpcap::bpf_filter(&ours, &p, p.len() as u32);
+            // Within the limit, libpcap's verdict; one header more, libpcap takes one turn more
+            // and finds TCP, jitkit gives up (and rejects).
+            let expected = if n <= depth || !expr.ends_with(" 6") {
+                want
+            } else {
+                0
+            };
+            if got != expected || (n > depth && expr.ends_with(" 6") && want == 0) {
+                failures.push(format!(
+                    "`{expr}`, {n} extension headers: ours {got}, libpcap {want}"
+                ));
+            }
+        }
+    }
+    // IPv4, two AH headers (24 bytes each, length field 4), then TCP: libpcap reads the first AH
+    // header's next header right, but takes 4 * (4 + 2) = 24 as the offset of the second AH
+    // header from the IPv4 header (it is at 20 + 24), so it reads the next "header" in the first
+    // one's SPI: its verdict depends on the SPI's first byte, not on the TCP header. Both
+    // programs read it there.
+    let theirs = libpcap::compile("ip protochain 6", dlt, common::SNAPLEN as i32, true)
+        .expect("libpcap compiles it");
+    let ours = jitkit_filter::compile("ip protochain 6", 1, &jitkit_filter::Options::default())
+        .expect("jitkit compiles it");
+    let ours = common::raw(&ours);
+    for (spi_first_byte, accepted) in [(6u8, true), (17, false), (59, false)] {
+        let mut ah = vec![51, 4, 0, 0, spi_first_byte, 0, 0, 1, 0, 0, 0, 1];
+        ah.extend([0u8; 12]);
+        ah.extend([6, 4, 0, 0, 0, 0, 0, 2, 0, 0, 0, 1]);
+        ah.extend([0u8; 12]);
+        let p = ipv4_ah(&ah);
+        let want = libpcap::bpf_filter(&theirs, &p, p.len() as u32);
+        let got = libpcap::bpf_filter(&ours, &p, p.len() as u32);
+        if got != want || (want != 0) != accepted {
+            failures.push(format!(
+                "IPv4 AH, SPI byte {spi_first_byte}: ours {got}, libpcap {want}"
+            ));
+        }
+    }
+    // An AH header of length 3 whose next header is AH: libpcap sets X = 4 * (3 + 2) = 20, the
+    // same AH header, and its loop never ends (shown by the step-limited tracer; libpcap's own
+    // interpreter is not run on it). jitkit rejects the packet.
+    let p = ipv4_ah(&[51, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    if common::loops::defined(&theirs, &p, p.len() as u32, u32::MAX) {
+        failures.push("the self-referencing AH header: libpcap's loop stops".into());
+    }
+    if libpcap::bpf_filter(&ours, &p, p.len() as u32) != 0 {
+        failures.push("the self-referencing AH header: jitkit accepts".into());
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
 /// Host names resolve as libpcap resolves them: the machine's own name, when /etc/hosts lists
 /// it (so that no DNS server is asked), compiles to the same verdicts.
 #[test]

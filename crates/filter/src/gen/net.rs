@@ -810,10 +810,15 @@ impl Gen {
     /// rather than adding to X, a libpcap quirk kept here because verdicts depend on it.
     ///
     /// cBPF jumps only forward, so the loop is unrolled [`PROTOCHAIN_DEPTH`] times: every packet
-    /// whose chain ends within that many headers gets libpcap's verdict (the same loads run in
-    /// the same order, so truncated packets are rejected where libpcap rejects them); a longer
-    /// chain is rejected (libpcap keeps walking, and loops forever when an AH header points back
-    /// at itself).
+    /// on which libpcap's loop turns at most that many times (steps over at most 24 headers)
+    /// gets libpcap's verdict (the same loads run in the same order, so truncated packets are
+    /// rejected where libpcap rejects them). A packet whose chain needs more turns is rejected:
+    /// libpcap keeps walking, so it accepts `ip6 protochain 6` on an IPv6 packet with 25 or more
+    /// extension headers before TCP (at least 240 bytes of headers), and on an AH header whose
+    /// length leads back to itself (X is set, not advanced) its interpreter never returns.
+    /// Following every chain a packet can hold would take a loop (a 1500-byte packet can hold
+    /// 182 extension headers: over 4,000 unrolled instructions for `ip6` alone, the kernel's
+    /// limit being 4,096), and no real traffic has chains that long.
     pub fn protochain(
         &mut self,
         v: u32,
@@ -924,7 +929,8 @@ impl Gen {
     }
 }
 
-/// Headers `protochain` follows before giving up (see [`Gen::protochain`]).
+/// How many headers `protochain` steps over (turns of libpcap's loop) before it gives up (see
+/// [`Gen::protochain`]).
 pub const PROTOCHAIN_DEPTH: u32 = 24;
 /// The scratch cell that holds the next-header value while X moves to the next header.
 pub const PROTOCHAIN_CELL: u32 = 0;
@@ -935,10 +941,13 @@ pub const PROTOCHAIN_CELL: u32 = 0;
 /// header (A = its next-header byte, X = the offset after it) and take the next turn.
 /// `store` saves the next-header value in protochain's cell (see `cells.rs` for its mark).
 fn chain_step(v: u32, ip6: bool, nl: u32, store: Insn, depth: u32) -> Pred {
-    if depth == PROTOCHAIN_DEPTH {
-        return Pred::False;
-    }
     let a_is = |k: u32| Pred::test(Vec::new(), op::JEQ, k);
+    if depth == PROTOCHAIN_DEPTH {
+        // libpcap's loop has turned PROTOCHAIN_DEPTH times: it takes the header it reached if
+        // it is `v`; it rejects at any header it would not step over; it would step over this
+        // one too, which the unrolled code does not follow.
+        return a_is(v);
+    }
     let next_header = [ld_ind(1, nl), store, ld_ind(1, nl + 1)];
     let restore = Insn::stmt(op::LD | op::MEM, PROTOCHAIN_CELL);
     // AH: X = (P[X + 1] + 2) * 4, not added to X (libpcap's arithmetic).
