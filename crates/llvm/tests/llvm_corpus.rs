@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use jitkit_bpf::PacketFilter;
 use jitkit_llvm::{compile_filter, Options};
-use jitkit_testkit::libpcap::bpf_filter;
+use jitkit_testkit::libpcap::{self, bpf_filter};
 use support::capture::{self, Packet};
 
 fn corpus_by_linktype() -> BTreeMap<String, Vec<Packet>> {
@@ -50,7 +50,7 @@ fn selects_exactly_libpcaps_packets_on_the_corpus() {
                     continue;
                 }
             };
-            let program = support::to_insns(&raw);
+            let program = libpcap::from_raw(&raw);
             let levels: &[bool] = if linktype == "EN10MB" {
                 &[true, false]
             } else {
@@ -103,7 +103,7 @@ fn our_compilers_programs_select_libpcaps_packets() {
         let ours = jitkit_filter::compile(expr, 1, &jitkit_filter::Options::default())
             .unwrap_or_else(|e| panic!("jitkit cannot compile {expr:?}: {e}"));
         let filter = compile_filter(&ours, &Options::default()).unwrap();
-        let raw = support::to_raw(&ours);
+        let raw = libpcap::to_raw(&ours);
         for (n, packet) in packets.iter().enumerate() {
             let want = bpf_filter(&raw, &packet.data, packet.wire_len);
             let got = filter.run(&packet.data, packet.wire_len);

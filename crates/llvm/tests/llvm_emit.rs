@@ -10,6 +10,7 @@ use std::process::Command;
 
 use jitkit_bpf::cbpf::text;
 use jitkit_llvm::{cfg_dot, disassemble_ebpf_object, ebpf_listing, ebpf_object, llvm_ir, Options};
+use jitkit_testkit::libpcap;
 
 const O0: Options = Options {
     optimize: false,
@@ -91,7 +92,7 @@ fn listing_matches_llvm_objdump() {
     let dir = std::env::temp_dir().join(format!("jitkit-llvm-objdump-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     for (n, expr) in support::EXPRESSIONS.iter().enumerate() {
-        let program = support::to_insns(&support::libpcap_program(expr, 1).unwrap());
+        let program = libpcap::from_raw(&support::libpcap_program(expr, 1).unwrap());
         let object = ebpf_object(&program, &Options::default()).unwrap();
         let path = dir.join(format!("{n}.o"));
         std::fs::write(&path, &object).unwrap();
@@ -114,7 +115,7 @@ fn listing_matches_llvm_objdump() {
 #[test]
 fn optimized_ir_has_no_stack_slots_and_o0_has_one_block_per_instruction() {
     for expr in support::EXPRESSIONS {
-        let program = support::to_insns(&support::libpcap_program(expr, 1).unwrap());
+        let program = libpcap::from_raw(&support::libpcap_program(expr, 1).unwrap());
         let optimized = llvm_ir(&program, &Options::default()).unwrap();
         assert!(!optimized.contains("alloca"), "{expr:?}:\n{optimized}");
         assert!(optimized.contains("define i32 @filter(i8* noalias nocapture readonly %packet"));
@@ -143,7 +144,7 @@ fn optimized_ir_has_no_stack_slots_and_o0_has_one_block_per_instruction() {
 /// `license`, a global function symbol `filter` at offset 0.
 #[test]
 fn object_has_classifier_section_license_and_symbol() {
-    let program = support::to_insns(&support::libpcap_program("tcp port 80", 1).unwrap());
+    let program = libpcap::from_raw(&support::libpcap_program("tcp port 80", 1).unwrap());
     let object = ebpf_object(&program, &Options::default()).unwrap();
     let parsed = jitkit_llvm::elf::parse(&object).unwrap();
     let index = parsed
@@ -168,7 +169,7 @@ fn object_has_classifier_section_license_and_symbol() {
 #[test]
 fn emit_forms_by_name() {
     use jitkit_llvm::{emit, EmitForm, Emitted};
-    let program = support::to_insns(&support::libpcap_program("udp", 1).unwrap());
+    let program = libpcap::from_raw(&support::libpcap_program("udp", 1).unwrap());
     let o2 = Options::default();
     for (name, expected) in [
         ("llvm-ir", Emitted::Text(llvm_ir(&program, &o2).unwrap())),

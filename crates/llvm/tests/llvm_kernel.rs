@@ -9,7 +9,7 @@ mod support;
 
 use jitkit_bpf::cbpf::testgen::{self, Shape, SplitMix64};
 use jitkit_llvm::{ebpf_object, Options, PacketAccess};
-use jitkit_testkit::libpcap::bpf_filter;
+use jitkit_testkit::libpcap::{self, bpf_filter};
 use support::kernel::{self, BpfFs};
 
 /// Packets BPF_PROG_TEST_RUN may refuse with EINVAL: it builds its skb in one page (so nothing
@@ -51,7 +51,7 @@ fn kernel_verifier_accepts_and_test_run_matches_libpcap() {
             ebpf_access: access,
             ..Options::default()
         };
-        let object = ebpf_object(&support::to_insns(&raw), &options)
+        let object = ebpf_object(&libpcap::from_raw(&raw), &options)
             .unwrap_or_else(|e| panic!("{expr:?} ({access:?}): {e}"));
         let loaded = kernel::load_classifier(&fs, &format!("p{n}"), &object)
             .unwrap_or_else(|log| panic!("the kernel refused {expr:?} ({access:?}):\n{log}"));
@@ -108,7 +108,7 @@ fn kernel_accepts_random_programs_and_matches_libpcap() {
     for seed in 0..60u64 {
         let mut rng = SplitMix64(seed);
         let program = testgen::program(&mut rng, &shape);
-        let raw = support::to_raw(&program);
+        let raw = libpcap::to_raw(&program);
         for access in [PacketAccess::Direct, PacketAccess::Helper] {
             let options = Options {
                 ebpf_access: access,

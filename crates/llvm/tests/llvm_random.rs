@@ -9,7 +9,7 @@ use jitkit_bpf::cbpf::testgen::{self, Shape, SplitMix64};
 use jitkit_bpf::cbpf::validate;
 use jitkit_bpf::PacketFilter;
 use jitkit_llvm::{compile_filter, Options};
-use jitkit_testkit::libpcap::bpf_filter;
+use jitkit_testkit::libpcap::{self, bpf_filter};
 
 const PROGRAMS: u64 = 1500;
 const PACKETS_PER_PROGRAM: usize = 24;
@@ -27,7 +27,7 @@ fn random_programs_match_libpcap() {
         };
         let program = testgen::program(&mut rng, &shape);
         validate(&program).unwrap_or_else(|e| panic!("seed {seed}: generator made {e}"));
-        let raw = support::to_raw(&program);
+        let raw = libpcap::to_raw(&program);
         let packets: Vec<_> = (0..PACKETS_PER_PROGRAM)
             .map(|_| testgen::packet(&mut rng, &shape))
             .collect();

@@ -9,7 +9,7 @@ mod support;
 use jitkit_bpf::cbpf::text;
 use jitkit_bpf::PacketFilter;
 use jitkit_llvm::{compile_filter, Options};
-use jitkit_testkit::libpcap::bpf_filter;
+use jitkit_testkit::libpcap::{self, bpf_filter};
 
 /// A 4-byte packet: 45 00 12 34.
 const P4: &[u8] = &[0x45, 0x00, 0x12, 0x34];
@@ -88,7 +88,7 @@ fn libpcap_semantics_case_by_case() {
     let o2 = Options::default();
     for &(what, listing, packet, wire_len, expected) in CASES {
         let program = parse(listing);
-        let raw = support::to_raw(&program);
+        let raw = libpcap::to_raw(&program);
         let libpcap = bpf_filter(&raw, packet, wire_len);
         assert_eq!(
             libpcap, expected,

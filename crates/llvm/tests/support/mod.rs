@@ -5,7 +5,6 @@
 pub mod capture;
 pub mod kernel;
 
-use jitkit_bpf::cbpf::Insn;
 use jitkit_testkit::libpcap::{self, RawInsn};
 
 /// The snap length tcpdump uses by default; what accepting programs return.
@@ -87,22 +86,10 @@ pub fn libpcap_program(expr: &str, dlt: i32) -> Result<Vec<RawInsn>, String> {
     libpcap::compile(expr, dlt, SNAPLEN, true)
 }
 
-pub fn to_insns(raw: &[RawInsn]) -> Vec<Insn> {
-    raw.iter()
-        .map(|r| Insn::new(r.code, r.jt, r.jf, r.k))
-        .collect()
-}
-
-pub fn to_raw(program: &[Insn]) -> Vec<RawInsn> {
-    program
-        .iter()
-        .map(|i| RawInsn {
-            code: i.code,
-            jt: i.jt,
-            jf: i.jf,
-            k: i.k,
-        })
-        .collect()
+/// libpcap's instructions as a jitkit-bpf program: `libpcap::from_raw` under the name
+/// `benches/` use (the tests call `libpcap::from_raw` directly).
+pub fn to_insns(raw: &[RawInsn]) -> Vec<jitkit_bpf::cbpf::Insn> {
+    libpcap::from_raw(raw)
 }
 
 /// libpcap's DLT number for a corpus link-type name (a name, or a number when libpcap has none).
