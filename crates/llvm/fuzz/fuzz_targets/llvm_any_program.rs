@@ -4,44 +4,25 @@
 //! `bpf_filter()` returns on a packet taken from the input's tail.
 #![no_main]
 
-use jitkit_bpf::cbpf::{validate, Insn};
+use jitkit_bpf::cbpf::validate;
 use jitkit_bpf::PacketFilter;
 use jitkit_llvm::{compile_filter, ebpf_object, Error, Options};
-use jitkit_testkit::libpcap::{bpf_filter, RawInsn};
+use jitkit_testkit::fuzz_input::program_from_bytes;
+use jitkit_testkit::libpcap;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let count = (data.len() / 8).min(64);
-    let program: Vec<Insn> = data[..count * 8]
-        .chunks_exact(8)
-        .map(|c| {
-            let code = u16::from_le_bytes([c[0], c[1]]);
-            Insn::new(
-                code,
-                c[2],
-                c[3],
-                u32::from_le_bytes([c[4], c[5], c[6], c[7]]),
-            )
-        })
-        .collect();
+    let program = program_from_bytes(&data[..count * 8]);
     let packet = &data[count * 8..];
     let options = Options::default();
     match compile_filter(&program, &options) {
         Ok(filter) => {
             if validate(&program).is_ok() {
-                let raw: Vec<RawInsn> = program
-                    .iter()
-                    .map(|i| RawInsn {
-                        code: i.code,
-                        jt: i.jt,
-                        jf: i.jf,
-                        k: i.k,
-                    })
-                    .collect();
                 let wire_len = packet.len() as u32 + 3;
                 assert_eq!(
                     filter.run(packet, wire_len),
-                    bpf_filter(&raw, packet, wire_len)
+                    libpcap::Filter::new(&program).run(packet, wire_len)
                 );
             }
         }

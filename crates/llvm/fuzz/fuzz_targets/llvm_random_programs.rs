@@ -6,7 +6,7 @@
 use jitkit_bpf::cbpf::testgen::{self, Bytes, Entropy, Shape};
 use jitkit_bpf::PacketFilter;
 use jitkit_llvm::{compile_filter, Options};
-use jitkit_testkit::libpcap::{bpf_filter, RawInsn};
+use jitkit_testkit::libpcap;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -22,20 +22,12 @@ fuzz_target!(|data: &[u8]| {
         ..Options::default()
     };
     let filter = compile_filter(&program, &options).expect("testgen programs compile");
-    let raw: Vec<RawInsn> = program
-        .iter()
-        .map(|i| RawInsn {
-            code: i.code,
-            jt: i.jt,
-            jf: i.jf,
-            k: i.k,
-        })
-        .collect();
+    let oracle = libpcap::Filter::new(&program);
     for _ in 0..4 {
         let (packet, wire_len) = testgen::packet(&mut e, &shape);
         assert_eq!(
             filter.run(&packet, wire_len),
-            bpf_filter(&raw, &packet, wire_len),
+            oracle.run(&packet, wire_len),
             "{program:?} (-O{}) on {packet:02x?} (wire length {wire_len})",
             if optimize { 2 } else { 0 }
         );
