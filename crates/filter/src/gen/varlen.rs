@@ -9,7 +9,9 @@
 //! then [`Gen::finish_variable_offsets`] rewrites each load whose offset falls in one of the two
 //! windows into its indexed form and prepends the code that computes the cells. As in libpcap,
 //! that code is emitted only for the offsets the expression uses (its loads reject a packet too
-//! short to hold them, so its presence is part of the verdict).
+//! short to hold them, so its presence is part of the verdict), and it sets the registers that
+//! are the link header's and payload's at the end of the expression: after `pppoes` or
+//! `geneve` those are no longer the 802.11 ones (see `cells.rs` for what then reads them).
 //!
 //! Limits of the symbolic offsets: an index in `proto[...]` of 2^29 or more (or that far
 //! below zero) is taken for an absolute offset. No packet is that long, so such loads fail
@@ -112,27 +114,16 @@ fn add_x() -> Insn {
     Insn::stmt(op::ALU | op::ADD | op::X, 0)
 }
 
-/// Which variable offsets the rewritten code reads.
-#[derive(Default)]
-struct Uses {
-    linkhdr: bool,
-    linkpl: bool,
-}
-
 /// Rewrites the statements of one test. Tracks which registers already include a variable
 /// part (after `4*([k]&0xf)` relative to the payload, X holds the payload offset plus the IP
 /// header length, so the transport load that follows only drops the base).
-fn rewrite_stmts(stmts: &[Insn], uses: &mut Uses) -> Vec<Insn> {
+fn rewrite_stmts(stmts: &[Insn]) -> Vec<Insn> {
     let mut out = Vec::with_capacity(stmts.len() + 4);
     // Which base's variable part A / X / M[i] include, and whether A == X.
     let mut a_var: Option<Base> = None;
     let mut x_var: Option<Base> = None;
     let mut mem_var: [Option<Base>; 16] = [None; 16];
     let mut a_is_x = false;
-    let mark = |b: Base, uses: &mut Uses| match b {
-        Base::LinkHdr => uses.linkhdr = true,
-        Base::LinkPl => uses.linkpl = true,
-    };
     for s in stmts {
         let class = s.class();
         let mode = s.code & 0xe0;
@@ -143,7 +134,6 @@ fn rewrite_stmts(stmts: &[Insn], uses: &mut Uses) -> Vec<Insn> {
         };
         if class == op::LD && mode == op::ABS {
             if let Some(b) = base_of(s.k) {
-                mark(b, uses);
                 let rel = s.k.wrapping_sub(b.value());
                 // (The kernel's ancillary offsets, 0xfffff000 and up, are not negative.)
                 if (rel as i32) >= 0 || rel >= 0xffff_f000 {
@@ -166,7 +156,6 @@ fn rewrite_stmts(stmts: &[Insn], uses: &mut Uses) -> Vec<Insn> {
         if class == op::LDX && mode == op::MSH {
             if let Some(b) = base_of(s.k) {
                 // libpcap's gen_loadx_iphdrlen with a variable payload offset.
-                mark(b, uses);
                 out.push(ldx_mem(b.reg()));
                 out.push(ld_ind(1, s.k.wrapping_sub(b.value())));
                 out.push(alu_k(op::AND, 0xf));
@@ -181,7 +170,6 @@ fn rewrite_stmts(stmts: &[Insn], uses: &mut Uses) -> Vec<Insn> {
         }
         if class == op::LD && mode == op::IND {
             if let Some(b) = base_of(s.k) {
-                mark(b, uses);
                 if x_var != Some(b) {
                     // X holds an index: add the variable part to it.
                     if !a_is_x {
@@ -238,21 +226,21 @@ fn rewrite_stmts(stmts: &[Insn], uses: &mut Uses) -> Vec<Insn> {
     out
 }
 
-fn rewrite(p: Pred, uses: &mut Uses) -> Pred {
+fn rewrite(p: Pred) -> Pred {
     match p {
         Pred::True | Pred::False => p,
         Pred::Test(Test { stmts, jump, k }) => Pred::Test(Test {
-            stmts: rewrite_stmts(&stmts, uses),
+            stmts: rewrite_stmts(&stmts),
             jump,
             k,
         }),
         Pred::InSet { stmts, values } => Pred::InSet {
-            stmts: rewrite_stmts(&stmts, uses),
+            stmts: rewrite_stmts(&stmts),
             values,
         },
-        Pred::And(items) => Pred::And(items.into_iter().map(|i| rewrite(i, uses)).collect()),
-        Pred::Or(items) => Pred::Or(items.into_iter().map(|i| rewrite(i, uses)).collect()),
-        Pred::Not(inner) => Pred::Not(Box::new(rewrite(*inner, uses))),
+        Pred::And(items) => Pred::And(items.into_iter().map(rewrite).collect()),
+        Pred::Or(items) => Pred::Or(items.into_iter().map(rewrite).collect()),
+        Pred::Not(inner) => Pred::Not(Box::new(rewrite(*inner))),
     }
 }
 
@@ -340,8 +328,7 @@ impl Gen {
         let hdr_variable = radio.is_some_and(|r| r != RadioHeader::None);
         let (p, radio_reg, payload_reg) = match radio {
             Some(_) => {
-                let mut uses = Uses::default();
-                let p = rewrite(p, &mut uses);
+                let p = rewrite(p);
                 let allocated = |r: &RegId| self.pool.is_allocated(*r);
                 let hdr = self.reg_linkhdr.filter(|r| hdr_variable && allocated(r));
                 (p, hdr, self.reg_linkpl.filter(allocated))
