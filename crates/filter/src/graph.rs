@@ -128,7 +128,6 @@ pub enum Node {
 }
 
 /// An arena of hash-consed nodes.
-#[derive(Default)]
 pub struct Graph {
     pub nodes: Vec<Node>,
     hops: u32,
@@ -174,15 +173,77 @@ pub struct OrderScratch {
     stack: Vec<(NodeId, u8)>,
 }
 
+/// The memory of a dropped graph, for the next one on this thread.
+struct Spare {
+    nodes: Vec<Node>,
+    intern: HashMap<u64, NodeId>,
+    same_hash: Vec<NodeId>,
+}
+
+thread_local! {
+    /// One dropped graph's memory: compiling an everyday filter takes microseconds, and growing
+    /// the arena and its interning table from nothing each time was a tenth of that.
+    static SPARE: std::cell::Cell<Option<Spare>> = const { std::cell::Cell::new(None) };
+}
+
+/// Reusable buffers of [`Graph::emit`].
+#[derive(Default)]
+struct EmitScratch {
+    order_scratch: OrderScratch,
+    order: Vec<NodeId>,
+    index: Vec<usize>,
+    tramp: Vec<(bool, bool)>,
+    pos: Vec<usize>,
+}
+
+thread_local! {
+    static EMIT_SCRATCH: std::cell::Cell<Option<EmitScratch>> =
+        const { std::cell::Cell::new(None) };
+}
+
+/// Graphs up to this many nodes give their memory back when dropped.
+const SPARE_MAX_NODES: usize = 1024;
+
+impl Default for Graph {
+    fn default() -> Self {
+        Graph::new()
+    }
+}
+
+impl Drop for Graph {
+    fn drop(&mut self) {
+        if self.nodes.capacity() > SPARE_MAX_NODES {
+            return;
+        }
+        let mut spare = Spare {
+            nodes: std::mem::take(&mut self.nodes),
+            intern: std::mem::take(&mut self.intern),
+            same_hash: std::mem::take(&mut self.same_hash),
+        };
+        spare.nodes.clear();
+        spare.intern.clear();
+        spare.same_hash.clear();
+        // (Fails only while the thread is being torn down; the memory is then just freed.)
+        let _ = SPARE.try_with(|s| s.set(Some(spare)));
+    }
+}
+
 impl Graph {
-    /// Room for the few dozen nodes of an everyday filter without growing.
+    /// An empty graph, with room for the few dozen nodes of an everyday filter (the memory of
+    /// the last graph dropped on this thread, if any).
     pub fn new() -> Self {
         const NODES: usize = 64;
-        Graph {
+        let spare = SPARE.try_with(|s| s.take()).ok().flatten();
+        let spare = spare.unwrap_or_else(|| Spare {
             nodes: Vec::with_capacity(NODES),
-            hops: 0,
             intern: HashMap::with_capacity_and_hasher(NODES, Default::default()),
             same_hash: Vec::with_capacity(NODES),
+        });
+        Graph {
+            nodes: spare.nodes,
+            hops: 0,
+            intern: spare.intern,
+            same_hash: spare.same_hash,
         }
     }
 
@@ -393,15 +454,40 @@ impl Graph {
 
     /// Lays out the graph from `root` as a cBPF program.
     pub fn emit(&self, root: NodeId) -> Vec<Insn> {
-        let order = self.order(root);
+        let mut scratch = EMIT_SCRATCH
+            .try_with(|s| s.take())
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let out = self.emit_with(root, &mut scratch);
+        if self.nodes.len() <= SPARE_MAX_NODES {
+            let _ = EMIT_SCRATCH.try_with(|s| s.set(Some(scratch)));
+        }
+        out
+    }
+
+    fn emit_with(&self, root: NodeId, scratch: &mut EmitScratch) -> Vec<Insn> {
+        let EmitScratch {
+            order_scratch,
+            order,
+            index,
+            tramp,
+            pos,
+        } = scratch;
+        self.order_into(root, order_scratch, order);
+        let order = &*order;
         let n = order.len();
-        let mut index = vec![usize::MAX; self.nodes.len()];
+        index.clear();
+        index.resize(self.nodes.len(), usize::MAX);
         for (i, &id) in order.iter().enumerate() {
             index[id as usize] = i;
         }
+        let index = &*index;
         // Per laid-out node: whether its true / false target needs a trampoline.
-        let mut tramp = vec![(false, false); n];
-        let mut pos = vec![0usize; n + 1];
+        tramp.clear();
+        tramp.resize(n, (false, false));
+        pos.clear();
+        pos.resize(n + 1, 0);
         let next_is = |i: usize, target: NodeId| i + 1 < n && order[i + 1] == target;
         loop {
             for i in 0..n {

@@ -77,13 +77,22 @@ impl Values {
             }
         }
     }
-    /// The number of fact `f`.
-    fn fact_id(&mut self, f: Fact) -> FactId {
+    /// The numbers of the two outcomes of a test (`holds` true, then false): numbered in
+    /// pairs, so that one lookup serves both edges of a branch.
+    fn fact_ids(&mut self, test: Fact) -> (FactId, FactId) {
         let next = self.facts.len() as FactId;
-        *self.fact_ids.entry(f).or_insert_with(|| {
-            self.facts.push(f);
+        let id = *self.fact_ids.entry(test).or_insert_with(|| {
+            self.facts.push(Fact {
+                holds: true,
+                ..test
+            });
+            self.facts.push(Fact {
+                holds: false,
+                ..test
+            });
             next
-        })
+        });
+        (id, id + 1)
     }
     fn fact(&self, id: FactId) -> &Fact {
         &self.facts[id as usize]
@@ -134,8 +143,8 @@ const REGS: usize = 18;
 const A: usize = 0;
 const X: usize = 1;
 
-/// A fact's number in the round's table ([`Values::fact_id`]). A round records at most two facts
-/// per node (the two outcomes of its test), so the numbers fit.
+/// A fact's number in the round's table ([`Values::fact_ids`]). A round records at most two
+/// facts per node (the two outcomes of its test), so the numbers fit.
 type FactId = u16;
 const _: () = assert!(2 * MAX_NODES < FactId::MAX as usize);
 
@@ -484,21 +493,25 @@ impl Opt<'_> {
         None
     }
 
-    fn with_fact(&mut self, st: &State, jump: u16, k: u32, holds: bool, rel: bool) -> State {
-        let mut s = *st;
+    /// The states on the true and the false edge of test `jump k` after state `st`.
+    fn with_facts(&mut self, st: &State, jump: u16, k: u32, rel: bool) -> (State, State) {
+        let (mut on_true, mut on_false) = (*st, *st);
         if jump & op::X == 0 && self.b.vals.constant(st.regs[A]).is_none() {
-            let f = self.b.vals.fact_id(Fact {
+            let (t, f) = self.b.vals.fact_ids(Fact {
                 vn: st.regs[A],
                 jump: jump & 0xf0,
                 k,
-                holds,
+                holds: true,
                 rel,
             });
-            if !s.facts.contains(f) {
-                s.facts.push(f);
+            if !st.facts.contains(t) {
+                on_true.facts.push(t);
+            }
+            if !st.facts.contains(f) {
+                on_false.facts.push(f);
             }
         }
-        s
+        (on_true, on_false)
     }
 
     /// Joins the paths with states `a` and `b` at `node`, in `a`: registers that differ hold a
@@ -595,8 +608,7 @@ impl Opt<'_> {
                         self.arrive(&mut entry, target, cur);
                     }
                     None => {
-                        let st_t = self.with_fact(&cur, jump, k, true, rel);
-                        let st_f = self.with_fact(&cur, jump, k, false, rel);
+                        let (st_t, st_f) = self.with_facts(&cur, jump, k, rel);
                         let t = self.thread(nodes, &live, jt as usize, &st_t);
                         let f = self.thread(nodes, &live, jf as usize, &st_f);
                         changed |= t != jt as usize || f != jf as usize;
@@ -1116,10 +1128,7 @@ pub fn optimize(g: &mut Graph, mut root: NodeId) -> NodeId {
     if g.nodes.len() > MAX_NODES && g.order(root).len() > MAX_NODES {
         return root;
     }
-    let b = BUFFERS.with(|b| b.take()).unwrap_or_else(|| Buffers {
-        work: Graph::new(),
-        ..Buffers::default()
-    });
+    let b = BUFFERS.with(|b| b.take()).unwrap_or_default();
     let mut opt = Opt {
         g,
         b,
