@@ -3,15 +3,21 @@
 //! of the LLVM that llvm-sys links (`LLVM_SYS_140_PREFIX`, else `llvm-config-14` / `llvm-config`
 //! on the PATH). Only with the `llvm` feature.
 
+#[cfg(feature = "llvm")]
 use std::path::PathBuf;
+#[cfg(feature = "llvm")]
 use std::process::Command;
 
 fn main() {
     println!("cargo:rerun-if-changed=src/codegen.cpp");
     println!("cargo:rerun-if-env-changed=LLVM_SYS_140_PREFIX");
-    if std::env::var_os("CARGO_FEATURE_LLVM").is_none() {
-        return;
-    }
+    // `cc` is a build dependency of the `llvm` feature only.
+    #[cfg(feature = "llvm")]
+    compile_codegen();
+}
+
+#[cfg(feature = "llvm")]
+fn compile_codegen() {
     let llvm_config = llvm_config();
     let query = |arg: &str| -> String {
         let output = Command::new(&llvm_config)
@@ -44,6 +50,7 @@ fn main() {
     build.compile("jitkit_llvm_codegen");
 }
 
+#[cfg(feature = "llvm")]
 fn llvm_config() -> PathBuf {
     if let Some(prefix) = std::env::var_os("LLVM_SYS_140_PREFIX") {
         return PathBuf::from(prefix).join("bin/llvm-config");
