@@ -5,11 +5,12 @@
 //! - [`plan`]: the analyses done before emitting (reachability, bounds-check placement,
 //!   registers that need zeroing, where scratch cells live).
 //! - [`emit`]: the instruction-by-instruction translation and the register assignment.
-//! - this module: compiling, mapping the code W^X and calling it.
+//! - this module: compiling, mapping the code W^X and calling it, one packet per call or a batch
+//!   per call.
 //!
 //! ```
 //! use jitkit_bpf::cbpf::{jit::JitFilter, op, Insn};
-//! use jitkit_bpf::PacketFilter;
+//! use jitkit_bpf::{PacketFilter, PacketRef};
 //! // ldh [12]; jeq #0x800, accept, reject  (tcpdump -d ip)
 //! let program = [
 //!     Insn::stmt(op::LD | op::H | op::ABS, 12),
@@ -22,6 +23,11 @@
 //! frame[12] = 0x08;
 //! assert_eq!(filter.run(&frame, 60), 262144);
 //! assert_eq!(filter.run(&frame[..13], 60), 0); // truncated: the load fails, reject
+//! // Many packets in one call: the loop over them is generated code too.
+//! let packets = [PacketRef::new(&frame, 60), PacketRef::new(&frame[..13], 60)];
+//! let mut verdicts = [u32::MAX; 2];
+//! filter.run_batch(&packets, &mut verdicts);
+//! assert_eq!(verdicts, [262144, 0]);
 //! ```
 
 mod emit;
