@@ -13,7 +13,7 @@ mod cbpf_common;
 use std::hint::black_box;
 use std::time::Duration;
 
-use jitkit_bpf::cbpf::{Insn, Interpreter};
+use jitkit_bpf::cbpf::Interpreter;
 use jitkit_bpf::PacketFilter;
 use jitkit_testkit::libpcap;
 
@@ -49,10 +49,7 @@ fn main() {
     );
     for expression in expressions {
         let raw = libpcap::compile(expression, 1, 262144, true).expect("compiles");
-        let program: Vec<Insn> = raw
-            .iter()
-            .map(|r| Insn::new(r.code, r.jt, r.jf, r.k))
-            .collect();
+        let program = libpcap::from_raw(&raw);
         let interp = Interpreter::new(&program).expect("valid");
         if std::env::var_os("CBPF_BENCH_ONCE").is_some() {
             // One pass each, for `valgrind --tool=callgrind` (instruction counts: the machine is

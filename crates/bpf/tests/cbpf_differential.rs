@@ -12,22 +12,10 @@ use jitkit_bpf::PacketFilter;
 use jitkit_testkit::libpcap::{self, RawInsn};
 use proptest::prelude::*;
 
-fn raw(program: &[Insn]) -> Vec<RawInsn> {
-    program
-        .iter()
-        .map(|i| RawInsn {
-            code: i.code,
-            jt: i.jt,
-            jf: i.jf,
-            k: i.k,
-        })
-        .collect()
-}
-
 /// Runs `program` on `packet` in both interpreters; panics with the whole case on a disagreement.
 fn assert_same(program: &[Insn], interp: &Interpreter, packet: &[u8], wire_len: u32) {
     let ours = interp.run(packet, wire_len);
-    let theirs = libpcap::bpf_filter(&raw(program), packet, wire_len);
+    let theirs = libpcap::bpf_filter(&libpcap::to_raw(program), packet, wire_len);
     assert_eq!(
         ours,
         theirs,
@@ -98,13 +86,6 @@ fn generator_covers_all_opcodes() {
     assert_eq!(seen, all);
 }
 
-fn from_raw(program: &[RawInsn]) -> Vec<Insn> {
-    program
-        .iter()
-        .map(|r| Insn::new(r.code, r.jt, r.jf, r.k))
-        .collect()
-}
-
 /// A libpcap-compiled program, in both interpreters.
 struct Compiled {
     expression: &'static str,
@@ -122,7 +103,7 @@ fn compile_all(linktype: i32, refused: &mut BTreeMap<String, ValidateError>) -> 
             let Ok(raw) = libpcap::compile(expression, linktype, 262144, optimize) else {
                 continue;
             };
-            match Interpreter::new(&from_raw(&raw)) {
+            match Interpreter::new(&libpcap::from_raw(&raw)) {
                 Ok(ours) => out.push(Compiled {
                     expression,
                     raw,

@@ -5,7 +5,7 @@
 use jitkit_bpf::cbpf::text::parse;
 use jitkit_bpf::cbpf::{Interpreter, Rules};
 use jitkit_bpf::PacketFilter;
-use jitkit_testkit::libpcap::{self, RawInsn};
+use jitkit_testkit::libpcap;
 
 struct Case {
     what: &'static str,
@@ -199,16 +199,7 @@ const CASES: &[Case] = &[
 fn libpcap_semantics_case_by_case() {
     for case in CASES {
         let program = parse(case.program).unwrap_or_else(|e| panic!("{}: {e}", case.what));
-        let raw: Vec<RawInsn> = program
-            .iter()
-            .map(|i| RawInsn {
-                code: i.code,
-                jt: i.jt,
-                jf: i.jf,
-                k: i.k,
-            })
-            .collect();
-        let theirs = libpcap::bpf_filter(&raw, case.packet, case.wire_len);
+        let theirs = libpcap::bpf_filter(&libpcap::to_raw(&program), case.packet, case.wire_len);
         assert_eq!(theirs, case.expected, "libpcap: {}", case.what);
         let ours = Interpreter::new(&program)
             .unwrap_or_else(|e| panic!("{}: {e}", case.what))

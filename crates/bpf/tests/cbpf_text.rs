@@ -68,10 +68,7 @@ fn tcpdump_dumps_parse_and_print_back_byte_for_byte() {
             let Ok(expected) = libpcap::compile(expression, dlt, 262144, optimize) else {
                 continue;
             };
-            let expected: Vec<Insn> = expected
-                .iter()
-                .map(|r| Insn::new(r.code, r.jt, r.jf, r.k))
-                .collect();
+            let expected = libpcap::from_raw(&expected);
             for (flag, form) in [
                 ("-d", TextForm::Listing),
                 ("-dd", TextForm::CArray),

@@ -16,18 +16,6 @@ use jitkit_bpf::{PacketFilter, PacketRef};
 use jitkit_testkit::libpcap::{self, RawInsn};
 use proptest::prelude::*;
 
-fn raw(program: &[Insn]) -> Vec<RawInsn> {
-    program
-        .iter()
-        .map(|i| RawInsn {
-            code: i.code,
-            jt: i.jt,
-            jf: i.jf,
-            k: i.k,
-        })
-        .collect()
-}
-
 /// A program compiled by the JIT, with the interpreter and libpcap ready to compare against.
 struct Engines {
     program: Vec<Insn>,
@@ -40,7 +28,7 @@ impl Engines {
     fn new(program: &[Insn]) -> Engines {
         Engines {
             program: program.to_vec(),
-            raw: raw(program),
+            raw: libpcap::to_raw(program),
             jit: JitFilter::compile(program).unwrap_or_else(|e| {
                 panic!("JIT refused a valid program: {e}\n{}", listing(program))
             }),
@@ -664,10 +652,7 @@ fn libpcap_programs_agree_on_the_corpus() {
                         else {
                             continue;
                         };
-                        let program: Vec<Insn> = raw
-                            .iter()
-                            .map(|r| Insn::new(r.code, r.jt, r.jf, r.k))
-                            .collect();
+                        let program = libpcap::from_raw(&raw);
                         // libpcap's protochain loops jump backwards: invalid, never compiled.
                         if jitkit_bpf::cbpf::validate(&program).is_ok() {
                             out.push((expression, Engines::new(&program)));

@@ -10,11 +10,7 @@ use jitkit_testkit::libpcap;
 
 fn program(expression: &str) -> Vec<Insn> {
     let ethernet = libpcap::linktype_from_name("EN10MB").unwrap();
-    libpcap::compile(expression, ethernet, 262144, true)
-        .unwrap()
-        .iter()
-        .map(|r| Insn::new(r.code, r.jt, r.jf, r.k))
-        .collect()
+    libpcap::from_raw(&libpcap::compile(expression, ethernet, 262144, true).unwrap())
 }
 
 /// The mnemonics objdump finds in `bytes`.

@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use jitkit_bpf::cbpf;
-use jitkit_testkit::libpcap::RawInsn;
+use jitkit_testkit::libpcap::{self, RawInsn};
 
 /// One packet: captured bytes and length on the wire.
 pub struct Packet {
@@ -123,7 +123,5 @@ pub const FILTERS: &[&str] = &[
 ];
 
 pub fn to_cbpf(prog: &[RawInsn]) -> Vec<cbpf::Insn> {
-    prog.iter()
-        .map(|i| cbpf::Insn::new(i.code, i.jt, i.jf, i.k))
-        .collect()
+    libpcap::from_raw(prog)
 }
