@@ -40,7 +40,7 @@ use std::time::Duration;
 use jitkit_bpf::cbpf::jit::JitFilter;
 use jitkit_bpf::cbpf::{Insn, Interpreter};
 use jitkit_bpf::{PacketFilter, PacketRef};
-use jitkit_testkit::libpcap::{self, RawInsn};
+use jitkit_testkit::libpcap;
 
 use packets::Packets;
 
@@ -106,7 +106,7 @@ fn engines() -> Vec<Engine> {
     vec![
         Engine {
             name: "libpcap",
-            build: |program, _| Box::new(Libpcap(program.iter().map(raw).collect())),
+            build: |program, _| Box::new(libpcap::Filter::new(program)),
         },
         Engine {
             name: "interp",
@@ -144,15 +144,6 @@ impl PacketFilter for CallFloor {
     }
 }
 
-/// libpcap's interpreter, `bpf_filter()`.
-struct Libpcap(Vec<RawInsn>);
-
-impl PacketFilter for Libpcap {
-    fn run(&self, packet: &[u8], wire_len: u32) -> u32 {
-        libpcap::bpf_filter(&self.0, packet, wire_len)
-    }
-}
-
 /// The hand-written Rust function for the filter: per packet through a function pointer, per
 /// batch in a loop with the function inlined.
 struct Handwritten {
@@ -171,23 +162,13 @@ impl PacketFilter for Handwritten {
     }
 }
 
-fn raw(insn: &Insn) -> RawInsn {
-    RawInsn {
-        code: insn.code,
-        jt: insn.jt,
-        jf: insn.jf,
-        k: insn.k,
-    }
-}
-
 /// The cBPF program for an expression on Ethernet, as tcpdump would run it.
 fn program(expression: &str) -> Vec<Insn> {
     let ethernet = libpcap::linktype_from_name("EN10MB").expect("libpcap knows EN10MB");
-    libpcap::compile(expression, ethernet, 262_144, true)
-        .unwrap_or_else(|e| panic!("libpcap cannot compile `{expression}`: {e}"))
-        .iter()
-        .map(|r| Insn::new(r.code, r.jt, r.jf, r.k))
-        .collect()
+    libpcap::from_raw(
+        &libpcap::compile(expression, ethernet, 262_144, true)
+            .unwrap_or_else(|e| panic!("libpcap cannot compile `{expression}`: {e}")),
+    )
 }
 
 /// jitkit's own compiler's program for an expression on Ethernet.
@@ -472,7 +453,7 @@ fn main() {
             continue;
         }
         let program = program(&filter.expression);
-        let oracle_program: Vec<RawInsn> = program.iter().map(raw).collect();
+        let oracle_program = libpcap::to_raw(&program);
         let oracle: Vec<u32> = packets
             .iter()
             .map(|&(p, w)| libpcap::bpf_filter(&oracle_program, p, w))

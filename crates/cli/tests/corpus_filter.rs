@@ -22,7 +22,7 @@ use std::sync::Mutex;
 use jitkit_bpf::cbpf::{Insn, Interpreter, Rules};
 use jitkit_bpf::PacketFilter;
 use jitkit_pcap::{CaptureReader, MappedFile, Record};
-use jitkit_testkit::libpcap::{self, RawInsn};
+use jitkit_testkit::libpcap;
 use jitkit_testkit::CorpusCapture;
 
 /// Builds an engine for a program libpcap compiled (valid by libpcap's rules).
@@ -31,9 +31,7 @@ type EngineCtor = fn(&[Insn]) -> Box<dyn PacketFilter>;
 /// Every engine checked against tcpdump. The first is libpcap's own interpreter: it checks the
 /// harness itself (our reader's records plus libpcap's `bpf_filter` must reproduce tcpdump).
 const ENGINES: &[(&str, EngineCtor)] = &[
-    ("libpcap bpf_filter", |p| {
-        Box::new(Libpcap(p.iter().map(raw).collect()))
-    }),
+    ("libpcap bpf_filter", |p| Box::new(libpcap::Filter::new(p))),
     ("interp", |p| {
         Box::new(Interpreter::with_rules(p, Rules::Libpcap).expect("libpcap's program is valid"))
     }),
@@ -88,28 +86,6 @@ const EXPRESSIONS: &[&str] = &[
     "ether proto 0x88cc",
     "(tcp or udp) and ip6 multicast",
 ];
-
-/// libpcap's `bpf_filter` as an engine.
-struct Libpcap(Vec<RawInsn>);
-
-impl PacketFilter for Libpcap {
-    fn run(&self, packet: &[u8], wire_len: u32) -> u32 {
-        libpcap::bpf_filter(&self.0, packet, wire_len)
-    }
-}
-
-fn raw(insn: &Insn) -> RawInsn {
-    RawInsn {
-        code: insn.code,
-        jt: insn.jt,
-        jf: insn.jf,
-        k: insn.k,
-    }
-}
-
-fn insn(raw: &RawInsn) -> Insn {
-    Insn::new(raw.code, raw.jt, raw.jf, raw.k)
-}
 
 /// A record as tcpdump writes it: seconds, microseconds, captured bytes (as libpcap handed them
 /// to the filter), wire length.
@@ -288,7 +264,7 @@ fn check_unit(unit: &Unit, out: &Path, outcome: &Mutex<Outcome>) {
         } else {
             libpcap::compile(expr, unit.dlt, unit.snaplen as i32, true)
                 .ok()
-                .map(|p| p.iter().map(insn).collect())
+                .map(|p| libpcap::from_raw(&p))
         };
         let Some(program) = program else { continue };
         let want = tcpdump_selects(&unit.file, expr, out).unwrap_or_else(|| {
@@ -432,7 +408,7 @@ fn in_process_programs_are_tcpdumps() {
             );
             let text = String::from_utf8(output.stdout).unwrap();
             let theirs = jitkit_bpf::cbpf::text::parse(&text).unwrap();
-            let ours: Vec<Insn> = program.iter().map(insn).collect();
+            let ours = libpcap::from_raw(&program);
             assert_eq!(ours, theirs, "{} `{expr}`", capture.path.display());
             compared += 1;
         }
