@@ -142,7 +142,7 @@ fn compile_all() {
             continue;
         }
         let raw = support::libpcap_program(expression, 1).expect("libpcap compiles it");
-        let program = support::to_insns(&raw);
+        let program = jitkit_testkit::libpcap::from_raw(&raw);
         if print_ir || print_translated {
             let options = Options {
                 optimize: print_ir,

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use jitkit_bpf::cbpf::jit::JitFilter;
 use jitkit_bpf::PacketFilter;
 use jitkit_llvm::{compile_filter, ebpf_object, Options};
-use jitkit_testkit::libpcap::{bpf_filter, RawInsn};
+use jitkit_testkit::libpcap::{self, bpf_filter};
 use support::kernel::{self, BpfFs};
 
 fn hosts(n: usize) -> String {
@@ -58,14 +58,6 @@ fn filters() -> Vec<(String, String)> {
     ));
     list.push((hosts(50), "host A or host B ... (50 hosts)".into()));
     list
-}
-
-struct Libpcap(Vec<RawInsn>);
-
-impl PacketFilter for Libpcap {
-    fn run(&self, packet: &[u8], wire_len: u32) -> u32 {
-        bpf_filter(&self.0, packet, wire_len)
-    }
 }
 
 /// Nanoseconds per packet for each engine: the median over passes (each over every packet) of
@@ -162,10 +154,10 @@ fn main() {
             continue;
         }
         let raw = support::libpcap_program(&expression, 1).expect("libpcap compiles it");
-        let program = support::to_insns(&raw);
+        let program = libpcap::from_raw(&raw);
         let options = Options::default();
 
-        let libpcap = Libpcap(raw.clone());
+        let libpcap = libpcap::Filter::from_raw(raw.clone());
         let llvm = compile_filter(&program, &options).expect("LLVM compiles it");
         for (n, (packet, wire_len)) in packets.iter().enumerate() {
             let want = bpf_filter(&raw, packet, *wire_len);

@@ -110,11 +110,9 @@ mod tests {
         ]
         .iter()
         .map(|expr| {
-            jitkit_testkit::libpcap::compile(expr, 1, 262144, true)
-                .unwrap()
-                .iter()
-                .map(|r| Insn::new(r.code, r.jt, r.jf, r.k))
-                .collect()
+            jitkit_testkit::libpcap::from_raw(
+                &jitkit_testkit::libpcap::compile(expr, 1, 262144, true).unwrap(),
+            )
         })
         .collect()
     }

@@ -86,12 +86,6 @@ pub fn libpcap_program(expr: &str, dlt: i32) -> Result<Vec<RawInsn>, String> {
     libpcap::compile(expr, dlt, SNAPLEN, true)
 }
 
-/// libpcap's instructions as a jitkit-bpf program: `libpcap::from_raw` under the name
-/// `benches/` use (the tests call `libpcap::from_raw` directly).
-pub fn to_insns(raw: &[RawInsn]) -> Vec<jitkit_bpf::cbpf::Insn> {
-    libpcap::from_raw(raw)
-}
-
 /// libpcap's DLT number for a corpus link-type name (a name, or a number when libpcap has none).
 pub fn dlt_of(name: &str) -> Option<i32> {
     libpcap::linktype_from_name(name).or_else(|| name.parse().ok())
