@@ -96,10 +96,7 @@ fn check_zeroed_memory(expr: &str, link: &str, optimize: bool) -> Result<usize, 
     if common::loops::has_loops(&theirs) || !common::loops::reads_memory(&theirs) {
         return Ok(0);
     }
-    let insns: Vec<jitkit_bpf::cbpf::Insn> = theirs
-        .iter()
-        .map(|r| jitkit_bpf::cbpf::Insn::new(r.code, r.jt, r.jf, r.k))
-        .collect();
+    let insns = jitkit_testkit::libpcap::from_raw(&theirs);
     let zeroed = Interpreter::with_rules(&insns, Rules::Libpcap)
         .map_err(|e| format!("{link} `{expr}`: libpcap's program: {e}"))?;
     let ours_run = Interpreter::with_rules(&ours, Rules::Libpcap)

@@ -67,14 +67,7 @@ pub fn packets(link: &str) -> &'static [Packet] {
 }
 
 pub fn raw(p: &[Insn]) -> Vec<RawInsn> {
-    p.iter()
-        .map(|i| RawInsn {
-            code: i.code,
-            jt: i.jt,
-            jf: i.jf,
-            k: i.k,
-        })
-        .collect()
+    jitkit_testkit::libpcap::to_raw(p)
 }
 
 pub fn our_linktype(link: &str) -> u32 {
@@ -190,9 +183,7 @@ pub fn check_with(expr: &str, link: &str, optimize: bool, tolerant: bool) -> Res
 }
 
 fn ours_insns(p: &[RawInsn]) -> Vec<Insn> {
-    p.iter()
-        .map(|r| Insn::new(r.code, r.jt, r.jf, r.k))
-        .collect()
+    jitkit_testkit::libpcap::from_raw(p)
 }
 
 /// Runs `check` for every expression on every link type (and both optimizer settings when
