@@ -78,26 +78,13 @@ fn everyday() -> Vec<&'static str> {
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .collect();
-    for extra in ENGINE_FILTERS {
+    for extra in jitkit_testkit::bench_filters::EVERYDAY {
         if !list.contains(extra) {
             list.push(extra);
         }
     }
     list
 }
-
-/// The everyday filters of crates/cli/benches/filter (the JIT, LLVM and eBPF tables).
-const ENGINE_FILTERS: &[&str] = &[
-    "ip",
-    "tcp port 80",
-    "host 10.0.0.1",
-    "udp and dst port 53",
-    "ip and tcp[tcpflags] & tcp-syn != 0",
-    "net 192.168.0.0/16 and not port 22",
-    "vlan and tcp",
-    "ip6 and udp",
-    "icmp or arp",
-];
 
 fn hosts(n: usize) -> String {
     (0..n)

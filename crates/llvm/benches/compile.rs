@@ -22,40 +22,9 @@ use std::hint::black_box;
 use jitkit_bpf::cbpf::Insn;
 use jitkit_llvm::{compile_filter, llvm_ir, Options};
 
-fn hosts(n: usize) -> String {
-    (0..n)
-        .map(|i| format!("host 10.{}.{}.{}", i / 200, i % 200, 1 + i % 7))
-        .collect::<Vec<_>>()
-        .join(" or ")
-}
-
-/// The `llvm` benchmark's list (same expressions, same order).
+/// (expression, label): the filter list every engine benchmark shares.
 fn filters() -> Vec<(String, String)> {
-    let plain = [
-        "ip",
-        "tcp port 80",
-        "host 10.0.0.1",
-        "udp and dst port 53",
-        "ip and tcp[tcpflags] & tcp-syn != 0",
-        "net 192.168.0.0/16 and not port 22",
-        "vlan and tcp",
-        "ip6 and udp",
-        "icmp or arp",
-    ];
-    let mut list: Vec<(String, String)> = plain
-        .iter()
-        .map(|e| (e.to_string(), e.to_string()))
-        .collect();
-    list.push((
-        "tcp[((tcp[12:1] & 0xf0) >> 2):4] = 0x47455420".into(),
-        "HTTP GET (payload at tcp[12]>>2)".into(),
-    ));
-    list.push((
-        "tcp port 80 and (((ip[2:2] - ((ip[0]&0xf)<<2)) - ((tcp[12]&0xf0)>>2)) != 0)".into(),
-        "tcp port 80 with payload (source's)".into(),
-    ));
-    list.push((hosts(50), "host A or host B ... (50 hosts)".into()));
-    list
+    jitkit_testkit::bench_filters::engine_filters()
 }
 
 /// The compiles that are measured (a function of its own, so that callgrind's

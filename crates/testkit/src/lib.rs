@@ -8,6 +8,7 @@
 //! - `fuzz_input`: classic BPF programs (and packets) read from raw fuzz input,
 //! - `rng`: a seeded xorshift generator with edge-value helpers for differential tests.
 
+pub mod bench_filters;
 pub mod fuzz_input;
 pub mod libpcap;
 pub mod rng;
