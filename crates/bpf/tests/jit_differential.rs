@@ -437,8 +437,8 @@ fn division_by_constants_is_exact() {
     }
 }
 
-/// One program, several packets: each whole and cut short at a few points.
-/// Each packet is also cut short, and all of them run again as one batch.
+/// One program, several packets: each whole and cut short at a few points, one at a time and
+/// then all of them again as one batch.
 fn check_on_packets(program: &[Insn], e: &mut impl Entropy, shape: &Shape, packets: usize) {
     let engines = Engines::new(program);
     let whole: Vec<(Vec<u8>, u32)> = (0..packets).map(|_| testgen::packet(e, shape)).collect();
