@@ -123,7 +123,7 @@ mod tests {
         let codegen = pipeline::codegen(flavor, optimize).unwrap();
         let mut codegen = codegen.borrow_mut();
         let build = |context| {
-            let module = translate::translate(context, program, flavor).unwrap();
+            let module = translate::translate(context, program, flavor, optimize).unwrap();
             pipeline::finish(&module, codegen.machine(), flavor, optimize).unwrap();
             module
         };

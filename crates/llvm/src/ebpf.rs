@@ -17,7 +17,7 @@ pub fn object(program: &[Insn], options: &Options) -> Result<Vec<u8>, Error> {
     let codegen = pipeline::codegen(flavor, options.optimize)?;
     let mut codegen = codegen.borrow_mut();
     let context = Context::create();
-    let module = translate::translate(&context, program, flavor)?;
+    let module = translate::translate(&context, program, flavor, options.optimize)?;
     pipeline::finish(&module, codegen.machine(), flavor, options.optimize)?;
     Ok(codegen.emit(&module).to_vec())
 }

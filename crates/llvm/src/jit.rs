@@ -38,7 +38,7 @@ impl LlvmFilter {
         let codegen = pipeline::codegen(Flavor::Native, options.optimize)?;
         let mut codegen = codegen.borrow_mut();
         let context = Context::create();
-        let module = translate::translate(&context, program, Flavor::Native)?;
+        let module = translate::translate(&context, program, Flavor::Native, options.optimize)?;
         pipeline::finish(&module, codegen.machine(), Flavor::Native, options.optimize)?;
         let code = load::load(codegen.emit(&module), FUNCTION_NAME)?;
         // SAFETY: the entry is the function the translator defined with exactly FilterFn's

@@ -244,7 +244,12 @@ fn with_native_module<T>(
 ) -> Result<T, Error> {
     let machine = pipeline::target_machine(translate::Flavor::Native, options.optimize)?;
     let context = inkwell::context::Context::create();
-    let module = translate::translate(&context, program, translate::Flavor::Native)?;
+    let module = translate::translate(
+        &context,
+        program,
+        translate::Flavor::Native,
+        options.optimize,
+    )?;
     pipeline::finish(
         &module,
         &machine,
