@@ -315,11 +315,6 @@ impl CodeArena {
         (self.map.addr()..self.map.addr() + self.used).contains(&addr)
     }
 
-    /// Bytes in use (pieces and the alignment between them).
-    pub fn used(&self) -> usize {
-        self.used
-    }
-
     /// The reserved size.
     pub fn capacity(&self) -> usize {
         self.map.len()

@@ -23,6 +23,18 @@ const OUTGOING: u32 = 4;
 const SKF_AD_PKTTYPE: u32 = 0xffff_f000 + 4;
 const SKF_AD_IFINDEX: u32 = 0xffff_f000 + 8;
 
+/// `llc [kind]` once `is_llc` holds: the frame kind from the LLC control byte at `ctl`.
+pub(super) fn llc_frame(is_llc: Pred, ctl: u32, kind: LlcKind) -> Pred {
+    match kind {
+        LlcKind::Any => is_llc,
+        LlcKind::I => Pred::and2(is_llc, Pred::jset(1, ctl, 0x01).not()),
+        LlcKind::S => Pred::and2(is_llc, Pred::mcmp(1, ctl, 0x01, 0x03)),
+        LlcKind::U => Pred::and2(is_llc, Pred::mcmp(1, ctl, 0x03, 0x03)),
+        LlcKind::SSubtype(s) => Pred::and2(is_llc, Pred::mcmp(1, ctl, s, 0x0f)),
+        LlcKind::USubtype(s) => Pred::and2(is_llc, Pred::mcmp(1, ctl, s, 0xef)),
+    }
+}
+
 fn link_name(g: &Gen) -> String {
     crate::linktype::name(g.linktype)
         .map(str::to_string)
@@ -381,15 +393,7 @@ impl Gen {
             Pred::cmp_gt(2, self.off_linktype.unwrap_or(0), ETHERMTU).not(),
             Pred::cmp(2, at, 0xffff).not(),
         );
-        let ctl = at + 2;
-        Ok(match kind {
-            LlcKind::Any => is_llc,
-            LlcKind::I => Pred::and2(is_llc, Pred::jset(1, ctl, 0x01).not()),
-            LlcKind::S => Pred::and2(is_llc, Pred::mcmp(1, ctl, 0x01, 0x03)),
-            LlcKind::U => Pred::and2(is_llc, Pred::mcmp(1, ctl, 0x03, 0x03)),
-            LlcKind::SSubtype(s) => Pred::and2(is_llc, Pred::mcmp(1, ctl, s, 0x0f)),
-            LlcKind::USubtype(s) => Pred::and2(is_llc, Pred::mcmp(1, ctl, s, 0xef)),
-        })
+        Ok(llc_frame(is_llc, at + 2, kind))
     }
 
     pub fn inbound(&mut self, outbound: bool) -> Result<Pred, CompileError> {

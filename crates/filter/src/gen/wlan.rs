@@ -221,15 +221,6 @@ impl Gen {
 
     /// `llc [kind]` on 802.11: any data frame is an LLC frame.
     pub fn wlan_llc(&self, kind: LlcKind) -> Pred {
-        let is_llc = self.wlan_data_frame();
-        let ctl = self.off_linkpl + 2;
-        match kind {
-            LlcKind::Any => is_llc,
-            LlcKind::I => Pred::and2(is_llc, Pred::jset(1, ctl, 0x01).not()),
-            LlcKind::S => Pred::and2(is_llc, Pred::mcmp(1, ctl, 0x01, 0x03)),
-            LlcKind::U => Pred::and2(is_llc, Pred::mcmp(1, ctl, 0x03, 0x03)),
-            LlcKind::SSubtype(s) => Pred::and2(is_llc, Pred::mcmp(1, ctl, s, 0x0f)),
-            LlcKind::USubtype(s) => Pred::and2(is_llc, Pred::mcmp(1, ctl, s, 0xef)),
-        }
+        super::encap::llc_frame(self.wlan_data_frame(), self.off_linkpl + 2, kind)
     }
 }
