@@ -64,6 +64,21 @@ pub struct Machine {
     pub saved_signal_states: Vec<crate::signal::Saved>,
 }
 
+impl Machine {
+    /// A machine with no program loaded: default registers, a reserved address space with
+    /// nothing mapped, a fresh OS state (`--strace` lines to `strace`), the clock started now.
+    /// `loader::start` loads a program into it; tests map pages and poke code themselves.
+    pub fn unloaded(strace: Option<Box<dyn Write>>) -> std::io::Result<Machine> {
+        Ok(Machine {
+            cpu: Cpu::default(),
+            mem: Memory::new()?,
+            os: Os::new(strace),
+            start: Instant::now(),
+            saved_signal_states: Vec::new(),
+        })
+    }
+}
+
 /// How the guest ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -181,13 +196,7 @@ impl Emulator {
         env: Vec<Vec<u8>>,
         options: Options,
     ) -> Result<Emulator, crate::LoadError> {
-        let mut machine = Machine {
-            cpu: Cpu::default(),
-            mem: Memory::new().map_err(crate::LoadError::Reserve)?,
-            os: Os::new(options.strace),
-            start: Instant::now(),
-            saved_signal_states: Vec::new(),
-        };
+        let mut machine = Machine::unloaded(options.strace).map_err(crate::LoadError::Reserve)?;
         crate::loader::start(&mut machine, &program, &env)?;
         let jit = match options.engine {
             Engine::Jit => Jit::with_code_bytes(options.code_bytes).ok(),

@@ -11,7 +11,7 @@ use jitkit_testkit::rng::Rng;
 use super::{Exit, Jit};
 use crate::decode::decode_block;
 use crate::machine::{Machine, Stop};
-use crate::memory::{Memory, R, W, X};
+use crate::memory::{R, W, X};
 
 const CODE: u64 = 0x1000;
 const DATA: u64 = 0x10000;
@@ -114,13 +114,7 @@ fn one(a: &mut CodeAssembler, rng: &mut Rng) -> Result<(), IcedError> {
 }
 
 fn machine() -> Machine {
-    let mut m = Machine {
-        cpu: Default::default(),
-        mem: Memory::new().expect("guest memory"),
-        os: crate::syscall::Os::new(None),
-        start: std::time::Instant::now(),
-        saved_signal_states: Vec::new(),
-    };
+    let mut m = Machine::unloaded(None).expect("guest memory");
     m.mem.map(CODE, 0x1000, R | X);
     m.mem.map(DATA, DATA_LEN, R | W);
     m.mem.map(0x5000, 0x1000, R | X);

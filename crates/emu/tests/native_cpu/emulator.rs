@@ -3,7 +3,7 @@
 
 use jitkit_emu::decode::{decode_block, Block};
 use jitkit_emu::machine::Machine;
-use jitkit_emu::memory::{Memory, R, W, X};
+use jitkit_emu::memory::{R, W, X};
 
 use super::State;
 
@@ -14,13 +14,7 @@ pub const DATA_ADDR: u64 = 0x10000;
 
 /// A machine with nothing but the code and data pages mapped (no program loaded).
 pub fn machine() -> Machine {
-    let mut m = Machine {
-        cpu: Default::default(),
-        mem: Memory::new().expect("guest memory"),
-        os: jitkit_emu::syscall::Os::new(None),
-        start: std::time::Instant::now(),
-        saved_signal_states: Vec::new(),
-    };
+    let mut m = Machine::unloaded(None).expect("guest memory");
     m.mem.map(CODE_ADDR, 4096, R | X);
     m.mem.map(DATA_ADDR, 4096, R | W);
     m
