@@ -12,6 +12,12 @@ impl Rng {
         Rng(seed)
     }
 
+    /// A generator for any seed, zero included: the seed is spread over the bits (times
+    /// 2^64/φ) and made odd, so that small or similar seeds (1, 2, `seed ^ n`...) start far apart.
+    pub fn from_any_seed(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
+    }
+
     /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 << 13;
@@ -23,6 +29,21 @@ impl Rng {
     /// A number in `0..n` (`n` > 0; the small modulo bias does not matter here).
     pub fn below(&mut self, n: u64) -> u64 {
         self.next_u64() % n
+    }
+
+    /// True `percent` times in a hundred.
+    pub fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+
+    /// One of `items` (not empty).
+    pub fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+        items[self.below(items.len() as u64) as usize]
+    }
+
+    /// A random byte.
+    pub fn byte(&mut self) -> u8 {
+        self.next_u64() as u8
     }
 
     /// An integer that finds edge cases: zero, all ones, a power of two, a power of two minus
@@ -86,5 +107,19 @@ mod tests {
             .iter()
             .any(|d| d.abs() > 1e-12 && d.abs() < 1e12 && d.fract() != 0.0));
         assert!((0..100).all(|_| r.float() >> 32 == 0));
+    }
+
+    #[test]
+    fn any_seed_starts_a_sequence_and_the_helpers_stay_in_range() {
+        let mut r = Rng::from_any_seed(0);
+        assert_ne!(r.next_u64(), 0);
+        let picked: std::collections::BTreeSet<u8> =
+            (0..1000).map(|_| r.pick(&[3, 5, 7])).collect();
+        assert_eq!(picked.into_iter().collect::<Vec<_>>(), [3, 5, 7]);
+        let hits = (0..10_000).filter(|_| r.chance(20)).count();
+        assert!((1500..2500).contains(&hits), "{hits} of 10000 at 20%");
+        assert!((0..1000).all(|_| !r.chance(0) && r.chance(100)));
+        let bytes: std::collections::BTreeSet<u8> = (0..10_000).map(|_| r.byte()).collect();
+        assert_eq!(bytes.len(), 256);
     }
 }

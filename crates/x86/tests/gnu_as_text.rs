@@ -4,6 +4,8 @@
 
 mod support;
 
+use jitkit_testkit::rng::Rng;
+
 fn hex(b: &[u8]) -> String {
     b.iter()
         .map(|x| format!("{x:02x}"))
@@ -11,25 +13,11 @@ fn hex(b: &[u8]) -> String {
         .join(" ")
 }
 
-/// A small deterministic generator (xorshift), so failures reproduce.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 /// A program of `items` statements with `labels` labels; `spread` scales the filler sizes so
-/// that some branches fit in 8 bits and others do not.
+/// that some branches fit in 8 bits and others do not. The same seed gives the same program
+/// (testkit's xorshift64), so failures reproduce.
 fn random_program(seed: u64, items: usize, labels: usize, spread: u64) -> String {
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let mut s = String::from(".intel_syntax noprefix\n.text\n");
     let mut next_label = 0;
     for _ in 0..items {

@@ -2,35 +2,9 @@
 //! expression list mentions (addresses, ports, protocols, VLAN ids...), so that rarely captured
 //! protocols are exercised, with some captures cut short to test out-of-bounds loads.
 
+use jitkit_testkit::rng::Rng;
+
 use super::capture::Packet;
-
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
-    }
-    pub fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-    pub fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-    pub fn pick<T: Copy>(&mut self, items: &[T]) -> T {
-        items[self.below(items.len() as u64) as usize]
-    }
-    pub fn byte(&mut self) -> u8 {
-        self.next() as u8
-    }
-}
 
 const ADDRS4: &[[u8; 4]] = &[
     [10, 0, 0, 1],
@@ -101,7 +75,7 @@ fn port(r: &mut Rng) -> u16 {
     if r.chance(80) {
         r.pick(PORTS)
     } else {
-        r.next() as u16
+        r.next_u64() as u16
     }
 }
 
@@ -298,7 +272,7 @@ fn network_at(r: &mut Rng, depth: u32) -> (u16, Vec<u8>) {
             (0..r.below(40)).map(|_| r.byte()).collect(),
         ),
         _ => (
-            r.next() as u16,
+            r.next_u64() as u16,
             (0..r.below(40)).map(|_| r.byte()).collect(),
         ),
     }
@@ -364,7 +338,7 @@ fn ethernet_at(r: &mut Rng, depth: u32) -> Vec<u8> {
     let tags = if r.chance(15) { 1 + r.below(2) } else { 0 };
     for _ in 0..tags {
         f.extend(r.pick(&[0x8100u16, 0x88a8, 0x9100]).to_be_bytes());
-        let any = r.next() as u16;
+        let any = r.next_u64() as u16;
         let vid: u16 = r.pick(&[10, 100, 0, 4095, 1, any]);
         f.extend(vid.to_be_bytes());
     }
@@ -626,7 +600,7 @@ pub fn frame(r: &mut Rng, link: &str) -> Vec<u8> {
                 0..=2 => (2u32, ipv4(r)),
                 3 => (r.pick(&[24u32, 28, 30]), ipv6(r)),
                 4 => (r.pick(&[24u32, 28, 30, 10]), ipv6(r)),
-                _ => (r.next() as u32 % 40, ip_any(r)),
+                _ => (r.next_u64() as u32 % 40, ip_any(r)),
             };
             let mut f = if link == "NULL" {
                 if r.chance(80) {
@@ -667,7 +641,7 @@ pub fn frame(r: &mut Rng, link: &str) -> Vec<u8> {
 
 /// `count` frames for `link`; about a fifth are captured short of their wire length.
 pub fn packets(link: &str, count: usize, seed: u64) -> Vec<Packet> {
-    let mut r = Rng::new(seed ^ link.len() as u64 ^ (link.as_bytes()[0] as u64) << 8);
+    let mut r = Rng::from_any_seed(seed ^ link.len() as u64 ^ (link.as_bytes()[0] as u64) << 8);
     (0..count)
         .map(|_| {
             let mut data = frame(&mut r, link);
