@@ -19,7 +19,10 @@ use llvm_sys::target_machine::LLVMTargetMachineRef;
 use crate::Error;
 
 extern "C" {
-    fn jitkit_codegen_create(machine: LLVMTargetMachineRef) -> *mut std::ffi::c_void;
+    fn jitkit_codegen_create(
+        machine: LLVMTargetMachineRef,
+        tail_merge: bool,
+    ) -> *mut std::ffi::c_void;
     fn jitkit_codegen_run(
         handle: *mut std::ffi::c_void,
         module: LLVMModuleRef,
@@ -41,11 +44,12 @@ pub struct Codegen {
 }
 
 impl Codegen {
-    /// Builds the pipeline that writes ELF objects for `machine`.
-    pub fn new(machine: Rc<TargetMachine>) -> Result<Self, Error> {
+    /// Builds the pipeline that writes ELF objects for `machine`; without `tail_merge`, code
+    /// generation does not merge identical block tails (see `codegen.cpp`).
+    pub fn new(machine: Rc<TargetMachine>, tail_merge: bool) -> Result<Self, Error> {
         // SAFETY: `machine` is a live target machine, kept alive by the returned struct for as
         // long as the pipeline; the function returns null or a pipeline this struct then owns.
-        let handle = unsafe { jitkit_codegen_create(machine.as_mut_ptr()) };
+        let handle = unsafe { jitkit_codegen_create(machine.as_mut_ptr(), tail_merge) };
         if handle.is_null() {
             return Err(Error::CodeGen(
                 "the target machine cannot write object files".into(),
@@ -89,9 +93,11 @@ impl Drop for Codegen {
 #[cfg(test)]
 mod tests {
     use inkwell::context::Context;
-    use inkwell::targets::FileType;
+    use inkwell::module::Module;
+    use inkwell::targets::{FileType, TargetMachine};
     use jitkit_bpf::cbpf::Insn;
 
+    use super::Codegen;
     use crate::translate::{self, Flavor};
     use crate::{pipeline, PacketAccess};
 
@@ -117,31 +123,50 @@ mod tests {
         .collect()
     }
 
-    /// The object the C API writes (a pass pipeline built for this module alone), and the one
-    /// the thread's reused pipeline writes.
-    fn both_objects(program: &[Insn], flavor: Flavor, optimize: bool) -> (Vec<u8>, Vec<u8>) {
+    /// The objects written for `program` by: the C API (a pass pipeline built for this module
+    /// alone by `addPassesToEmitFile`), a pipeline of ours built for this module alone with tail
+    /// merging on, the same with tail merging as the thread's pipeline has it, and the thread's
+    /// reused pipeline.
+    fn objects(program: &[Insn], flavor: Flavor, optimize: bool) -> [Vec<u8>; 4] {
         let codegen = pipeline::codegen(flavor, optimize).unwrap();
         let mut codegen = codegen.borrow_mut();
-        let build = |context| {
+        let machine = pipeline::target_machine(flavor, optimize).unwrap();
+        fn build<'c>(
+            context: &'c Context,
+            program: &[Insn],
+            machine: &TargetMachine,
+            flavor: Flavor,
+            optimize: bool,
+        ) -> Module<'c> {
             let module = translate::translate(context, program, flavor, optimize).unwrap();
-            pipeline::finish(&module, codegen.machine(), flavor, optimize).unwrap();
+            pipeline::finish(&module, machine, flavor, optimize).unwrap();
             module
-        };
+        }
         let context = Context::create();
-        let alone = codegen
-            .machine()
-            .write_to_memory_buffer(&build(&context), FileType::Object)
+        let c_api = machine
+            .write_to_memory_buffer(
+                &build(&context, program, &machine, flavor, optimize),
+                FileType::Object,
+            )
             .unwrap()
             .as_slice()
             .to_vec();
+        let alone = |tail_merge| {
+            let context = Context::create();
+            let mut fresh = Codegen::new(machine.clone(), tail_merge).unwrap();
+            let module = build(&context, program, &machine, flavor, optimize);
+            fresh.emit(&module).to_vec()
+        };
+        let merging = alone(true);
+        let as_configured = alone(flavor != Flavor::Native);
         let context = Context::create();
-        let module = build(&context);
+        let module = build(&context, program, &machine, flavor, optimize);
         let reused = codegen.emit(&module).to_vec();
-        (alone, reused)
+        [c_api, merging, as_configured, reused]
     }
 
     #[test]
-    fn the_reused_pipeline_writes_the_c_apis_objects_byte_for_byte() {
+    fn the_pipeline_writes_the_c_apis_objects_and_reuse_changes_nothing() {
         let programs = programs();
         let flavors = [
             (Flavor::Native, true),
@@ -149,16 +174,19 @@ mod tests {
             (Flavor::Ebpf(PacketAccess::Direct), true),
             (Flavor::Ebpf(PacketAccess::Helper), true),
         ];
+        let mut native_differs = false;
         // Forward and backward, so each program follows a different one through the pipeline.
         for (flavor, optimize) in flavors {
             for program in programs.iter().chain(programs.iter().rev()) {
-                let (alone, reused) = both_objects(program, flavor, optimize);
-                assert!(alone.starts_with(b"\x7fELF"), "{flavor:?}");
-                assert!(
-                    alone == reused,
-                    "{flavor:?} optimize={optimize}: {program:?}"
-                );
+                let [c_api, merging, as_configured, reused] = objects(program, flavor, optimize);
+                assert!(c_api.starts_with(b"\x7fELF"), "{flavor:?}");
+                let what = format!("{flavor:?} optimize={optimize}: {program:?}");
+                assert!(merging == c_api, "built step by step: {what}");
+                assert!(reused == as_configured, "reused: {what}");
+                native_differs |= as_configured != c_api;
             }
         }
+        // Tail merging off changes some native object (else the switch is not reaching LLVM).
+        assert!(native_differs);
     }
 }

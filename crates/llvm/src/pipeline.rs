@@ -26,6 +26,7 @@ use inkwell::targets::{
 use inkwell::OptimizationLevel;
 
 use crate::codegen::Codegen;
+use crate::register_compares;
 use crate::translate::Flavor;
 use crate::Error;
 
@@ -105,9 +106,13 @@ pub fn codegen(flavor: Flavor, optimize: bool) -> Result<Rc<RefCell<Codegen>>, E
     }) {
         return Ok(codegen);
     }
-    let codegen = Rc::new(RefCell::new(Codegen::new(target_machine(
-        flavor, optimize,
-    )?)?));
+    // Native code keeps block tails apart (see `codegen.cpp`); the BPF backend gets LLVM's
+    // default pipeline.
+    let tail_merge = flavor != Flavor::Native;
+    let codegen = Rc::new(RefCell::new(Codegen::new(
+        target_machine(flavor, optimize)?,
+        tail_merge,
+    )?));
     CODEGENS.with(|c| c.borrow_mut().push((key, codegen.clone())));
     Ok(codegen)
 }
@@ -166,8 +171,8 @@ fn create_target_machine(flavor: Flavor, level: OptimizationLevel) -> Result<Tar
         .ok_or_else(|| Error::Target(format!("no target machine for {triple}")))
 }
 
-/// Verifies `module`, optimizes it at -O2 when asked (the flavor's pipeline), and verifies it
-/// again.
+/// Verifies `module`, optimizes it at -O2 when asked (the flavor's pipeline, then for native
+/// code `register_compares`), and verifies it again.
 pub fn finish(
     module: &Module<'_>,
     machine: &TargetMachine,
@@ -185,6 +190,10 @@ pub fn finish(
         module
             .run_passes(passes, machine, PassBuilderOptions::create())
             .map_err(|e| Error::Optimize(e.to_string()))?;
+        if flavor == Flavor::Native {
+            register_compares::apply(module)
+                .map_err(|e| Error::Optimize(format!("register compares: {e}")))?;
+        }
         module.verify().map_err(|e| Error::Verify(e.to_string()))?;
     }
     Ok(())

@@ -636,11 +636,12 @@ impl<'ctx, 'm, 'p> Translator<'ctx, 'm, 'p> {
         let branch = b.build_conditional_branch(condition, taken, not_taken)?;
         // The program's own layout as a mild prior: the side that continues with the next
         // instruction is the likelier one (libpcap's compiler puts the path that goes on
-        // testing there), so LLVM lays it out falling through, as the direct JIT does.
+        // testing there), and when neither does, the false side (where a failed test goes on
+        // or rejects), so LLVM lays it out falling through, as the direct JIT does.
         match (insn.jt, insn.jf) {
-            (0, jf) if jf != 0 => self.set_weights(branch, 2, 1),
-            (jt, 0) if jt != 0 => self.set_weights(branch, 1, 2),
-            _ => Ok(()),
+            (jt, jf) if jt == jf => Ok(()),
+            (0, _) => self.set_weights(branch, 2, 1),
+            _ => self.set_weights(branch, 1, 2),
         }
     }
 
