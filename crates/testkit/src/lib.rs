@@ -6,9 +6,11 @@
 //! - `libpcap`: libpcap's compiler and interpreter in-process (the filter oracle), and the
 //!   conversions between its instructions and jitkit-bpf's,
 //! - `fuzz_input`: classic BPF programs (and packets) read from raw fuzz input,
-//! - `rng`: a seeded xorshift generator with edge-value helpers for differential tests.
+//! - `rng`: a seeded xorshift generator with edge-value helpers for differential tests,
+//! - `filter_expressions`: the filter expressions the engines' differential tests share.
 
 pub mod bench_filters;
+pub mod filter_expressions;
 pub mod fuzz_input;
 pub mod libpcap;
 pub mod rng;
