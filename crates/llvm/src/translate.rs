@@ -636,12 +636,15 @@ impl<'ctx, 'm, 'p> Translator<'ctx, 'm, 'p> {
         let branch = b.build_conditional_branch(condition, taken, not_taken)?;
         // The program's own layout as a mild prior: the side that continues with the next
         // instruction is the likelier one (libpcap's compiler puts the path that goes on
-        // testing there), and when neither does, the false side (where a failed test goes on
-        // or rejects), so LLVM lays it out falling through, as the direct JIT does.
+        // testing there), so LLVM lays it out falling through, as the direct JIT does. When
+        // neither side is next, the false side (where a failed test goes on or rejects) falls
+        // through in the JIT; 1:4 is what it takes for LLVM's block placement to do the same
+        // when both sides return (at 1:2 it still puts the shared return after the test).
         match (insn.jt, insn.jf) {
             (jt, jf) if jt == jf => Ok(()),
             (0, _) => self.set_weights(branch, 2, 1),
-            _ => self.set_weights(branch, 1, 2),
+            (_, 0) => self.set_weights(branch, 1, 2),
+            _ => self.set_weights(branch, 1, 4),
         }
     }
 
