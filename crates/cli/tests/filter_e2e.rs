@@ -186,6 +186,93 @@ fn big_capture_filtered_in_parallel_is_tcpdumps_output_byte_for_byte() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// Keeping most of a big capture: into a file on the temporary directory's file system (where
+/// a second thread may write the file's end through a mapping), to standard output (a pipe),
+/// to /dev/null and to tmpfs (where it may not): tcpdump's bytes every time.
+#[test]
+fn keeping_most_packets_gives_tcpdumps_bytes_wherever_they_go() {
+    jitkit_testkit::require_tool("tcpdump", "tcpdump");
+    let dir = temp_dir("keep-most");
+    let big = dir.join("big.pcap");
+    big_capture(&big);
+    let expr = "not udp port 53";
+    let theirs = dir.join("theirs.pcap");
+    tcpdump(&[
+        "-r".as_ref(),
+        big.as_os_str(),
+        "-w".as_ref(),
+        theirs.as_os_str(),
+        expr.as_ref(),
+    ]);
+    let want = std::fs::read(&theirs).unwrap();
+    assert!(want.len() > 40 << 20, "most packets kept");
+    let filter = |out: &std::ffi::OsStr| {
+        let output = jitkit(&[
+            "filter".as_ref(),
+            expr.as_ref(),
+            "-r".as_ref(),
+            big.as_os_str(),
+            "-w".as_ref(),
+            out,
+        ]);
+        assert!(
+            output.status.success(),
+            "-w {out:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output
+    };
+    let ours = dir.join("ours.pcap");
+    filter(ours.as_os_str());
+    assert!(std::fs::read(&ours).unwrap() == want, "file: bytes differ");
+    assert!(filter("-".as_ref()).stdout == want, "stdout: bytes differ");
+    let null = filter("/dev/null".as_ref());
+    let stderr = String::from_utf8_lossy(&null.stderr);
+    assert!(
+        stderr.contains(&format!(", {} matched", records(&theirs).len())),
+        "{stderr}"
+    );
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir() {
+        let on_tmpfs = shm.join(format!("jitkit-e2e-keep-most-{}.pcap", std::process::id()));
+        filter(on_tmpfs.as_os_str());
+        let got = std::fs::read(&on_tmpfs).unwrap();
+        std::fs::remove_file(&on_tmpfs).unwrap();
+        assert!(got == want, "tmpfs: bytes differ");
+    }
+    // Cut inside the last record: every complete record is written, then the error.
+    let cut = dir.join("cut.pcap");
+    let bytes = std::fs::read(&big).unwrap();
+    std::fs::write(&cut, &bytes[..bytes.len() - 7]).unwrap();
+    let status = Command::new("tcpdump")
+        .args([
+            "-r".as_ref(),
+            cut.as_os_str(),
+            "-w".as_ref(),
+            theirs.as_os_str(),
+            expr.as_ref(),
+        ])
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(!status.success());
+    let output = jitkit(&[
+        "filter".as_ref(),
+        expr.as_ref(),
+        "-r".as_ref(),
+        cut.as_os_str(),
+        "-w".as_ref(),
+        ours.as_os_str(),
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("truncated"));
+    assert!(
+        std::fs::read(&ours).unwrap() == std::fs::read(&theirs).unwrap(),
+        "truncated input: bytes differ"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 #[test]
 fn truncated_input_writes_every_complete_record_and_fails() {
     jitkit_testkit::require_tool("tcpdump", "tcpdump");

@@ -11,10 +11,20 @@
 //! Only on file systems where reserving is cheap (extents: ext4, XFS, btrfs); tmpfs would
 //! allocate and clear memory for the whole chunk. Elsewhere, or where `fallocate` fails, the
 //! file is written the ordinary way.
+//!
+//! On those file systems another thread can also write the file's end ([`OutputFile::tail`],
+//! `tail.rs`) while this handle writes its beginning. The file's length is settled at the end
+//! (and, on every path, when the handle is dropped): what was written here, or, when a tail was
+//! completed, the tail's end; a file dropped without [`OutputFile::finish`] (an error) keeps only
+//! what was written here.
 
 use std::fs::File;
 use std::io::{self, IoSlice, Write};
 use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use crate::tail::{OutputTail, TailState};
 
 /// Disk space reserved at a time, ahead of the writes.
 const RESERVE_CHUNK: u64 = 32 << 20;
@@ -29,12 +39,22 @@ pub struct OutputFile {
     /// False once `fallocate` has failed: not supported here, or no space (the writes will
     /// report that themselves).
     reserving: bool,
+    /// On a file system with cheap reservations: where a tail written by another thread ends.
+    tail: Option<Arc<TailState>>,
+    /// The length was settled by `finish`.
+    finished: bool,
 }
 
 impl OutputFile {
     /// Creates (or truncates) `path`.
     pub fn create(path: &Path) -> io::Result<OutputFile> {
-        let file = File::create(path)?;
+        // Readable too: a shared writable mapping (the tail) needs a descriptor open for both.
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(path)?;
         // Only regular files have blocks to reserve (`-w /dev/null` is fine too).
         let reserving = file.metadata()?.file_type().is_file() && reserves_cheaply(&file);
         Ok(OutputFile {
@@ -42,7 +62,27 @@ impl OutputFile {
             written: 0,
             reserved: 0,
             reserving,
+            tail: reserving.then(Arc::default),
+            finished: false,
         })
+    }
+
+    /// A handle for writing this file's end from another thread (see `tail.rs`), on file
+    /// systems that allocate extents; `None` elsewhere (and for anything but a regular file).
+    /// At most one tail is written; the writes through `self` must stop where it starts.
+    pub fn tail(&self) -> Option<OutputTail> {
+        let state = self.tail.as_ref()?;
+        let file = self.file.try_clone().ok()?;
+        Some(OutputTail::new(file, Arc::clone(state)))
+    }
+
+    /// The length the file should have: what was written here, or the end of a completed tail.
+    fn length(&self) -> u64 {
+        let tail = self
+            .tail
+            .as_ref()
+            .map_or(0, |t| t.filled_to.load(Ordering::Acquire));
+        self.written.max(tail)
     }
 
     /// Makes sure the space up to `end` is reserved, a chunk at a time.
@@ -51,19 +91,32 @@ impl OutputFile {
             return;
         }
         let len = (end - self.reserved).max(RESERVE_CHUNK);
-        if reserve_space(&self.file, self.reserved, len).is_ok() {
+        if reserve_space(&self.file, self.reserved, len, libc::FALLOC_FL_KEEP_SIZE).is_ok() {
             self.reserved += len;
         } else {
             self.reserving = false;
         }
     }
 
-    /// Flushes nothing (there is no buffer) and gives back the space reserved past the end.
-    pub fn finish(self) -> io::Result<File> {
-        if self.reserved > self.written {
-            self.file.set_len(self.written)?;
+    /// Flushes nothing (there is no buffer), gives back the space reserved past the end, and
+    /// settles the length (see the module documentation).
+    pub fn finish(mut self) -> io::Result<()> {
+        self.finished = true;
+        let length = self.length();
+        if self.reserved > length || self.tail.is_some() {
+            self.file.set_len(length)?;
         }
-        Ok(self.file)
+        Ok(())
+    }
+}
+
+impl Drop for OutputFile {
+    /// Without `finish` (an error ended the writing), the file keeps what was written through
+    /// this handle: no reserved space, no tail past it. Best effort: there is nobody to tell.
+    fn drop(&mut self) {
+        if !self.finished && (self.reserved > self.written || self.tail.is_some()) {
+            let _ = self.file.set_len(self.written);
+        }
     }
 }
 
@@ -109,16 +162,17 @@ fn reserves_cheaply(file: &File) -> bool {
     matches!(kind, EXT4_SUPER_MAGIC | XFS_SUPER_MAGIC | BTRFS_SUPER_MAGIC)
 }
 
-/// `fallocate(fd, FALLOC_FL_KEEP_SIZE, offset, len)`: allocates the blocks without changing the
-/// file's size or contents.
-fn reserve_space(file: &File, offset: u64, len: u64) -> io::Result<()> {
+/// `fallocate(fd, mode, offset, len)`: allocates the blocks without changing the file's
+/// contents; with `FALLOC_FL_KEEP_SIZE` without changing its size either, with 0 making it at
+/// least `offset + len` bytes long.
+pub(crate) fn reserve_space(file: &File, offset: u64, len: u64, mode: i32) -> io::Result<()> {
     use std::os::fd::AsRawFd;
     let (Ok(offset), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else {
         return Err(io::ErrorKind::InvalidInput.into());
     };
     // SAFETY: fallocate takes a file descriptor and two integers and touches no memory of this
     // process; the descriptor is open for as long as `file` is borrowed.
-    let rc = unsafe { libc::fallocate(file.as_raw_fd(), libc::FALLOC_FL_KEEP_SIZE, offset, len) };
+    let rc = unsafe { libc::fallocate(file.as_raw_fd(), mode, offset, len) };
     if rc == 0 {
         Ok(())
     } else {

@@ -16,6 +16,7 @@ use std::io::{self, BufWriter, IoSlice, Write};
 use crate::capture::CaptureReader;
 use crate::pcap::{FILE_HEADER_LEN, MAGIC_MICRO, MAGIC_NANO};
 use crate::record::{Precision, Record};
+use crate::tail::OutputTail;
 
 /// Output buffer size for rebuilt (pcapng) records.
 const BUFFER: usize = 1 << 20;
@@ -46,6 +47,10 @@ pub struct PcapWriter<'a, W: Write> {
     /// Input byte ranges accepted but not written yet, in output order.
     pending: Vec<(usize, usize)>,
     pending_bytes: usize,
+    /// Bytes accepted so far, the file header included (raw records only).
+    accepted: u64,
+    /// A handle for another thread to write the output's end (see [`PcapWriter::with_tail`]).
+    tail: Option<OutputTail>,
 }
 
 impl<'a, W: Write> PcapWriter<'a, W> {
@@ -73,7 +78,26 @@ impl<'a, W: Write> PcapWriter<'a, W> {
             source: capture.bytes(),
             pending: Vec::with_capacity(MAX_RANGES),
             pending_bytes: 0,
+            accepted: FILE_HEADER_LEN as u64,
+            tail: None,
         })
+    }
+
+    /// Lets [`crate::select::select`] have another thread write the end of the output through
+    /// `tail` (a handle on the same file as `out`) when that is faster, for pcap input.
+    pub fn with_tail(mut self, tail: Option<OutputTail>) -> Self {
+        self.tail = tail.filter(|_| self.encoding == Encoding::Raw);
+        self
+    }
+
+    /// The tail handle, for the thread that will write the output's end.
+    pub(crate) fn take_tail(&mut self) -> Option<OutputTail> {
+        self.tail.take()
+    }
+
+    /// Bytes accepted so far, the file header included (pcap input).
+    pub(crate) fn accepted(&self) -> u64 {
+        self.accepted
     }
 
     /// Appends one record of the capture this writer was made for.
@@ -106,6 +130,7 @@ impl<'a, W: Write> PcapWriter<'a, W> {
     #[inline]
     pub fn write_range(&mut self, start: usize, end: usize) -> io::Result<()> {
         debug_assert_eq!(self.encoding, Encoding::Raw);
+        self.accepted += (end - start) as u64;
         self.pending_bytes += end - start;
         match self.pending.last_mut() {
             Some(last) if last.1 == start => last.1 = end,

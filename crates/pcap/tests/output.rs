@@ -27,8 +27,7 @@ fn contents_are_what_was_written_and_no_space_stays_reserved() {
         expected.extend_from_slice(&block);
         expected.extend_from_slice(&block[..1000]);
     }
-    let file = out.finish().unwrap();
-    drop(file);
+    out.finish().unwrap();
     let got = std::fs::read(&path).unwrap();
     assert_eq!(got.len(), expected.len());
     assert!(got == expected, "contents differ");

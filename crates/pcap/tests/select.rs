@@ -4,53 +4,14 @@
 
 mod build;
 
+use build::{big_capture, fake_records_payload, random_payload, Rng};
+
 use std::sync::atomic::AtomicU64;
 
 use jitkit_pcap::select::{
     select, window_size, window_starts, Selection, PARALLEL_MIN, RAMP_FIRST,
 };
 use jitkit_pcap::{CaptureReader, FormatErrorKind, PcapWriter, Record};
-
-/// A small deterministic generator (xorshift64*).
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
-/// A little-endian microsecond pcap of at least `size` bytes; `payload` makes each packet.
-fn big_capture(size: usize, mut payload: impl FnMut(&mut Rng, u64) -> Vec<u8>) -> Vec<u8> {
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-    let mut file = build::pcap(false, 0xa1b2c3d4, 65535, 1, &[]);
-    let mut n = 0u64;
-    while file.len() < size {
-        let data = payload(&mut rng, n);
-        let wire = data.len() as u32 + rng.below(2) as u32 * 100;
-        for v in [
-            1_600_000_000 + n as u32,
-            (n % 1_000_000) as u32,
-            data.len() as u32,
-            wire,
-        ] {
-            file.extend_from_slice(&v.to_le_bytes());
-        }
-        file.extend_from_slice(&data);
-        n += 1;
-    }
-    file
-}
-
-fn random_payload(rng: &mut Rng, _n: u64) -> Vec<u8> {
-    let len = 14 + rng.below(1500) as usize;
-    (0..len).map(|_| rng.next() as u8).collect()
-}
 
 /// Keeps about a third of the packets.
 fn keep(record: &Record) -> bool {
@@ -174,19 +135,7 @@ fn zero_padding_does_not_fool_the_guesses() {
 /// inside payloads, the writer must notice and redo the rest sequentially.
 #[test]
 fn wrong_split_guesses_are_caught() {
-    let fake_records = |rng: &mut Rng, n: u64| {
-        let mut payload = vec![0u8; 14];
-        payload[13] = n as u8;
-        while payload.len() < 60_000 {
-            let len = 20 + rng.below(40) as u32;
-            for v in [1u32, 2, len, len] {
-                payload.extend_from_slice(&v.to_le_bytes());
-            }
-            payload.extend((0..len).map(|_| rng.next() as u8));
-        }
-        payload
-    };
-    let file = big_capture(PARALLEL_MIN + PARALLEL_MIN / 2, fake_records);
+    let file = big_capture(PARALLEL_MIN + PARALLEL_MIN / 2, fake_records_payload);
     let CaptureReader::Pcap(reader) = CaptureReader::new(&file).unwrap() else {
         unreachable!()
     };

@@ -106,8 +106,14 @@ pub fn run(args: Args, llvm: Option<&dyn LlvmBackend>) -> anyhow::Result<ExitCod
             match &args.output {
                 Some(path) => {
                     let out = create_output(path)?;
+                    // A file we created can have its end written by a second thread.
+                    let tail = match &out {
+                        Output::File(file) => file.tail(),
+                        Output::Stdout(_) => None,
+                    };
                     let mut writer = PcapWriter::for_capture(out, &capture)
-                        .with_context(|| path.display().to_string())?;
+                        .with_context(|| path.display().to_string())?
+                        .with_tail(tail);
                     let selection = jitkit_pcap::select::select(
                         &capture,
                         Some(&mut writer),
@@ -236,10 +242,11 @@ enum Output {
 }
 
 impl Output {
-    /// Ends the output: a file gives back the space reserved past its end.
+    /// Ends the output: a file gives back the space reserved past its end and takes the length
+    /// of everything written (its end may have been written by another thread).
     fn finish(self) -> std::io::Result<()> {
         match self {
-            Output::File(file) => file.finish().map(drop),
+            Output::File(file) => file.finish(),
             Output::Stdout(mut out) => out.flush(),
         }
     }
