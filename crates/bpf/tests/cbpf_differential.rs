@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use jitkit_bpf::cbpf::testgen::{self, Entropy, Shape, SplitMix64, Words};
 use jitkit_bpf::cbpf::{validate, Insn, Interpreter, ValidateError};
 use jitkit_bpf::PacketFilter;
+use jitkit_testkit::filter_expressions::CLASSIC;
 use jitkit_testkit::libpcap::{self, RawInsn};
 use proptest::prelude::*;
 
@@ -98,7 +99,7 @@ struct Compiled {
 /// memory). Programs our validator refuses are recorded in `refused`.
 fn compile_all(linktype: i32, refused: &mut BTreeMap<String, ValidateError>) -> Vec<Compiled> {
     let mut out = Vec::new();
-    for &expression in cbpf_common::EXPRESSIONS {
+    for &expression in CLASSIC {
         for optimize in [true, false] {
             let Ok(raw) = libpcap::compile(expression, linktype, 262144, optimize) else {
                 continue;
@@ -174,7 +175,7 @@ fn libpcap_programs_agree_with_libpcap_on_the_corpus() {
     assert!(runs > 1_000_000, "only {runs} comparisons");
     assert!(matched > 10_000, "only {matched} matches");
     assert!(
-        expressions_seen.len() > cbpf_common::EXPRESSIONS.len() / 2,
+        expressions_seen.len() > CLASSIC.len() / 2,
         "only {} expressions ever matched",
         expressions_seen.len()
     );

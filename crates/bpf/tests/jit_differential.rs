@@ -646,7 +646,7 @@ fn libpcap_programs_agree_on_the_corpus() {
             .entry(capture.linktype.clone())
             .or_insert_with(|| {
                 let mut out = Vec::new();
-                for &expression in cbpf_common::EXPRESSIONS {
+                for &expression in jitkit_testkit::filter_expressions::CLASSIC {
                     for optimize in [true, false] {
                         let Ok(raw) = libpcap::compile(expression, linktype, 262144, optimize)
                         else {
