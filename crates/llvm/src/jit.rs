@@ -38,6 +38,11 @@ impl LlvmFilter {
         let codegen = pipeline::codegen(Flavor::Native, options.optimize)?;
         let mut codegen = codegen.borrow_mut();
         let context = Context::create();
+        // Nobody reads this module's value and block names (they make `--emit llvm-ir`
+        // readable, which has a context of its own): LLVM then skips naming every value the
+        // translation and the passes create.
+        // SAFETY: `context` is a live context that only this thread uses.
+        unsafe { llvm_sys::core::LLVMContextSetDiscardValueNames(context.raw(), 1) };
         let module = translate::translate(&context, program, Flavor::Native, options.optimize)?;
         pipeline::finish(&module, codegen.machine(), Flavor::Native, options.optimize)?;
         let code = load::load(codegen.emit(&module), FUNCTION_NAME)?;
