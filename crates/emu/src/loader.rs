@@ -181,11 +181,18 @@ fn prot_of(flags: u32) -> u8 {
     p
 }
 
-/// Replaces the machine's address space and registers with a fresh start of `program`.
+/// Replaces the machine's address space and registers with a fresh start of `program`
+/// (execve: the old program's memory is dropped, a new address space reserved).
 pub fn start(m: &mut Machine, program: &Program, env: &[Vec<u8>]) -> Result<(), LoadError> {
     m.mem = Memory::new().map_err(LoadError::Reserve)?;
     m.cpu = Cpu::default();
     m.saved_signal_states.clear();
+    load(m, program, env)
+}
+
+/// Loads `program` into a machine that has nothing loaded yet ([`Machine::unloaded`]: an
+/// empty address space, default registers), without reserving a second address space.
+pub fn load(m: &mut Machine, program: &Program, env: &[Vec<u8>]) -> Result<(), LoadError> {
     match &program.format {
         Format::Elf(elf) => {
             m.os.abi = crate::syscall::Abi::Linux;

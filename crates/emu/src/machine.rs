@@ -67,7 +67,7 @@ pub struct Machine {
 impl Machine {
     /// A machine with no program loaded: default registers, a reserved address space with
     /// nothing mapped, a fresh OS state (`--strace` lines to `strace`), the clock started now.
-    /// `loader::start` loads a program into it; tests map pages and poke code themselves.
+    /// `loader::load` loads a program into it; tests map pages and poke code themselves.
     pub fn unloaded(strace: Option<Box<dyn Write>>) -> std::io::Result<Machine> {
         Ok(Machine {
             cpu: Cpu::default(),
@@ -197,7 +197,8 @@ impl Emulator {
         options: Options,
     ) -> Result<Emulator, crate::LoadError> {
         let mut machine = Machine::unloaded(options.strace).map_err(crate::LoadError::Reserve)?;
-        crate::loader::start(&mut machine, &program, &env)?;
+        // The fresh machine's address space is the program's (no second reservation).
+        crate::loader::load(&mut machine, &program, &env)?;
         let jit = match options.engine {
             Engine::Jit => Jit::with_code_bytes(options.code_bytes).ok(),
             Engine::Interp => None,
