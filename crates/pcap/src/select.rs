@@ -725,12 +725,22 @@ impl<'a> Shared<'a, '_> {
             }
             board.summaries.iter().flatten().copied().collect()
         };
+        // Little left to write (a selective filter, or a writer nearly done): no tail, and no
+        // window read again for nothing (the sizes of windows to read again hardly matter here).
+        let writer_next = self.lock_board().writer_next;
+        let left: u64 = summaries.iter().skip(writer_next).map(|s| s.kept).sum();
+        if left < TAIL_MIN {
+            return None;
+        }
         // Where each window's kept records start in the output.
         let mut offsets = Vec::with_capacity(summaries.len() + 1);
         let mut reread: Vec<Option<Window>> = summaries.iter().map(|_| None).collect();
         let (mut at, mut expected) = (FILE_HEADER_LEN as u64, FILE_HEADER_LEN);
         for (w, summary) in summaries.iter_mut().enumerate() {
             if summary.start != expected {
+                if self.abandon.load(Ordering::Relaxed) {
+                    return None;
+                }
                 let window = run_window(self.reader, expected, self.bounds[w + 1], true, matcher);
                 *summary = Summary::of(&window);
                 reread[w] = Some(window);
