@@ -43,8 +43,8 @@ const DUMPS: [(&str, TextForm); 3] = [
     ("-ddd", TextForm::Decimal),
 ];
 
-/// `tcpdump -y LINKTYPE FLAG [-O] -- EXPRESSION` for each of [`DUMPS`]' flags, the three run at once
-/// (the test spawns about 2,000 of them): their outputs, or `None` when tcpdump refuses.
+/// `tcpdump -y LINKTYPE FLAG [-O] -- EXPRESSION` for each of [`DUMPS`]' flags, the three run at
+/// once (the test spawns about 2,000 of them): their outputs, or `None` when tcpdump refuses.
 fn tcpdump_dumps(linktype: &str, optimize: bool, expression: &str) -> Option<[String; 3]> {
     let children = DUMPS.map(|(flag, _)| {
         let mut cmd = Command::new("tcpdump");

@@ -1,5 +1,7 @@
 //! The filters every engine benchmark measures (BENCHMARKS.md, "Filter engines": the JIT, LLVM
-//! and eBPF tables and the compiler's), kept in one place so their rows line up.
+//! and eBPF tables and the compiler's), kept in one place so their rows line up. Every one is
+//! also in `filter_expressions::ETHERNET`, which the engines' differential tests run (checked
+//! there).
 
 /// The everyday filters, in table order.
 pub const EVERYDAY: &[&str] = &[
