@@ -48,13 +48,27 @@ pub struct OutputFile {
 impl OutputFile {
     /// Creates (or truncates) `path`.
     pub fn create(path: &Path) -> io::Result<OutputFile> {
-        // Readable too: a shared writable mapping (the tail) needs a descriptor open for both.
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(path)?;
+        // A regular file is opened readable too: a shared writable mapping (the tail) needs a
+        // descriptor open for both. Anything else (a FIFO, a device) is opened write-only as
+        // before: a FIFO we held open for reading would never see its reader leave. A file we
+        // may write but not read is written the ordinary way (its tail cannot be mapped).
+        let open = |read: bool| {
+            std::fs::OpenOptions::new()
+                .read(read)
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(path)
+        };
+        let regular_or_new = std::fs::metadata(path).map_or(true, |m| m.is_file());
+        let file = if regular_or_new {
+            match open(true) {
+                Err(e) if e.kind() == io::ErrorKind::PermissionDenied => open(false)?,
+                other => other?,
+            }
+        } else {
+            open(false)?
+        };
         // Only regular files have blocks to reserve (`-w /dev/null` is fine too).
         let reserving = file.metadata()?.file_type().is_file() && reserves_cheaply(&file);
         Ok(OutputFile {

@@ -52,3 +52,41 @@ fn an_empty_output_is_empty() {
     assert_eq!(std::fs::metadata(&path).unwrap().len(), 0);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A FIFO is opened for writing only: when its reader goes away, writing fails (EPIPE) instead of
+/// blocking forever on a pipe this process would itself hold open for reading.
+#[test]
+fn a_fifo_whose_reader_leaves_fails_the_write() {
+    use std::io::Read;
+    let dir = std::env::temp_dir().join(format!("jitkit-output-fifo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let fifo = dir.join("fifo");
+    let status = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let reader_path = fifo.clone();
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 10];
+        std::fs::File::open(&reader_path)
+            .unwrap()
+            .read_exact(&mut buf)
+            .unwrap();
+        // Dropped: the reader leaves.
+    });
+    let (done, result) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut out = OutputFile::create(&fifo).unwrap();
+        assert!(out.tail().is_none());
+        let block = vec![7u8; 1 << 16];
+        let outcome = (0..1000).try_for_each(|_| out.write_all(&block));
+        let _ = done.send(outcome);
+    });
+    let outcome = result
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .expect("writing to a FIFO without a reader must fail, not block");
+    assert!(outcome.is_err());
+    reader.join().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
