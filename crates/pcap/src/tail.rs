@@ -25,6 +25,8 @@ use std::sync::Arc;
 
 use crate::output::reserve_space;
 
+/// x86-64's page size (where pages are larger, mapping at a multiple of this can fail: then the
+/// writer writes everything, as without a tail).
 const PAGE: u64 = 4096;
 
 /// What the writing side learns from a filled tail: where the file ends (0: no tail written).
@@ -58,7 +60,7 @@ impl OutputTail {
         let map = if base < end {
             let len = usize::try_from(end - base).map_err(|_| io::ErrorKind::InvalidInput)?;
             // SAFETY: a shared writable mapping of `base..end` of a regular file this process
-            // created and holds open, whose blocks were just allocated and whose length is `end`:
+            // created and holds open, whose blocks were just allocated and whose length is at least `end`:
             // every page of the mapping is backed by the file. In this process only this
             // `TailFill` writes that range (the head's writer stops below `start <= base`), so the
             // slice the map derefs to is not aliased by another Rust reference. Another process
