@@ -104,6 +104,8 @@ pub const OPCODES: &[&str] = &[
     "ip[16:4] = 0xffffffff",
     "(ip[12:4] ^ ip[16:4]) & 0xffffffff > 0x80000000",
     // Arithmetic with constants.
+    "ip[2:2] + 4 > 100",
+    "ip[1] | 0x10 = 0x10 and ip[9] << 2 > 20 and ip[9] >> 1 < 5",
     "ip[2:2] / 4 > 10",
     "ip[2:2] % 7 = 0",
     "ip[2:2] * 3 > 1000",
@@ -164,7 +166,7 @@ pub const FIFTY_HOSTS: &str = concat!(
 
 /// More of the language, every one compiling for Ethernet: further protocols (RARP, IGMP, SCTP,
 /// STP, LLC, DECnet, AppleTalk, IPX, ISO, PPPoE discovery), `src`/`dst` qualifiers, Ethernet
-/// addresses, VLAN and MPLS IDs, nested VLANs, bitwise OR, chains of arithmetic on packet bytes.
+/// addresses, VLAN and MPLS IDs, nested VLANs, chains of arithmetic on packet bytes.
 /// Not in [`ALL`], which would add them to the LLVM tests too (not tried); the classic and eBPF
 /// engines' tests run them ([`ETHERNET`]).
 pub const MORE: &[&str] = &[
@@ -191,7 +193,6 @@ pub const MORE: &[&str] = &[
     "ip[2:2] / 3 > ip[4] % 5",
     "ip[0] % 3 = 1 and ip[1] ^ 7 = 3 and ip[2] * ip[3] = 4 and ip[4] - 3 = 2",
     "ip[5] / ip[6] = 2 and (ip[7] & ip[8]) = 0 and -ip[9] = 1",
-    "ip[1] | 0x10 = 0x10 and ip[9] << 2 > 20 and ip[9] >> 1 < 5",
     "tcp[tcpflags] & tcp-syn != 0 and tcp[tcpflags] & tcp-ack = 0",
     "tcp[13] = 18",
     "udp[8:2] = 0x1234",
@@ -299,6 +300,33 @@ mod tests {
         for expr in NOT_EVERYWHERE {
             assert!(!accepted(expr, true), "{expr:?} runs on Ethernet");
         }
+    }
+
+    /// [`OPCODES`]' promise for arithmetic: libpcap's programs for [`ALL`] on Ethernet (optimized
+    /// and not) hold every ALU operation, with K and with X, and `neg`.
+    #[test]
+    fn all_has_every_alu_operation() {
+        use crate::libpcap;
+        use jitkit_bpf::cbpf::op;
+        let ethernet = libpcap::linktype_from_name("EN10MB").unwrap();
+        let mut seen = std::collections::BTreeSet::new();
+        for expr in ALL {
+            for optimize in [true, false] {
+                let raw = libpcap::compile(expr, ethernet, 262144, optimize).unwrap();
+                seen.extend(raw.iter().map(|insn| insn.code));
+            }
+        }
+        let alu: Vec<u16> = op::ALL
+            .into_iter()
+            .filter(|&code| code & 0x07 == op::ALU)
+            .collect();
+        assert_eq!(alu.len(), 21, "10 operations with K and X, and neg");
+        let missing: Vec<String> = alu
+            .iter()
+            .filter(|code| !seen.contains(code))
+            .map(|code| format!("{code:#04x}"))
+            .collect();
+        assert!(missing.is_empty(), "no program of ALL has {missing:?}");
     }
 
     /// Every filter a benchmark measures is one the engines' differential tests run: all in
