@@ -40,11 +40,28 @@ pub(crate) struct TailState {
 pub struct OutputTail {
     file: File,
     state: Arc<TailState>,
+    /// Used even when the machine is busy (see [`OutputTail::regardless_of_load`]).
+    even_when_busy: bool,
 }
 
 impl OutputTail {
     pub(crate) fn new(file: File, state: Arc<TailState>) -> OutputTail {
-        OutputTail { file, state }
+        OutputTail {
+            file,
+            state,
+            even_when_busy: false,
+        }
+    }
+
+    /// Writes the tail even when the threads wait for a CPU (by default the tail is skipped
+    /// then: it costs CPU time to save wall time, see `select.rs`). For tests of the tail.
+    pub fn regardless_of_load(mut self) -> OutputTail {
+        self.even_when_busy = true;
+        self
+    }
+
+    pub(crate) fn even_when_busy(&self) -> bool {
+        self.even_when_busy
     }
 
     /// Makes the file `end` bytes long with blocks allocated for `start..end`, and maps the
