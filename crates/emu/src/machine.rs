@@ -8,6 +8,7 @@ use crate::decode::{block_at, Block, BlockCache};
 use crate::memory::{Fault, Memory};
 
 const _: () = assert!(std::mem::size_of::<Result<(), Stop>>() == 16);
+use crate::syscall::thread::TIME_SLICE;
 use crate::syscall::Os;
 use crate::translate::{Exit, Jit, TranslateError};
 
@@ -177,6 +178,8 @@ pub struct Emulator {
     jit: Option<Jit>,
     trace: Option<Box<dyn Write>>,
     instructions: u64,
+    /// Instructions run by translated code (part of `instructions`).
+    translated: u64,
 }
 
 impl Emulator {
@@ -209,6 +212,7 @@ impl Emulator {
             jit,
             trace: options.trace,
             instructions: 0,
+            translated: 0,
         })
     }
 
@@ -217,15 +221,20 @@ impl Emulator {
         self.instructions
     }
 
+    /// Of [`Emulator::instructions`], those that ran as translated code.
+    pub fn translated_instructions(&self) -> u64 {
+        self.translated
+    }
+
     /// Runs until the guest exits or is killed.
     pub fn run(&mut self) -> Outcome {
         loop {
             let stop = if self.trace.is_some() {
                 self.run_traced()
-            } else if self.machine.os.threads.is_multi() {
-                self.run_threads()
             } else if self.jit.is_some() {
                 self.run_translated()
+            } else if self.machine.os.threads.is_multi() {
+                self.run_threads()
             } else {
                 self.run_blocks()
             };
@@ -278,19 +287,19 @@ impl Emulator {
         }
     }
 
-    /// Several guest threads: the interpreter, handing the machine to the next thread every
-    /// `TIME_SLICE` blocks (`syscall::thread`), so no thread can starve the others.
+    /// Several guest threads in the interpreter: once a thread has run [`TIME_SLICE`]
+    /// instructions, the machine goes to the next one between two blocks
+    /// (`syscall::thread::preempt`), so no thread can starve the others.
     fn run_threads(&mut self) -> Stop {
         let m = &mut self.machine;
-        let mut budget = crate::syscall::thread::TIME_SLICE;
+        let mut slice_end = self.instructions + TIME_SLICE;
         while m.os.threads.is_multi() {
             if m.mem.code_written {
                 self.cache.clear();
                 m.mem.clear_code_marks();
             }
-            budget -= 1;
-            if budget == 0 {
-                budget = crate::syscall::thread::TIME_SLICE;
+            if self.instructions >= slice_end {
+                slice_end = self.instructions + TIME_SLICE;
                 if let Err(stop) = crate::syscall::thread::preempt(m) {
                     return stop;
                 }
@@ -310,12 +319,24 @@ impl Emulator {
     /// Hot blocks run as translated code, the others in the interpreter; after translated code
     /// leaves through a direct exit, the exit is linked to its target's translation so the
     /// next run goes straight there.
+    ///
+    /// While several guest threads exist, the running one gets [`TIME_SLICE`] instructions
+    /// (translated and interpreted alike); translated code stops following links once they
+    /// are used up ([`Jit::run_for`]), and the machine then goes to the next thread, between
+    /// two blocks. The thread count changes only in system calls that end with
+    /// `Stop::Switch`, which leaves this loop, so it is read once on entry.
     fn run_translated(&mut self) -> Stop {
         let m = &mut self.machine;
         let cache = &mut self.cache;
         let Some(jit) = self.jit.as_mut() else {
             return Stop::Illegal;
         };
+        let slice = if m.os.threads.is_multi() {
+            TIME_SLICE
+        } else {
+            u64::MAX
+        };
+        let mut slice_end = self.instructions.saturating_add(slice);
         let mut pending_link: Option<u64> = None;
         let mut flush = false;
         loop {
@@ -325,6 +346,14 @@ impl Emulator {
                 m.mem.clear_code_marks();
                 pending_link = None;
                 flush = false;
+            }
+            if self.instructions >= slice_end {
+                // The next thread continues at its own RIP: nothing to link to.
+                pending_link = None;
+                slice_end = self.instructions.saturating_add(slice);
+                if let Err(stop) = crate::syscall::thread::preempt(m) {
+                    return stop;
+                }
             }
             let rip = m.cpu.rip;
             let mut entry = jit.entry(rip);
@@ -358,8 +387,10 @@ impl Emulator {
                 if let Some(id) = pending_link.take() {
                     jit.link(id, entry);
                 }
-                let exit = jit.run(m, entry);
-                self.instructions += jit.take_instructions();
+                let exit = jit.run_for(m, entry, slice_end - self.instructions);
+                let ran = jit.take_instructions();
+                self.instructions += ran;
+                self.translated += ran;
                 match exit {
                     Exit::Continue(id) => pending_link = id,
                     Exit::Stop { stop, rip } => {
@@ -378,16 +409,24 @@ impl Emulator {
         }
     }
 
-    /// One instruction at a time, printing each before it executes.
+    /// One instruction at a time, printing each before it executes (several guest threads
+    /// take turns as in [`Emulator::run_threads`]).
     fn run_traced(&mut self) -> Stop {
         use iced_x86::{Decoder, DecoderOptions, Formatter, IntelFormatter};
         let mut fmt = IntelFormatter::new();
         let mut text = String::new();
         let m = &mut self.machine;
+        let mut slice_end = self.instructions + TIME_SLICE;
         loop {
             if m.mem.code_written {
                 self.cache.clear();
                 m.mem.clear_code_marks();
+            }
+            if self.instructions >= slice_end {
+                slice_end = self.instructions + TIME_SLICE;
+                if let Err(stop) = crate::syscall::thread::preempt(m) {
+                    return stop;
+                }
             }
             let rip = m.cpu.rip;
             let Some(idx) = block_at(&mut self.cache, m, rip) else {

@@ -3,8 +3,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
 /// Program, arguments (`{dir}` is replaced by a scratch directory), environment.
 type Case = (
@@ -39,25 +38,6 @@ const CASES: &[Case] = &[
 
 const COMPILERS: &[(&str, &str)] = &[("glibc", "gcc"), ("musl", "musl-gcc")];
 
-fn build(compiler: &str, name: &str, out: &Path) -> Result<PathBuf, String> {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/programs/{name}.c"));
-    let exe = out.join(format!("{name}-{compiler}"));
-    let o = Command::new(compiler)
-        .args(["-static", "-O2", "-o"])
-        .arg(&exe)
-        .arg(&src)
-        .args(["-lm", "-pthread"])
-        .output()
-        .map_err(|e| format!("{compiler}: {e}"))?;
-    if !o.status.success() {
-        return Err(format!(
-            "{compiler} failed: {}",
-            String::from_utf8_lossy(&o.stderr)
-        ));
-    }
-    Ok(exe)
-}
-
 fn main() {
     common::child_main_if_requested();
     for (_, cc) in COMPILERS {
@@ -71,7 +51,7 @@ fn main() {
                 Some((_, bytes)) => format!("{name} ({libc}, {bytes}-byte code arena)"),
                 None => format!("{name} ({libc})"),
             };
-            let result = build(cc, name, &dir).and_then(|exe| {
+            let result = common::build_c(cc, name, &dir).and_then(|exe| {
                 let work_native = dir.join(format!("{name}-{libc}-native"));
                 let work_emu = dir.join(format!("{name}-{libc}-emu"));
                 std::fs::create_dir_all(&work_native).map_err(|e| e.to_string())?;

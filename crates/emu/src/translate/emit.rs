@@ -2,8 +2,8 @@
 //! `jitkit_x86::Assembler`). Everything here is safe code; it only produces bytes.
 //!
 //! Conventions of the generated code (set up by the trampoline in `runtime.rs`):
-//! - `r15` = `*mut Machine`: guest registers, RIP, lazy flags and `mem.code_written` are read
-//!   and written in place at fixed offsets ([`Layout`]); nothing is cached in host registers
+//! - `r15` = `*mut Machine`: guest registers, RIP and lazy flags are read and written in
+//!   place at fixed offsets ([`Layout`]); nothing is cached in host registers
 //!   across guest instructions, so the guest state is exact whenever a helper runs or a fault
 //!   leaves the block.
 //! - `r12` = `*mut JitCtx`, `r14` = host address of guest address 0, `r13` = the permission
@@ -40,9 +40,10 @@ pub struct Layout {
     pub flags_res: i32,
     /// `Flags::lazy`, immediately followed by `Flags::size` (one 16-bit store sets both).
     pub flags_lazy: i32,
-    pub code_written: i32,
     /// From `r12` (the context).
     pub ctx_exit: i32,
+    /// `JitCtx::limit`: every exit compares the instruction counter (rbp) with it.
+    pub ctx_limit: i32,
     pub ctx_exit_slot: i32,
     pub ctx_stop_rip: i32,
 }
@@ -617,8 +618,7 @@ impl<'a> Emitter<'a> {
         debug_assert!(idx < MAX_EXITS);
         let stub = self.a.new_label();
         self.targets.push((target, stub));
-        self.a.cmp(self.m(self.l.code_written, 1), 0);
-        self.a.jcc(Cond::Ne, stub);
+        self.leave_if_limit_reached(stub);
         // Through rsi: an unlinked slot leads to the stub, which may still need rax/rcx/rdx.
         self.a
             .movabs(q(RSI), (self.addrs.slots + 8 * idx as u64) as i64);
@@ -638,10 +638,21 @@ impl<'a> Emitter<'a> {
             q(RAX),
         );
         self.a.jcc(Cond::Ne, self.continue_exit);
-        self.a.cmp(self.m(self.l.code_written, 1), 0);
-        self.a.jcc(Cond::Ne, self.continue_exit);
+        self.leave_if_limit_reached(self.continue_exit);
         self.a
             .jmp(Mem::base_index(q(RDX), q(RCX), 1, 8).sized(Size::Qword));
+    }
+
+    /// Jumps to `leave` (back to the dispatcher) instead of following a link when the
+    /// instruction counter has reached `JitCtx::limit`: the thread's time slice is over, or a
+    /// helper saw decoded code written (it then set the limit to 0). One compare on the
+    /// chained path, whether or not several guest threads exist.
+    fn leave_if_limit_reached(&mut self, leave: Label) {
+        self.a.cmp(
+            q(RBP),
+            Mem::base_disp(q(R12), self.l.ctx_limit).sized(Size::Qword),
+        );
+        self.a.jcc(Cond::Ae, leave);
     }
 
     fn call_helper(&mut self, k: usize, i: &Insn) {

@@ -11,8 +11,12 @@
 //! Blocks link to each other: a direct exit jumps through a chain slot (data, not code, so
 //! nothing executable is ever written) that the dispatcher fills in once the target is
 //! translated; returns and indirect jumps go through a direct-mapped jump cache. Every exit
-//! first checks `Memory::code_written`, so a store into decoded code ends the chain at the same
-//! point the interpreter would notice it (the end of the block).
+//! first compares the instruction counter with `JitCtx::limit` and leaves for the dispatcher
+//! once it is reached. That one compare serves two purposes: the dispatcher sets the limit to
+//! the end of the running guest thread's time slice ([`Jit::run_for`]), so a guest thread
+//! spinning in chained code still hands the machine to the others between two blocks; and a
+//! helper that sees `Memory::code_written` sets it to 0, so a store into decoded code ends the
+//! chain at the same point the interpreter would notice it (the end of the block).
 
 mod emit;
 mod runtime;
@@ -81,8 +85,8 @@ fn layout() -> Layout {
         flags_src: (flags + offset_of!(Flags, src)) as i32,
         flags_res: (flags + offset_of!(Flags, res)) as i32,
         flags_lazy: (flags + offset_of!(Flags, lazy)) as i32,
-        code_written: (offset_of!(Machine, mem) + offset_of!(Memory, code_written)) as i32,
         ctx_exit: ctx(offset_of!(JitCtx, exit)),
+        ctx_limit: ctx(offset_of!(JitCtx, limit)),
         ctx_exit_slot: ctx(offset_of!(JitCtx, exit_slot)),
         ctx_stop_rip: ctx(offset_of!(JitCtx, stop_rip)),
     }
@@ -223,13 +227,26 @@ impl Jit {
         std::mem::take(&mut self.ctx.icount)
     }
 
-    /// Runs translated code starting at `entry` (from [`Jit::entry`] or [`Jit::translate`]).
+    /// Runs translated code starting at `entry` (from [`Jit::entry`] or [`Jit::translate`])
+    /// until it stops or reaches a block it cannot link to.
     pub fn run(&mut self, m: &mut Machine, entry: u64) -> Exit {
+        self.run_for(m, entry, u64::MAX)
+    }
+
+    /// As [`Jit::run`], but once `budget` guest instructions have run, the next block exit
+    /// leaves to the dispatcher (with [`Exit::Continue`]) instead of following its link: a
+    /// time slice that ends between two blocks, never inside one.
+    pub fn run_for(&mut self, m: &mut Machine, entry: u64, budget: u64) -> Exit {
         debug_assert!(self.arena.contains(entry as usize));
         let (host_base, perms) = m.mem.raw_layout();
         self.ctx.host_base = host_base as u64;
         self.ctx.perms = perms as u64;
         self.ctx.exit_slot = 0;
+        self.ctx.limit = if m.mem.code_written {
+            0
+        } else {
+            self.ctx.icount.saturating_add(budget)
+        };
         // SAFETY: `entry` is a translated block's entry in the arena (every entry handed out
         // comes from `translate`, and `clear` empties the arena together with the chain slots
         // and the jump cache entries that could lead to old code); the blocks were emitted for

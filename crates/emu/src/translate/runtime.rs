@@ -21,6 +21,11 @@ pub struct JitCtx {
     /// Guest instructions executed (each block adds its length on entry; a stop subtracts
     /// the instructions it did not run).
     pub icount: u64,
+    /// Every block exit leaves for the dispatcher instead of following a link once `icount`
+    /// reaches this: the end of a guest thread's time slice (`u64::MAX` while only one thread
+    /// exists), or 0 once a helper saw `Memory::code_written` (decoded code was written, so
+    /// the chain must end at this block's end, where the interpreter would notice it).
+    pub limit: u64,
     /// Which direct exit was taken last (`exit_id_base + n + 1`; 0 after a dynamic exit).
     pub exit_slot: u64,
     /// The address of the instruction that stopped.
@@ -38,6 +43,7 @@ impl Default for JitCtx {
         JitCtx {
             exit: 0,
             icount: 0,
+            limit: u64::MAX,
             exit_slot: 0,
             stop_rip: 0,
             host_base: 0,
@@ -83,7 +89,10 @@ pub extern "C" fn mem_write(
     // SAFETY: as in `mem_read`.
     let (m, ctx) = unsafe { (&mut *m, &mut *ctx) };
     match m.mem.write_sized(addr, size as u8, value) {
-        Ok(()) => 0,
+        Ok(()) => {
+            end_chain_if_code_written(m, ctx);
+            0
+        }
         Err(f) => {
             ctx.stop = f.into();
             1
@@ -96,12 +105,26 @@ pub extern "C" fn run_insn(m: *mut Machine, ctx: *mut JitCtx, insn: *const Insn)
     // SAFETY: as in `mem_read`; `insn` points into a decoded block that the dispatcher keeps
     // alive as long as the translation that embeds the pointer.
     let (m, ctx, insn) = unsafe { (&mut *m, &mut *ctx, &*insn) };
-    match (insn.handler)(m, insn) {
+    let result = (insn.handler)(m, insn);
+    // A store, a string instruction or a system call (read, mmap, mprotect...) may have
+    // changed decoded code.
+    end_chain_if_code_written(m, ctx);
+    match result {
         Ok(()) => 0,
         Err(stop) => {
             ctx.stop = stop;
             1
         }
+    }
+}
+
+/// The helpers are the only way translated code writes to a page holding decoded code (the
+/// inline store path requires a page without the `CODE` bit), so checking here is enough for
+/// every block exit to see the write through `JitCtx::limit`.
+#[inline(always)]
+fn end_chain_if_code_written(m: &Machine, ctx: &mut JitCtx) {
+    if m.mem.code_written {
+        ctx.limit = 0;
     }
 }
 

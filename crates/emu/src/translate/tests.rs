@@ -230,3 +230,60 @@ fn random_blocks_match_the_interpreter() {
         failures[..failures.len().min(5)].join("\n")
     );
 }
+
+/// A block that jumps to itself, translated and linked to itself, as the dispatcher would.
+/// Returns the jit, the machine and the block's entry.
+fn self_loop(body: impl FnOnce(&mut CodeAssembler)) -> (Jit, Machine, u64) {
+    let mut m = machine();
+    m.mem.map(0x7000, 0x1000, R | W | X);
+    let mut a = CodeAssembler::new(64).expect("assembler");
+    body(&mut a);
+    a.jmp(0x7000).expect("jmp");
+    let bytes = a.assemble(0x7000).expect("assemble");
+    m.mem.poke(0x7000, &bytes).expect("code");
+    m.cpu.rip = 0x7000;
+    let block = decode_block(&mut m.mem, 0x7000).expect("decode");
+    let mut jit = Jit::new().expect("translator");
+    let entry = jit.translate(&block, &mut m.mem).expect("translate");
+    // The first run leaves through the unlinked exit; link it to the block itself. The
+    // translation embeds pointers into `block.insns`, which must outlive it: leak it.
+    let Exit::Continue(Some(id)) = jit.run(&mut m, entry) else {
+        panic!("the first run must leave through the direct exit");
+    };
+    Box::leak(Box::new(block));
+    jit.link(id, entry);
+    assert_eq!(jit.take_instructions(), 2);
+    (jit, m, entry)
+}
+
+#[test]
+fn a_chained_loop_leaves_once_its_budget_is_used_up() {
+    // `add rax, 1; jmp self`: without a budget it would never leave translated code (a guest
+    // thread spinning on a flag); with one it leaves at the first exit past the budget.
+    let (mut jit, mut m, entry) = self_loop(|a| a.add(rax, 1).expect("add"));
+    for budget in [1u64, 2, 3, 1000, 100_001] {
+        m.cpu.gpr[0] = 0;
+        let exit = jit.run_for(&mut m, entry, budget);
+        assert!(matches!(exit, Exit::Continue(Some(_))), "budget {budget}");
+        let ran = jit.take_instructions();
+        assert!(
+            ran >= budget && ran < budget + 2,
+            "budget {budget}: ran {ran} instructions"
+        );
+        assert_eq!(m.cpu.gpr[0], ran / 2, "budget {budget}: iterations");
+        assert_eq!(m.cpu.rip, 0x7000, "the next block to run");
+    }
+}
+
+#[test]
+fn a_store_into_decoded_code_ends_the_chain_at_the_block_end() {
+    // `mov byte [0x7800], 0x90; jmp self`: the store hits the page holding the block (decoded
+    // code), so the chain must end at this block's exit, as in the interpreter, not run on.
+    let (mut jit, mut m, entry) = self_loop(|a| a.mov(byte_ptr(0x7800), 0x90u32).expect("mov"));
+    m.mem.code_written = false;
+    let exit = jit.run_for(&mut m, entry, 1_000_000);
+    assert!(matches!(exit, Exit::Continue(Some(_))));
+    assert_eq!(jit.take_instructions(), 2, "one pass through the block");
+    assert!(m.mem.code_written);
+    assert_eq!(m.mem.read_u8(0x7800), Ok(0x90));
+}

@@ -21,11 +21,22 @@ pub fn child_main_if_requested() {
         .filter(|(k, _)| k != "JITKIT_EMU_CHILD")
         .map(|(k, v)| [k.as_bytes(), b"=", v.as_bytes()].concat())
         .collect();
-    let status = match jitkit_emu::Emulator::new(&path, argv, env, Default::default()) {
+    let mut options = jitkit_emu::Options::default();
+    if std::env::var_os(TRACE).is_some() {
+        options.trace = Some(Box::new(std::io::sink()));
+    }
+    let status = match jitkit_emu::Emulator::new(&path, argv, env, options) {
         Ok(mut emu) => {
             let outcome = emu.run();
             if let jitkit_emu::Outcome::Killed { reason, .. } = &outcome {
                 eprintln!("emulated: {reason}");
+            }
+            if std::env::var_os(REPORT_TRANSLATED).is_some() {
+                eprintln!(
+                    "{TRANSLATED_PREFIX}{} of {}",
+                    emu.translated_instructions(),
+                    emu.instructions()
+                );
             }
             outcome.status()
         }
@@ -35,6 +46,45 @@ pub fn child_main_if_requested() {
         }
     };
     std::process::exit(status);
+}
+
+/// Set in a child's environment: the guest runs in `--trace` mode (the lines are discarded).
+pub const TRACE: &str = "JITKIT_TEST_TRACE";
+
+/// Set in a child's environment: when the guest ends, the child writes to stderr how many of
+/// its instructions ran as translated code ([`translated_share`] reads it back).
+pub const REPORT_TRANSLATED: &str = "JITKIT_TEST_REPORT_TRANSLATED";
+const TRANSLATED_PREFIX: &str = "jitkit-emu test: translated instructions: ";
+
+/// (translated, all) instructions of an [`emulate`] run with [`REPORT_TRANSLATED`] set.
+pub fn translated_share(o: &Output) -> Option<(u64, u64)> {
+    let err = String::from_utf8_lossy(&o.stderr);
+    let line = err
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix(TRANSLATED_PREFIX))?;
+    let (t, n) = line.split_once(" of ")?;
+    Some((t.parse().ok()?, n.parse().ok()?))
+}
+
+/// Builds `tests/programs/{name}.c` static with `compiler` (gcc or musl-gcc) into `out`.
+pub fn build_c(compiler: &str, name: &str, out: &Path) -> Result<PathBuf, String> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/programs/{name}.c"));
+    let exe = out.join(format!("{name}-{compiler}"));
+    let o = Command::new(compiler)
+        .args(["-static", "-O2", "-o"])
+        .arg(&exe)
+        .arg(&src)
+        .args(["-lm", "-pthread"])
+        .output()
+        .map_err(|e| format!("{compiler}: {e}"))?;
+    if !o.status.success() {
+        return Err(format!(
+            "{compiler} failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        ));
+    }
+    Ok(exe)
 }
 
 fn run(mut cmd: Command, stdin: Option<&[u8]>) -> Output {
