@@ -1,4 +1,5 @@
-//! A capture file mapped read-only into memory (one of the crate's three small `unsafe` modules).
+//! A capture file mapped read-only into memory (one of the crate's four small `unsafe` modules,
+//! with `prefetch.rs`, `output.rs` and `tail.rs`).
 
 use std::fs::File;
 use std::ops::Deref;

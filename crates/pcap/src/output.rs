@@ -1,5 +1,5 @@
-//! An output file that reserves its disk space ahead of the writes (the crate's third and last
-//! `unsafe` module: `fstatfs` and `fallocate`).
+//! An output file that reserves its disk space ahead of the writes (one of the crate's four small
+//! `unsafe` modules, with `mapped.rs`, `prefetch.rs` and `tail.rs`: `fstatfs` and `fallocate`).
 //!
 //! Writing a few hundred megabytes through the page cache costs the kernel a copy (unavoidable)
 //! and, on ext4, per-block delayed-allocation work: a reservation, quota accounting and an

@@ -1,4 +1,5 @@
-//! A cache prefetch hint (the crate's second and last `unsafe`, after `mapped.rs`).
+//! A cache prefetch hint (one of the crate's four small `unsafe` modules, with `mapped.rs`,
+//! `output.rs` and `tail.rs`).
 //!
 //! Walking a capture's records is a chain of dependent loads: where record n+1 starts is in
 //! record n's header. On a mapped file that is not in the CPU caches every header is a miss

@@ -1,6 +1,6 @@
 //! Writing the end of an output file from a second thread through a shared mapping, while the
-//! first thread is still writing the file's beginning (the crate's fourth and last `unsafe`
-//! module: a writable file mapping).
+//! first thread is still writing the file's beginning (one of the crate's four small `unsafe`
+//! modules, with `mapped.rs`, `prefetch.rs` and `output.rs`: a writable file mapping).
 //!
 //! Why: when a filter keeps most of a large capture, the run waits for the kernel's buffered
 //! write of the output, which one thread does (`writev`) while the other core, done filtering,
