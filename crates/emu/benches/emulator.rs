@@ -1,10 +1,14 @@
 //! Emulated (translator and interpreter) vs native vs qemu-x86_64 on the source document's
-//! benchmark (recursive fib, static gcc -O2) and on busybox sha256sum of a large file. Each program runs as a child process (the
-//! emulated one is this binary re-executed in emulator mode); CPU time (user+sys, from wait4) is
-//! reported next to wall time because the machine is shared and wall time is noisy.
+//! benchmark (recursive fib, static gcc -O2), on busybox sha256sum of a large file, and on a
+//! CPU-bound pthread program (`tests/programs/thread_compute.c`). Each program runs as a child
+//! process (the emulated one is this binary re-executed in emulator mode); CPU time (user+sys,
+//! from wait4) is reported next to wall time because the machine is shared and wall time is
+//! noisy.
 //!
-//! `cargo bench -p jitkit-emu --bench emulator` (fib(35), 16 MB); `JITKIT_BENCH_FIB=40
-//! JITKIT_BENCH_MB=64` for the figures in BENCHMARKS.md.
+//! `cargo bench -p jitkit-emu --bench emulator` (fib(35), 16 MB, 4 threads x 50,000);
+//! `JITKIT_BENCH_FIB=40 JITKIT_BENCH_MB=64` for the figures in BENCHMARKS.md;
+//! `JITKIT_BENCH_ONLY=threads` (or `fib`, `sha256`, comma-separated) runs a subset;
+//! `JITKIT_BENCH_THREADS`, `JITKIT_BENCH_PER_THREAD` size the threaded workload.
 
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -112,65 +116,100 @@ fn bench(program: &Path, args: &[&str], expect: &str, reps: usize) -> Vec<Row> {
 fn print(title: &str, rows: &[Row]) {
     println!("{title}");
     let base = rows[0].cpu.as_secs_f64().max(1e-6);
+    let base_wall = rows[0].wall.as_secs_f64().max(1e-6);
     for r in rows {
         println!(
-            "  {:<22} cpu {:>8.3} s  wall {:>8.3} s  {:>7.1}x native (cpu)",
+            "  {:<22} cpu {:>8.3} s  wall {:>8.3} s  {:>7.1}x native (cpu)  {:>7.1}x native (wall)",
             r.name,
             r.cpu.as_secs_f64(),
             r.wall.as_secs_f64(),
-            r.cpu.as_secs_f64() / base
+            r.cpu.as_secs_f64() / base,
+            r.wall.as_secs_f64() / base_wall
         );
     }
 }
 
-fn main() {
-    child_main_if_requested();
-    let n: u32 = std::env::var("JITKIT_BENCH_FIB")
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(35);
-    let mb: usize = std::env::var("JITKIT_BENCH_MB")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(16);
-    let reps: usize = std::env::var("JITKIT_BENCH_REPS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(3);
-    let dir: PathBuf =
-        std::env::temp_dir().join(format!("jitkit-emu-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let fib = dir.join("fib");
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/programs/fib.c");
+        .unwrap_or(default)
+}
+
+/// Builds `tests/programs/{name}.c` with `gcc -static -O2 -pthread` into `dir`.
+fn build_c(name: &str, dir: &Path) -> PathBuf {
+    let exe = dir.join(name);
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/programs/{name}.c"));
     let ok = Command::new("gcc")
-        .args(["-static", "-O2", "-o"])
-        .arg(&fib)
+        .args(["-static", "-O2", "-pthread", "-o"])
+        .arg(&exe)
         .arg(&src)
         .status()
         .expect("gcc");
     assert!(ok.success(), "gcc failed");
-    let expect = format!("fib({n}) = ");
-    let rows = bench(&fib, &[&n.to_string()], &expect, reps);
-    print(
-        &format!("fib({n}), gcc -static -O2, median of {reps}"),
-        &rows,
-    );
+    exe
+}
 
-    let data = dir.join("data.bin");
-    let bytes: Vec<u8> = (0..mb * 1024 * 1024)
-        .map(|i| ((i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 56) as u8)
-        .collect();
-    std::fs::write(&data, bytes).expect("write data");
-    let d = data.display().to_string();
-    let rows = bench(
-        Path::new("/bin/busybox"),
-        &["sha256sum", &d],
-        "data.bin",
-        reps,
-    );
-    print(
-        &format!("busybox sha256sum of {mb} MB, median of {reps}"),
-        &rows,
-    );
+fn main() {
+    child_main_if_requested();
+    let n: u32 = env_or("JITKIT_BENCH_FIB", 35);
+    let mb: usize = env_or("JITKIT_BENCH_MB", 16);
+    let reps: usize = env_or("JITKIT_BENCH_REPS", 3);
+    let threads: u32 = env_or("JITKIT_BENCH_THREADS", 4);
+    let per_thread: u64 = env_or("JITKIT_BENCH_PER_THREAD", 50_000);
+    // A comma-separated subset of fib,sha256,threads (all by default).
+    let only = std::env::var("JITKIT_BENCH_ONLY").unwrap_or_default();
+    let wanted = |w: &str| only.is_empty() || only.split(',').any(|o| o == w);
+    let dir: PathBuf =
+        std::env::temp_dir().join(format!("jitkit-emu-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+
+    if wanted("fib") {
+        let fib = build_c("fib", &dir);
+        let expect = format!("fib({n}) = ");
+        let rows = bench(&fib, &[&n.to_string()], &expect, reps);
+        print(
+            &format!("fib({n}), gcc -static -O2, median of {reps}"),
+            &rows,
+        );
+    }
+
+    if wanted("sha256") {
+        let data = dir.join("data.bin");
+        let bytes: Vec<u8> = (0..mb * 1024 * 1024)
+            .map(|i| ((i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 56) as u8)
+            .collect();
+        std::fs::write(&data, bytes).expect("write data");
+        let d = data.display().to_string();
+        let rows = bench(
+            Path::new("/bin/busybox"),
+            &["sha256sum", &d],
+            "data.bin",
+            reps,
+        );
+        print(
+            &format!("busybox sha256sum of {mb} MB, median of {reps}"),
+            &rows,
+        );
+    }
+
+    if wanted("threads") {
+        // CPU-bound pthreads: natively they use every core; the emulator runs guest threads
+        // one at a time on one host thread, so wall time is the figure to compare.
+        let exe = build_c("thread_compute", &dir);
+        let rows = bench(
+            &exe,
+            &[&threads.to_string(), &per_thread.to_string()],
+            "total ",
+            reps,
+        );
+        print(
+            &format!(
+                "thread_compute {threads} {per_thread} ({threads} threads), gcc -static -O2 \
+                 -pthread, median of {reps}"
+            ),
+            &rows,
+        );
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
