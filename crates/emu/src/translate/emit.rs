@@ -675,8 +675,14 @@ impl<'a> Emitter<'a> {
         // done as `sub` and `and` on the copy in rdx: same host flags, and the result the lazy
         // flags record. 8- and 16-bit operations keep rdx's upper bits, which the 32-bit copy
         // cleared, so rdx is the result truncated to `size`.
-        self.read_operand(i, 1, RCX, k);
-        self.read_operand(i, 0, RAX, k);
+        // The memory operand is read first: a load's slow path (a helper call) clobbers rcx.
+        if i.op[0] == Opnd::Mem {
+            self.read_operand(i, 0, RAX, k);
+            self.read_operand(i, 1, RCX, k);
+        } else {
+            self.read_operand(i, 1, RCX, k);
+            self.read_operand(i, 0, RAX, k);
+        }
         if size == 8 {
             self.a.mov(q(RDX), q(RAX));
         } else {

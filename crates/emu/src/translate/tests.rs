@@ -56,7 +56,7 @@ fn one(a: &mut CodeAssembler, rng: &mut Rng) -> Result<(), IcedError> {
     let m64 = qword_ptr(r12 + disp);
     let m32 = dword_ptr(r12 + disp);
     let m8 = byte_ptr(r12 + disp);
-    match rng.below(49) {
+    match rng.below(50) {
         0 => a.mov(R64[x], R64[y]),
         1 => a.mov(R32[x], R32[y]),
         2 => a.mov(R64[x], value(rng)),
@@ -107,6 +107,9 @@ fn one(a: &mut CodeAssembler, rng: &mut Rng) -> Result<(), IcedError> {
         45 => a.mov(R64[x], qword_ptr(r12 + (disp + 3))),
         46 => a.mov(dword_ptr(r12 + 0xffe), R32[y]),
         47 => a.add(R32[x], dword_ptr(r12 + 0x1ffd)),
+        // Compares with a memory operand that crosses into the second data page.
+        48 if rng.below(2) == 0 => a.cmp(qword_ptr(r12 + 0xffd), R64[y]),
+        48 => a.cmp(dword_ptr(r12 + 0xffe), imm),
         // A load from the unmapped page after the data: SIGSEGV in mid-block.
         _ if rng.below(4) == 0 => a.mov(R64[x], qword_ptr(r12 + 0x2000)),
         _ => a.seta(R8[x]),
