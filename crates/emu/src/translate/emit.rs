@@ -151,6 +151,8 @@ enum Plan {
     },
     Lea,
     Alu(AluKind),
+    /// add/sub/and/or/xor with a memory destination (load, operate, store).
+    AluToMem(AluKind),
     /// not, neg, inc, dec, bswap of a register.
     Unary(M),
     /// shl/shr/sar/rol/ror of a register by an immediate or CL.
@@ -262,10 +264,13 @@ fn plan(i: &Insn) -> Plan {
                     && matches!(o0, Opnd::Gpr(_) | Opnd::Mem)
                     && matches!(o1, Opnd::Gpr(_) | Opnd::Mem | Opnd::Imm(_))
                     && !(o0 == Opnd::Mem && o1 == Opnd::Mem)
-                    && (o0 != Opnd::Mem || !k.writes())
                     && i.size[1] == s0 =>
             {
-                Plan::Alu(k)
+                if o0 == Opnd::Mem && k.writes() {
+                    Plan::AluToMem(k)
+                } else {
+                    Plan::Alu(k)
+                }
             }
             _ => Plan::Helper,
         },
@@ -278,6 +283,7 @@ fn may_stop(p: Plan, i: &Insn) -> bool {
     match p {
         Plan::Nop | Plan::JmpRel(_) | Plan::Jcc(_) | Plan::Lea => false,
         Plan::Mov | Plan::Movx { .. } | Plan::Alu(_) | Plan::Imul => i.op.contains(&Opnd::Mem),
+        Plan::AluToMem(_) => true,
         Plan::Unary(_) | Plan::Shift(_) | Plan::Setcc | Plan::Cmovcc => false,
         _ => true,
     }
@@ -714,6 +720,38 @@ impl<'a> Emitter<'a> {
         self.host_flags = Some((kind.lazy(), size));
     }
 
+    /// `op [mem], reg/imm`: the interpreter's order (load, operate, record the flags, store),
+    /// so a store that faults leaves the flags as the interpreter leaves them: recorded even
+    /// when nothing after the instruction reads them (the fault makes them observable).
+    fn alu_to_mem(&mut self, k: usize, i: &Insn, kind: AluKind) {
+        let size = i.size[0];
+        // rbx = the address, rax = the old value (the load first: its slow path clobbers rcx).
+        self.read_operand(i, 0, RAX, k);
+        self.read_operand(i, 1, RCX, k);
+        let (rc, rd) = (
+            Reg::from_num(RCX, size_of(size)),
+            Reg::from_num(RDX, size_of(size)),
+        );
+        if size == 8 {
+            self.a.mov(q(RDX), q(RAX));
+        } else {
+            self.a.mov(d(RDX), d(RAX));
+        }
+        match kind {
+            AluKind::Add => self.a.add(rd, rc),
+            AluKind::Sub => self.a.sub(rd, rc),
+            AluKind::And => self.a.and(rd, rc),
+            AluKind::Or => self.a.or(rd, rc),
+            _ => self.a.xor(rd, rc),
+        }
+        self.store_flags(kind.lazy(), size, RAX, RCX, RDX);
+        self.known_flags = Some((kind.lazy(), size));
+        self.a.mov(q(RCX), q(RDX));
+        self.store(size, k);
+        // The store's checks changed the host flags.
+        self.host_flags = None;
+    }
+
     fn insn(&mut self, k: usize, p: Plan, flags_live: bool) {
         let i = self.block.insns[k];
         match p {
@@ -759,6 +797,7 @@ impl<'a> Emitter<'a> {
                 self.write_gpr(r, i.size[0], RBX);
             }
             Plan::Alu(kind) => self.alu(k, &i, kind, flags_live),
+            Plan::AluToMem(kind) => self.alu_to_mem(k, &i, kind),
             Plan::Unary(mn) => {
                 let Opnd::Gpr(r) = i.op[0] else { return };
                 let size = i.size[0];

@@ -56,7 +56,7 @@ fn one(a: &mut CodeAssembler, rng: &mut Rng) -> Result<(), IcedError> {
     let m64 = qword_ptr(r12 + disp);
     let m32 = dword_ptr(r12 + disp);
     let m8 = byte_ptr(r12 + disp);
-    match rng.below(50) {
+    match rng.below(56) {
         0 => a.mov(R64[x], R64[y]),
         1 => a.mov(R32[x], R32[y]),
         2 => a.mov(R64[x], value(rng)),
@@ -107,6 +107,17 @@ fn one(a: &mut CodeAssembler, rng: &mut Rng) -> Result<(), IcedError> {
         45 => a.mov(R64[x], qword_ptr(r12 + (disp + 3))),
         46 => a.mov(dword_ptr(r12 + 0xffe), R32[y]),
         47 => a.add(R32[x], dword_ptr(r12 + 0x1ffd)),
+        // Read-modify-write to memory: aligned, across the two data pages, into the unmapped
+        // page (the load faults), into read-only code (the store faults after the flags).
+        49 => a.add(m64, R64[y]),
+        50 => a.sub(m32, imm),
+        51 => a.xor(m8, R8[y]),
+        52 => a.or(word_ptr(r12 + disp), R16[y]),
+        53 => a.and(qword_ptr(r12 + disp), imm),
+        54 => a.add(dword_ptr(r12 + 0xffe), R32[y]),
+        55 if rng.below(4) == 0 => a.sub(qword_ptr(r12 + 0x1ffc), R64[y]),
+        55 if rng.below(4) == 0 => a.add(dword_ptr(0x5000), R32[y]),
+        55 => a.or(m64, imm),
         // Compares with a memory operand that crosses into the second data page.
         48 if rng.below(2) == 0 => a.cmp(qword_ptr(r12 + 0xffd), R64[y]),
         48 => a.cmp(dword_ptr(r12 + 0xffe), imm),
