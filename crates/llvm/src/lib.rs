@@ -14,8 +14,8 @@
 //! - [`emit`]: any of the four `--emit` forms by [`EmitForm`].
 //!
 //! Module map: `plan` (decisions over the whole cBPF program) with `buckets` (hashed set
-//! tests), `translate` (cBPF -> IR), `pipeline` (targets, verification, -O2) with `register_compares` (packet fields
-//! compared in registers),  `codegen` (object
+//! tests), `translate` (cBPF -> IR), `pipeline` (targets, verification, -O2) with
+//! `register_compares` (packet fields compared in registers, native code), `codegen` (object
 //! code through a pass pipeline kept per thread, with the C++ piece `codegen.cpp`), `jit`
 //! (native code) with `load` (the object placed in executable memory), `ebpf` (BPF objects and
 //! listings) with `elf` (a small ELF reader) and `disasm` (LLVM's BPF disassembler), `dot` (CFG
