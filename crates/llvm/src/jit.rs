@@ -63,6 +63,11 @@ impl LlvmFilter {
     pub fn code_len(&self) -> usize {
         self.code.image().memory().len()
     }
+
+    /// The function's machine code as mapped (its code section from the entry on).
+    pub fn machine_code(&self) -> &[u8] {
+        self.code.code()
+    }
 }
 
 impl PacketFilter for LlvmFilter {

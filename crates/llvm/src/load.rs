@@ -32,6 +32,8 @@ pub struct Loaded {
     image: Image,
     /// The address of the function that was asked for.
     entry: usize,
+    /// The address and size of the section holding it.
+    code: (usize, usize),
 }
 
 impl Loaded {
@@ -43,6 +45,17 @@ impl Loaded {
     /// The entry's offset from the start of the mapping.
     pub fn entry_offset(&self) -> usize {
         self.entry - self.image.memory().addr()
+    }
+
+    /// The bytes of the section holding the entry, from the entry on (the function's machine
+    /// code, for listings and tests).
+    pub fn code(&self) -> &[u8] {
+        let (start, size) = self.code;
+        let skip = self.entry - start;
+        // SAFETY: start..start+size is a placed section inside the mapping `image` owns, mapped
+        // readable (read+execute or read-only) and never written again while `self` lives; the
+        // entry lies inside it (`load` took it from a symbol of that section).
+        unsafe { std::slice::from_raw_parts((start + skip) as *const u8, size - skip) }
     }
 }
 
@@ -132,9 +145,18 @@ pub fn load(bytes: &[u8], function: &str) -> Result<Loaded, Error> {
         .position(|s| s.name == function && s.kind == 2)
         .ok_or_else(|| error(format!("no function `{function}` in the object")))
         .and_then(locate)?;
+    let size = images[section].size;
+    if value as usize > size {
+        return Err(error(format!("`{function}` lies outside its section")));
+    }
     let image = link(&images, &mut |_| None).map_err(error)?;
-    let entry = image.section_addr(section) + value as usize;
-    Ok(Loaded { image, entry })
+    let start = image.section_addr(section);
+    let entry = start + value as usize;
+    Ok(Loaded {
+        image,
+        entry,
+        code: (start, size),
+    })
 }
 
 #[cfg(test)]
