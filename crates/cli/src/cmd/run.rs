@@ -18,7 +18,8 @@ pub struct Args {
     /// Print every executed instruction (address, bytes, disassembly) to stderr
     #[arg(long)]
     pub trace: bool,
-    /// Print the instruction count and the time taken when the program ends
+    /// Print the instruction count (and how many ran as translated code) and the time taken
+    /// when the program ends
     #[arg(long)]
     pub stats: bool,
     /// Execution engine: `jit` (interpret, then translate hot blocks to native code) or
@@ -65,8 +66,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let secs = started.elapsed().as_secs_f64();
         let n = emu.instructions();
         eprintln!(
-            "jitkit: {n} instructions in {secs:.3} s ({:.1} M instructions/s)",
-            n as f64 / secs / 1e6
+            "jitkit: {n} instructions in {secs:.3} s ({:.1} M instructions/s, {} translated)",
+            n as f64 / secs / 1e6,
+            emu.translated_instructions()
         );
     }
     if let jitkit_emu::Outcome::Killed { signal, reason } = &outcome {
