@@ -323,19 +323,22 @@ impl Emulator {
     /// While several guest threads exist, the running one gets [`TIME_SLICE`] instructions
     /// (translated and interpreted alike); translated code stops following links once they
     /// are used up ([`Jit::run_for`]), and the machine then goes to the next thread, between
-    /// two blocks. The thread count changes only in system calls that end with
-    /// `Stop::Switch`, which leaves this loop, so it is read once on entry.
+    /// two blocks. Threads come and go in system calls that end with `Stop::Switch`, which
+    /// leaves this loop, so the thread count is read on entry (and after each preemption).
     fn run_translated(&mut self) -> Stop {
         let m = &mut self.machine;
         let cache = &mut self.cache;
         let Some(jit) = self.jit.as_mut() else {
             return Stop::Illegal;
         };
-        let slice = if m.os.threads.is_multi() {
-            TIME_SLICE
-        } else {
-            u64::MAX
+        let slice_of = |m: &Machine| {
+            if m.os.threads.is_multi() {
+                TIME_SLICE
+            } else {
+                u64::MAX
+            }
         };
+        let mut slice = slice_of(m);
         let mut slice_end = self.instructions.saturating_add(slice);
         let mut pending_link: Option<u64> = None;
         let mut flush = false;
@@ -350,10 +353,12 @@ impl Emulator {
             if self.instructions >= slice_end {
                 // The next thread continues at its own RIP: nothing to link to.
                 pending_link = None;
-                slice_end = self.instructions.saturating_add(slice);
                 if let Err(stop) = crate::syscall::thread::preempt(m) {
                     return stop;
                 }
+                // (A forked child is left with one thread without a `Stop::Switch`.)
+                slice = slice_of(m);
+                slice_end = self.instructions.saturating_add(slice);
             }
             let rip = m.cpu.rip;
             let mut entry = jit.entry(rip);

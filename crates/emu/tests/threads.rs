@@ -61,6 +61,13 @@ const CASES: &[Case] = &[
         min_translated: 0.9,
         trace: false,
     },
+    // fork from a thread while another computes; the child has only the forking thread.
+    Case {
+        program: "thread_fork",
+        args: &[],
+        min_translated: 0.95,
+        trace: false,
+    },
     // execve from a thread while two others compute.
     Case {
         program: "thread_exec",
