@@ -170,10 +170,13 @@ mod tests {
 
     use crate::OutputFile;
 
-    /// A file in the temporary directory, which must be on a file system with extents (the tail
-    /// is offered only there).
+    /// A file beside the test binary, in cargo's target directory: that is where the build
+    /// lives, so on a disk file system (ext4, XFS, btrfs: the tail is offered only there), where
+    /// the temporary directory may be a tmpfs.
     fn temp_file(name: &str) -> PathBuf {
-        std::env::temp_dir().join(format!("jitkit-tail-{}-{name}", std::process::id()))
+        let exe = std::env::current_exe().expect("the test binary's path");
+        let dir = exe.parent().expect("the test binary is in a directory");
+        dir.join(format!("jitkit-tail-{}-{name}", std::process::id()))
     }
 
     fn bytes(len: usize, seed: u8) -> Vec<u8> {
@@ -200,7 +203,7 @@ mod tests {
             let mut out = OutputFile::create(&path).unwrap();
             let tail = out
                 .tail()
-                .expect("the temporary directory is on ext4, XFS or btrfs");
+                .expect("cargo's target directory is on ext4, XFS or btrfs");
             out.write_all(&head).unwrap();
             let (start, end) = (head_len as u64, (head_len + tail_len) as u64);
             let mut fill = tail.prepare(start, end).unwrap();
@@ -230,7 +233,7 @@ mod tests {
             let mut out = OutputFile::create(&path).unwrap();
             let tail = out
                 .tail()
-                .expect("the temporary directory is on ext4, XFS or btrfs");
+                .expect("cargo's target directory is on ext4, XFS or btrfs");
             out.write_all(&bytes(10_000, 3)).unwrap();
             let mut fill = tail.prepare(10_000, 50_000).unwrap();
             fill.append(&bytes(20_000, 4)).unwrap();
@@ -252,7 +255,7 @@ mod tests {
         let out = OutputFile::create(&path).unwrap();
         let tail = out
             .tail()
-            .expect("the temporary directory is on ext4, XFS or btrfs");
+            .expect("cargo's target directory is on ext4, XFS or btrfs");
         assert!(tail.prepare(100, 100).is_err());
         out.finish().unwrap();
         assert_eq!(std::fs::metadata(&path).unwrap().len(), 0);
