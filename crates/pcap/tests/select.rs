@@ -4,7 +4,7 @@
 
 mod build;
 
-use build::{big_capture, fake_records_payload, random_payload, Rng};
+use build::{big_capture, fake_records_payload, random_payload, sequential_selection, Rng};
 
 use std::sync::atomic::AtomicU64;
 
@@ -36,22 +36,7 @@ fn run(file: &[u8], threads: usize) -> (Vec<u8>, Selection) {
 
 /// The expected output, written record by record without the selector.
 fn expected(file: &[u8]) -> (Vec<u8>, u64, u64, Option<(u64, u64)>) {
-    let capture = CaptureReader::new(file).unwrap();
-    let mut out = file[..24].to_vec();
-    let (mut read, mut matched, mut error) = (0, 0, None);
-    for record in capture.records() {
-        match record {
-            Ok(r) => {
-                read += 1;
-                if keep(&r) {
-                    matched += 1;
-                    out.extend_from_slice(r.raw);
-                }
-            }
-            Err(e) => error = Some((e.offset, e.records_before)),
-        }
-    }
-    (out, read, matched, error)
+    sequential_selection(file, keep)
 }
 
 fn check(file: &[u8]) {

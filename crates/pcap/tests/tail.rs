@@ -15,7 +15,7 @@ use std::rc::Rc;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
-use build::{big_capture, fake_records_payload, random_payload};
+use build::{big_capture, fake_records_payload, random_payload, sequential_selection};
 use jitkit_pcap::select::{select, window_size, window_starts, Selection, TAIL_MIN};
 use jitkit_pcap::{CaptureReader, OutputFile, OutputTail, PcapWriter, Record};
 
@@ -76,22 +76,8 @@ impl Write for Slow {
 
 /// The records `keep` keeps, written one by one: (file, read, matched, error offset).
 fn expected(file: &[u8]) -> (Vec<u8>, u64, u64, Option<u64>) {
-    let capture = CaptureReader::new(file).unwrap();
-    let mut out = file[..24].to_vec();
-    let (mut read, mut matched, mut error) = (0, 0, None);
-    for record in capture.records() {
-        match record {
-            Ok(r) => {
-                read += 1;
-                if keep(&r) {
-                    matched += 1;
-                    out.extend_from_slice(r.raw);
-                }
-            }
-            Err(e) => error = Some(e.offset),
-        }
-    }
-    (out, read, matched, error)
+    let (out, read, matched, error) = sequential_selection(file, keep);
+    (out, read, matched, error.map(|(offset, _)| offset))
 }
 
 fn output_path(name: &str) -> PathBuf {

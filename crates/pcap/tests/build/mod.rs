@@ -241,3 +241,28 @@ pub fn fake_records_payload(rng: &mut Rng, n: u64) -> Vec<u8> {
     }
     payload
 }
+
+/// What a plain sequential pass over `file` (a pcap capture) gives when `keep` judges its records,
+/// written one by one: the output file, records read, records kept, and the error that ended the
+/// pass (its offset and the records before it). The reference the parallel selector must equal.
+pub fn sequential_selection(
+    file: &[u8],
+    keep: impl Fn(&jitkit_pcap::Record) -> bool,
+) -> (Vec<u8>, u64, u64, Option<(u64, u64)>) {
+    let capture = jitkit_pcap::CaptureReader::new(file).unwrap();
+    let mut out = file[..24].to_vec();
+    let (mut read, mut matched, mut error) = (0, 0, None);
+    for record in capture.records() {
+        match record {
+            Ok(r) => {
+                read += 1;
+                if keep(&r) {
+                    matched += 1;
+                    out.extend_from_slice(r.raw);
+                }
+            }
+            Err(e) => error = Some((e.offset, e.records_before)),
+        }
+    }
+    (out, read, matched, error)
+}
