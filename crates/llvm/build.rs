@@ -1,7 +1,10 @@
-//! Compiles `src/codegen.cpp`, the small C++ piece that keeps LLVM's codegen pass pipeline for
-//! reuse (the C API builds it anew for every module; see `src/codegen.rs`), against the headers
-//! of the LLVM that llvm-sys links (`LLVM_SYS_140_PREFIX`, else `llvm-config-14` / `llvm-config`
-//! on the PATH). Only with the `llvm` feature.
+//! Compiles the small C++ pieces against the headers of the LLVM that llvm-sys links
+//! (`LLVM_SYS_140_PREFIX`, else `llvm-config-14` / `llvm-config` on the PATH). Only with the
+//! `llvm` feature:
+//! - `src/codegen.cpp` keeps LLVM's codegen pass pipeline for reuse (the C API builds it anew
+//!   for every module; see `src/codegen.rs`);
+//! - `src/wide_offsets.cpp` undoes instcombine's narrowing of packet offsets (see
+//!   `src/wide_offsets.rs`); the C API cannot tell whether an add may wrap.
 
 #[cfg(feature = "llvm")]
 use std::path::PathBuf;
@@ -10,6 +13,7 @@ use std::process::Command;
 
 fn main() {
     println!("cargo:rerun-if-changed=src/codegen.cpp");
+    println!("cargo:rerun-if-changed=src/wide_offsets.cpp");
     println!("cargo:rerun-if-env-changed=LLVM_SYS_140_PREFIX");
     // `cc` is a build dependency of the `llvm` feature only.
     #[cfg(feature = "llvm")]
@@ -35,7 +39,11 @@ fn compile_codegen() {
             .to_string()
     };
     let mut build = cc::Build::new();
-    build.cpp(true).file("src/codegen.cpp").warnings(true);
+    build
+        .cpp(true)
+        .file("src/codegen.cpp")
+        .file("src/wide_offsets.cpp")
+        .warnings(true);
     // -std, -D and -f flags as LLVM was built; the rest (-O, warnings) are cc's. LLVM's headers
     // as system headers: their own warnings are not ours.
     for flag in query("--cxxflags").split_whitespace() {

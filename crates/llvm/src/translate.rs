@@ -451,20 +451,17 @@ impl<'ctx, 'm, 'p> Translator<'ctx, 'm, 'p> {
                             H => 2,
                             _ => 1,
                         };
-                        let k = self.i64t.const_int(u64::from(insn.k), false);
-                        let offset = if code & 0xe0 == IND {
+                        let x = if code & 0xe0 == IND {
                             let x = self.get(self.x, "x")?;
-                            let x = self.builder.build_int_z_extend(x, self.i64t, "x64")?;
-                            self.builder.build_int_add(x, k, "off")?
+                            Some(self.builder.build_int_z_extend(x, self.i64t, "x64")?)
                         } else {
-                            k
+                            None
                         };
-                        self.load_packet(index, offset, size)?
+                        self.load_packet(index, x, insn.k, size)?
                     }
                     _ => {
                         // MSH: X = (P[k] & 0xf) << 2
-                        let k = self.i64t.const_int(u64::from(insn.k), false);
-                        let byte = self.load_packet(index, k, 1)?;
+                        let byte = self.load_packet(index, None, insn.k, 1)?;
                         let low =
                             self.builder
                                 .build_and(byte, self.i32t.const_int(0xf, false), "ihl")?;
@@ -763,19 +760,20 @@ impl<'ctx, 'm, 'p> Translator<'ctx, 'm, 'p> {
         global
     }
 
-    /// Loads `size` (1, 2 or 4) bytes at the 64-bit `offset`, big-endian, zero-extended to 32
-    /// bits; branches to `reject` when they are not all inside the packet. Leaves the builder in
-    /// the block where the value is available.
+    /// Loads `size` (1, 2 or 4) bytes at `x + k` (`x`, the 64-bit X of an indexed load, else 0),
+    /// big-endian, zero-extended to 32 bits; branches to `reject` when they are not all inside
+    /// the packet. Leaves the builder in the block where the value is available.
     fn load_packet(
         &self,
         index: usize,
-        offset: IntValue<'ctx>,
+        x: Option<IntValue<'ctx>>,
+        k: u32,
         size: u32,
     ) -> Built<IntValue<'ctx>> {
         let raw = match &self.packet {
             Packet::Native { data, caplen, .. } => {
                 let covered = self.plan.covered[index];
-                self.load_native(index, *data, *caplen, offset, size, covered)?
+                self.load_native(index, *data, *caplen, x, k, size, covered)?
             }
             Packet::Ebpf {
                 skb,
@@ -786,6 +784,11 @@ impl<'ctx, 'm, 'p> Translator<'ctx, 'm, 'p> {
                 ..
             } => {
                 let direct = (*access == PacketAccess::Direct).then_some((*data, *data_end));
+                let k = self.i64t.const_int(u64::from(k), false);
+                let offset = match x {
+                    Some(x) => self.builder.build_int_add(x, k, "off")?,
+                    None => k,
+                };
                 self.load_ebpf(index, *skb, direct, *scratch, offset, size)?
             }
         };
@@ -801,23 +804,36 @@ impl<'ctx, 'm, 'p> Translator<'ctx, 'm, 'p> {
         self.context.custom_width_int_type(size * 8)
     }
 
-    /// Loads `size` bytes at `offset`; unless `covered` (by a check hoisted to the start of the
-    /// straight-line run), checks them against the captured length first.
+    /// Loads `size` bytes at `x + k`; unless `covered` (by a check hoisted to the start of the
+    /// straight-line run), checks them against the captured length first. The end checked,
+    /// `x + (k + size)`, and the offset loaded, `x + k`, are two sums of `x`, the second made
+    /// after the check: instruction selection then keeps `x` in a register across the branch
+    /// and folds `+ k` into the load's address, where one shared `x + k` would be carried over
+    /// instead and the end recomputed from it.
+    #[allow(clippy::too_many_arguments)]
     fn load_native(
         &self,
         index: usize,
         data: PointerValue<'ctx>,
         caplen: IntValue<'ctx>,
-        offset: IntValue<'ctx>,
+        x: Option<IntValue<'ctx>>,
+        k: u32,
         size: u32,
         covered: bool,
     ) -> Built<IntValue<'ctx>> {
         let b = &self.builder;
+        let plus = |constant: u64, name: &str| -> Built<IntValue<'ctx>> {
+            let constant = self.i64t.const_int(constant, false);
+            match x {
+                Some(x) => b.build_int_add(x, constant, name),
+                None => Ok(constant),
+            }
+        };
         if !covered {
-            let end =
-                b.build_int_add(offset, self.i64t.const_int(u64::from(size), false), "end")?;
+            let end = plus(u64::from(k) + u64::from(size), "end")?;
             self.check_captured(index, caplen, end)?;
         }
+        let offset = plus(u64::from(k), "off")?;
         // SAFETY (of the IR): offset + size <= captured length was checked here or at the start
         // of the straight-line run.
         let ptr = unsafe { b.build_in_bounds_gep(data, &[offset], "p")? };

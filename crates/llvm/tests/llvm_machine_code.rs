@@ -1,8 +1,14 @@
-//! The shape of the native code that the benchmark's speed depends on (BENCHMARKS.md, "LLVM"):
-//! no conditional branch tests a compare of a memory operand with an immediate (`cmp word ptr
-//! [rdi+0xC], 8` / `test byte ptr [rdi+rcx], 2`), which cannot macro-fuse with the branch; the
-//! packet field is loaded into a register first (`src/register_compares.rs`). Checked on the
-//! benchmark's filters, libpcap's programs, disassembled with iced-x86 (`jitkit_x86::listing`).
+//! The shape of the native code that the benchmark's speed depends on (BENCHMARKS.md, "LLVM"),
+//! checked on the benchmark's filters, libpcap's programs, disassembled with iced-x86
+//! (`jitkit_x86::listing`):
+//! - no conditional branch tests a compare of a memory operand with an immediate (`cmp word ptr
+//!   [rdi+0xC], 8` / `test byte ptr [rdi+rcx], 2`), which cannot macro-fuse with the branch; the
+//!   packet field is loaded into a register first (`src/register_compares.rs`);
+//! - a load at a variable offset carries the offset's constant in its address (`movzx eax, word
+//!   ptr [rcx+rdi+0x10]`), not in an `add` to the index register just before it (`add rcx,
+//!   0x10` / `movzx eax, word ptr [rdi+rcx]`), and no offset is zero-extended from a byte
+//!   register (`movzx r8d, cl`): what offsets narrowed by instcombine gave
+//!   (`src/wide_offsets.rs`).
 #![cfg(feature = "llvm")]
 
 use jitkit_llvm::{compile_filter, Options};
@@ -38,6 +44,56 @@ fn instructions(listing: &str) -> Vec<String> {
         .collect()
 }
 
+/// The register an `add REG, IMM` adds a constant to (`add rcx, 0x10` -> `rcx`).
+fn adds_constant_to(instruction: &str) -> Option<&str> {
+    let operands = instruction.strip_prefix("add ")?;
+    let (register, constant) = operands.split_once(", ")?;
+    let is_constant = constant
+        .trim()
+        .starts_with(|c: char| c.is_ascii_digit() || c == '-');
+    (is_constant && !register.contains('[')).then_some(register)
+}
+
+/// Whether a `mov`/`movzx` reads memory through an address that uses `register`.
+fn loads_through(instruction: &str, register: &str) -> bool {
+    let Some((mnemonic, operands)) = instruction.split_once(' ') else {
+        return false;
+    };
+    let Some(address) = operands
+        .split_once('[')
+        .and_then(|(_, rest)| rest.split_once(']'))
+        .map(|(inside, _)| inside)
+    else {
+        return false;
+    };
+    mnemonic.starts_with("mov") && address.split(['+', '*']).any(|part| part == register)
+}
+
+/// `movzx` of a byte register (`movzx r8d, cl`), not of memory or a wider register.
+fn extends_byte_register(instruction: &str) -> bool {
+    const BYTE_REGISTERS: &[&str] = &[
+        "al", "bl", "cl", "dl", "sil", "dil", "r8b", "r9b", "r10b", "r11b",
+    ];
+    instruction
+        .strip_prefix("movzx ")
+        .and_then(|operands| operands.split_once(", "))
+        .is_some_and(|(_, source)| BYTE_REGISTERS.contains(&source.trim()))
+}
+
+/// The filters' listings, each with its label.
+fn listings() -> Vec<(String, String)> {
+    jitkit_testkit::bench_filters::engine_filters()
+        .into_iter()
+        .map(|(expression, label)| {
+            let raw = libpcap::compile(&expression, 1, 262144, true).expect("libpcap compiles it");
+            let program = libpcap::from_raw(&raw);
+            let filter = compile_filter(&program, &Options::default()).expect("LLVM compiles it");
+            let listing = jitkit_x86::listing::disassemble(filter.machine_code(), 0, &[]);
+            (label, listing)
+        })
+        .collect()
+}
+
 #[test]
 fn the_classifier_matches_what_it_should() {
     let cases = [
@@ -53,16 +109,69 @@ fn the_classifier_matches_what_it_should() {
     for (text, expected) in cases {
         assert_eq!(compares_memory_with_immediate(text), expected, "{text}");
     }
+    let adds = [
+        ("add rcx, 0x10", Some("rcx")),
+        ("add rdx, r8", None),
+        ("add dword ptr [rdi], 1", None),
+        ("lea rdx, [rcx+0x12]", None),
+    ];
+    for (text, expected) in adds {
+        assert_eq!(adds_constant_to(text), expected, "{text}");
+    }
+    let loads = [
+        ("movzx eax, word ptr [rdi+rcx]", "rcx", true),
+        ("mov ecx, [rdi+rax]", "rax", true),
+        ("movzx eax, word ptr [rcx+rdi+0x10]", "rdx", false),
+        ("cmp rcx, rsi", "rcx", false),
+    ];
+    for (text, register, expected) in loads {
+        assert_eq!(loads_through(text, register), expected, "{text}");
+    }
+    let extensions = [
+        ("movzx r8d, cl", true),
+        ("movzx eax, dil", true),
+        ("movzx ecx, cx", false),
+        ("movzx r8d, byte ptr [rdi+0xE]", false),
+    ];
+    for (text, expected) in extensions {
+        assert_eq!(extends_byte_register(text), expected, "{text}");
+    }
+}
+
+#[test]
+fn variable_offset_loads_carry_their_constant_in_the_address() {
+    let mut indexed = 0;
+    for (label, listing) in listings() {
+        let instructions = instructions(&listing);
+        if let Some(extension) = instructions.iter().find(|i| extends_byte_register(i)) {
+            panic!("{label}: `{extension}`:\n{listing}");
+        }
+        for pair in instructions.windows(2) {
+            if let Some(register) = adds_constant_to(&pair[0]) {
+                assert!(
+                    !loads_through(&pair[1], register),
+                    "{label}: `{}` then `{}`:\n{listing}",
+                    pair[0],
+                    pair[1]
+                );
+            }
+        }
+        indexed += instructions
+            .iter()
+            .filter(|i| i.starts_with("mov") && i.contains("+rdi+0x"))
+            .count();
+    }
+    // The TCP port, flag and payload loads of the benchmark's filters (`[rcx+rdi+0x10]`).
+    assert!(
+        indexed >= 5,
+        "only {indexed} loads at register + packet + constant"
+    );
 }
 
 #[test]
 fn branches_test_registers_not_memory_against_immediates() {
     let mut checked = 0;
-    for (expression, label) in jitkit_testkit::bench_filters::engine_filters() {
-        let raw = libpcap::compile(&expression, 1, 262144, true).expect("libpcap compiles it");
-        let program = libpcap::from_raw(&raw);
-        let filter = compile_filter(&program, &Options::default()).expect("LLVM compiles it");
-        let listing = jitkit_x86::listing::disassemble(filter.machine_code(), 0, &[]);
+    for (label, listing) in listings() {
         let instructions = instructions(&listing);
         assert!(
             instructions.iter().any(|i| i.starts_with("ret")),

@@ -1,0 +1,125 @@
+//! Packet offsets computed in 64 bits (native code, after the -O2 pipeline).
+//!
+//! instcombine narrows the arithmetic of a packet offset to the smallest type its known bits fit
+//! in: the offset `X + 26` of `ldb [x + 26]` after `ldx 4*([14]&0xf)` becomes `zext (add nuw i8
+//! %hdrlen, 26) to i64`. x86 instruction selection folds `add` into an address only when it is
+//! done in the address's width, so that sum took a register of its own (`add rcx, 0x10; movzx
+//! eax, word ptr [rdi+rcx]` in `udp and dst port 53`), and a narrow value used in another block
+//! took a `movzx` there (the HTTP GET match's second offset, `X + A + 14`: six instructions where
+//! the direct JIT needs three).
+//!
+//! `wide_offsets.cpp` (compiled by `build.rs`; LLVM 14's C API cannot tell whether an add may
+//! wrap) pushes every zero extension to i64 back through the `add nuw`s under it, down to their
+//! leaves, each leaf extended where it is defined: `add nuw nsw i64 (zext %hdrlen), 26`. Exact,
+//! since an add that does not wrap gives the same sum in any wider type; nothing runs after it
+//! that would narrow it again.
+
+use inkwell::module::Module;
+use llvm_sys::prelude::LLVMModuleRef;
+
+extern "C" {
+    fn jitkit_widen_offsets(module: LLVMModuleRef) -> u32;
+}
+
+/// Rewrites every `zext (add nuw ...) to i64` in `module`; returns how many.
+pub fn apply(module: &Module<'_>) -> u32 {
+    // SAFETY: `module` is a live module whose context only this thread uses; the function
+    // rewrites instructions inside it and keeps no pointer to it.
+    unsafe { jitkit_widen_offsets(module.as_mut_ptr()) }
+}
+
+#[cfg(test)]
+mod tests {
+    use inkwell::context::Context;
+    use inkwell::memory_buffer::MemoryBuffer;
+
+    /// (what, function body, lines the rewritten function holds): `f(i8* %p, i64 %len)`.
+    const CASES: &[(&str, &str, &[&str])] = &[
+        (
+            "a narrow sum and its extension become a 64-bit sum of the extended leaf",
+            "%b = load i8, i8* %p, align 1
+             %x = and i8 %b, 60
+             %n = add nuw nsw i8 %x, 26
+             %off = zext i8 %n to i64
+             %q = getelementptr inbounds i8, i8* %p, i64 %off
+             %v = load i8, i8* %q, align 1
+             %r = zext i8 %v to i32
+             ret i32 %r",
+            &[
+                "%x = and i8 %b, 60\n  %x.wide = zext i8 %x to i64",
+                "%n.wide = add nuw nsw i64 %x.wide, 26",
+                "getelementptr inbounds i8, i8* %p, i64 %n.wide",
+            ],
+        ),
+        (
+            "nested sums, a shared leaf extended once, the narrow sums deleted",
+            "%b = load i8, i8* %p, align 1
+             %x = and i8 %b, 60
+             %c = load i8, i8* %p, align 1
+             %a = lshr i8 %c, 2
+             %s = add nuw nsw i8 %a, %x
+             %n = add nuw i8 %s, 14
+             %off = zext i8 %n to i64
+             %end = add nuw nsw i64 %off, 4
+             %n2 = add nuw i8 %x, 1
+             %off2 = zext i8 %n2 to i64
+             %sum = add i64 %end, %off2
+             %t = trunc i64 %sum to i32
+             ret i32 %t",
+            &[
+                "%s.wide = add nuw nsw i64 %a.wide, %x.wide",
+                "%n.wide = add nuw nsw i64 %s.wide, 14",
+                "%end = add nuw nsw i64 %n.wide, 4",
+                "%n2.wide = add nuw nsw i64 %x.wide, 1",
+            ],
+        ),
+    ];
+
+    /// Left alone: a sum that may wrap, an extension to i32.
+    const UNCHANGED: &[&str] = &[
+        "%b = load i8, i8* %p, align 1
+         %n = add i8 %b, 26
+         %off = zext i8 %n to i64
+         %t = trunc i64 %off to i32
+         ret i32 %t",
+        "%b = load i8, i8* %p, align 1
+         %n = add nuw i8 %b, 26
+         %w = zext i8 %n to i32
+         ret i32 %w",
+    ];
+
+    fn rewritten(body: &str) -> (u32, String) {
+        let ir = format!("define i32 @f(i8* %p, i64 %len) {{\nentry:\n{body}\n}}");
+        let context = Context::create();
+        let buffer = MemoryBuffer::create_from_memory_range_copy(ir.as_bytes(), "t");
+        let module = context.create_module_from_ir(buffer).unwrap();
+        let count = super::apply(&module);
+        module.verify().unwrap();
+        (count, module.print_to_string().to_string())
+    }
+
+    #[test]
+    fn zero_extended_sums_are_summed_in_64_bits() {
+        for (what, body, expected) in CASES {
+            let (count, text) = rewritten(body);
+            assert!(count > 0, "{what}: nothing rewritten");
+            for line in *expected {
+                assert!(text.contains(line), "{what}: no `{line}` in\n{text}");
+            }
+            assert!(!text.contains("zext i8 %n to"), "{what}: {text}");
+            assert!(
+                !text.contains("%n = "),
+                "{what}: the narrow sum is left:\n{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn other_extensions_are_left_alone() {
+        for body in UNCHANGED {
+            let (count, text) = rewritten(body);
+            assert_eq!(count, 0, "{text}");
+            assert!(!text.contains(".wide"), "{text}");
+        }
+    }
+}
