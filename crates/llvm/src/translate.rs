@@ -837,7 +837,17 @@ impl<'ctx, 'm, 'p> Translator<'ctx, 'm, 'p> {
         // SAFETY (of the IR): offset + size <= captured length was checked here or at the start
         // of the straight-line run.
         let ptr = unsafe { b.build_in_bounds_gep(data, &[offset], "p")? };
-        self.load_unaligned(ptr, size)
+        let value = self.load_unaligned(ptr, size)?;
+        // The packet does not change while the filter runs: marked so, early-cse reuses a field
+        // loaded on every path into a block where the program loads it again (`ldx
+        // 4*([14]&0xf)` once per test of the TCP header, where the paths of two port compares
+        // meet), which it does not do for plain loads past a merge.
+        if let Some(load) = value.as_instruction_value() {
+            let invariant = self.context.metadata_node(&[]);
+            load.set_metadata(invariant, self.context.get_kind_id("invariant.load"))
+                .map_err(|_| BuilderError::AlignmentError("!invariant.load is a metadata node"))?;
+        }
+        Ok(value)
     }
 
     /// Rejects the packet unless it holds `end` captured bytes; continues in a new block.

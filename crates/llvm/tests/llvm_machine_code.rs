@@ -8,7 +8,9 @@
 //!   ptr [rcx+rdi+0x10]`), not in an `add` to the index register just before it (`add rcx,
 //!   0x10` / `movzx eax, word ptr [rdi+rcx]`), and no offset is zero-extended from a byte
 //!   register (`movzx r8d, cl`): what offsets narrowed by instcombine gave
-//!   (`src/wide_offsets.rs`).
+//!   (`src/wide_offsets.rs`);
+//! - a packet field the program loads again where two paths meet is loaded once (packet loads
+//!   are `!invariant.load`, which early-cse reuses past a merge).
 #![cfg(feature = "llvm")]
 
 use jitkit_llvm::{compile_filter, Options};
@@ -189,4 +191,19 @@ fn branches_test_registers_not_memory_against_immediates() {
         checked += 1;
     }
     assert!(checked >= 12);
+}
+
+#[test]
+fn a_field_loaded_again_after_a_merge_is_loaded_once() {
+    // The source document's filter runs `ldx 4*([14]&0xf)` before the port tests and again
+    // after them, where the paths of the two port compares meet.
+    let (label, listing) = listings()
+        .into_iter()
+        .find(|(label, _)| label.contains("source"))
+        .expect("the benchmark has the source document's filter");
+    let header_length_loads = instructions(&listing)
+        .iter()
+        .filter(|i| i.ends_with("byte ptr [rdi+0xE]"))
+        .count();
+    assert_eq!(header_length_loads, 1, "{label}:\n{listing}");
 }
