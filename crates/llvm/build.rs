@@ -3,8 +3,9 @@
 //! `llvm` feature:
 //! - `src/codegen.cpp` keeps LLVM's codegen pass pipeline for reuse (the C API builds it anew
 //!   for every module; see `src/codegen.rs`);
-//! - `src/wide_offsets.cpp` undoes instcombine's narrowing of packet offsets (see
-//!   `src/wide_offsets.rs`); the C API cannot tell whether an add may wrap.
+//! - `src/extensions.cpp` places zero extensions where instruction selection folds them, undoing
+//!   instcombine's narrowing of packet offsets (see `src/extensions.rs`); the C API cannot tell
+//!   whether an add may wrap.
 
 #[cfg(feature = "llvm")]
 use std::path::PathBuf;
@@ -13,7 +14,7 @@ use std::process::Command;
 
 fn main() {
     println!("cargo:rerun-if-changed=src/codegen.cpp");
-    println!("cargo:rerun-if-changed=src/wide_offsets.cpp");
+    println!("cargo:rerun-if-changed=src/extensions.cpp");
     println!("cargo:rerun-if-env-changed=LLVM_SYS_140_PREFIX");
     // `cc` is a build dependency of the `llvm` feature only.
     #[cfg(feature = "llvm")]
@@ -42,7 +43,7 @@ fn compile_codegen() {
     build
         .cpp(true)
         .file("src/codegen.cpp")
-        .file("src/wide_offsets.cpp")
+        .file("src/extensions.cpp")
         .warnings(true);
     // -std, -D and -f flags as LLVM was built; the rest (-O, warnings) are cc's. LLVM's headers
     // as system headers: their own warnings are not ours.

@@ -15,8 +15,8 @@
 //!
 //! Module map: `plan` (decisions over the whole cBPF program) with `buckets` (hashed set
 //! tests), `translate` (cBPF -> IR), `pipeline` (targets, verification, -O2) with
-//! `wide_offsets` (packet offsets summed in 64 bits again, native code, with the C++ piece
-//! `wide_offsets.cpp`) and `register_compares` (packet fields compared in registers, native
+//! `extensions` (zero extensions where x86 folds them: packet offsets summed in 64 bits, native
+//! code, with the C++ piece `extensions.cpp`) and `register_compares` (packet fields compared in registers, native
 //! code), `codegen` (object code through a pass pipeline kept per thread, with the C++ piece
 //! `codegen.cpp`), `jit` (native code) with `load` (the object placed in executable memory), `ebpf` (BPF objects and
 //! listings) with `elf` (a small ELF reader) and `disasm` (LLVM's BPF disassembler), `dot` (CFG
@@ -39,6 +39,8 @@ mod ebpf;
 #[cfg(feature = "llvm")]
 pub mod elf;
 #[cfg(feature = "llvm")]
+mod extensions;
+#[cfg(feature = "llvm")]
 mod jit;
 #[cfg(feature = "llvm")]
 mod load;
@@ -50,8 +52,6 @@ mod plan;
 mod register_compares;
 #[cfg(feature = "llvm")]
 mod translate;
-#[cfg(feature = "llvm")]
-mod wide_offsets;
 
 pub use error::Error;
 use jitkit_bpf::cbpf::Insn;

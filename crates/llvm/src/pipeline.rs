@@ -8,8 +8,9 @@
 //!   `default<O2>` (inlining, interprocedural passes, loop passes, vectorizers, GVN's memory
 //!   analyses) finds nothing to do and only costs time: the whole-module pipeline took 3-4x
 //!   as long for machine code within 1% of the same size on our expression list. After it,
-//!   `wide_offsets` sums packet offsets in 64 bits again where instcombine narrowed them (x86
-//!   addresses fold only sums in their own width), and `register_compares` keeps packet fields
+//!   `extensions` puts zero extensions where instruction selection folds them (packet offsets
+//!   summed in 64 bits again where instcombine narrowed them, extensions next to the values
+//!   they extend), and `register_compares` keeps packet fields
 //!   that branches test against constants in registers (x86 instruction selection would fold
 //!   them into compares that do not fuse with their branch).
 //! - eBPF: LLVM's `default<O2>` (what `opt -O2` and clang run), because the BPF target hooks
@@ -30,9 +31,9 @@ use inkwell::targets::{
 use inkwell::OptimizationLevel;
 
 use crate::codegen::Codegen;
+use crate::extensions;
 use crate::register_compares;
 use crate::translate::Flavor;
-use crate::wide_offsets;
 use crate::Error;
 
 /// The BPF instruction set version: v3 adds 32-bit registers and jumps (kernel 5.1 and later),
@@ -177,7 +178,7 @@ fn create_target_machine(flavor: Flavor, level: OptimizationLevel) -> Result<Tar
 }
 
 /// Verifies `module`, optimizes it at -O2 when asked (the flavor's pipeline, then for native
-/// code `wide_offsets` and `register_compares`), and verifies it again.
+/// code `extensions` and `register_compares`), and verifies it again.
 pub fn finish(
     module: &Module<'_>,
     machine: &TargetMachine,
@@ -196,7 +197,7 @@ pub fn finish(
             .run_passes(passes, machine, PassBuilderOptions::create())
             .map_err(|e| Error::Optimize(e.to_string()))?;
         if flavor == Flavor::Native {
-            wide_offsets::apply(module);
+            extensions::apply(module);
             register_compares::apply(module)
                 .map_err(|e| Error::Optimize(format!("register compares: {e}")))?;
         }

@@ -113,14 +113,26 @@ fn value_and_constant(instruction: InstructionValue<'_>, value: InstructionValue
         || (is_operand(instruction, 1, value) && constant_operand(instruction, 0).is_some())
 }
 
-/// Whether only conditional branches use the result of `compare` (a compare feeding a `select`
-/// or arithmetic gains nothing from fusion, and its folded load saves a micro-op).
+/// Whether only conditional branches use the result of `compare`, directly or through the
+/// logical and/or of conditions that simplifycfg makes of two tests in a row (`select i1 %a, i1
+/// true, i1 %b`, which instruction selection splits back into two branches). A compare feeding
+/// a value `select` or arithmetic gains nothing from fusion, and its folded load saves a
+/// micro-op.
 fn only_branches_on(compare: InstructionValue<'_>) -> bool {
     let users = users(compare);
     !users.is_empty()
-        && users
-            .iter()
-            .all(|u| u.get_opcode() == InstructionOpcode::Br)
+        && users.iter().all(|u| match u.get_opcode() {
+            InstructionOpcode::Br => true,
+            InstructionOpcode::Select | InstructionOpcode::And | InstructionOpcode::Or => {
+                is_condition(*u) && only_branches_on(*u)
+            }
+            _ => false,
+        })
+}
+
+/// Whether `instruction` yields an `i1`: a condition, not a value.
+fn is_condition(instruction: InstructionValue<'_>) -> bool {
+    matches!(instruction.get_type(), AnyTypeEnum::IntType(t) if t.get_bit_width() == 1)
 }
 
 fn classify<'ctx>(
@@ -290,6 +302,18 @@ mod tests {
             ],
         ),
         (
+            "a compare or-ed with another condition for a branch (simplifycfg's form)",
+            "%raw = load i16, i16* %pw, align 1
+             %ne = icmp ne i16 %raw, 8
+             %short = icmp ult i32 %v, 24
+             %either = select i1 %ne, i1 true, i1 %short
+             br i1 %either, label %no, label %yes",
+            &[
+                "%field = zext i16 %raw to i32",
+                "%ne = icmp ne i32 %in_register, 8",
+            ],
+        ),
+        (
             "a 32-bit field needs no extension",
             "%raw = load i32, i32* %pv, align 1
              %eq = icmp ne i32 %raw, 542393671
@@ -307,6 +331,12 @@ mod tests {
          %eq = icmp eq i16 %raw, 8
          %r = select i1 %eq, i32 1, i32 0
          br i1 %eq, label %yes, label %no",
+        "%raw = load i16, i16* %pw, align 1
+         %eq = icmp eq i16 %raw, 8
+         %short = icmp ult i32 %v, 24
+         %either = select i1 %eq, i1 true, i1 %short
+         %r = zext i1 %either to i32
+         ret i32 %r",
         "%raw = load i32, i32* %pv, align 1
          %eq = icmp eq i32 %raw, %v
          br i1 %eq, label %yes, label %no",

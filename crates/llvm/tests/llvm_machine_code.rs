@@ -8,7 +8,7 @@
 //!   ptr [rcx+rdi+0x10]`), not in an `add` to the index register just before it (`add rcx,
 //!   0x10` / `movzx eax, word ptr [rdi+rcx]`), and no offset is zero-extended from a byte
 //!   register (`movzx r8d, cl`): what offsets narrowed by instcombine gave
-//!   (`src/wide_offsets.rs`);
+//!   (`src/extensions.rs`);
 //! - a packet field the program loads again where two paths meet is loaded once (packet loads
 //!   are `!invariant.load`, which early-cse reuses past a merge).
 #![cfg(feature = "llvm")]
