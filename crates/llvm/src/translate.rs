@@ -72,7 +72,8 @@ const EBPF_MAX_DIRECT_END: u64 = 0xffff;
 /// `pipeline`). Checks the program's structure first, so a bad program is an error, not a panic
 /// or an invalid module. `optimize`: the module is for the optimizing pipeline, so instructions
 /// no path reaches share one `unreachable` block (the passes would delete their blocks anyway;
-/// building and deleting ~150 of them is a tenth of the 50-host list's compile time); without
+/// building and deleting ~150 of them is a tenth of the 50-host list's compile time), and for
+/// native code a test whose two sides return selects the verdict instead of branching; without
 /// it, every instruction keeps a block of its own, as `--emit llvm-ir -O0` shows.
 pub fn translate<'ctx>(
     context: &'ctx Context,
@@ -229,6 +230,10 @@ struct Translator<'ctx, 'm, 'p> {
     /// The bucket tables emitted so far: set tests of the same constants (libpcap tests a host
     /// list at the source and the destination address) share one.
     bucket_tables: RefCell<Vec<(Vec<[u32; LANES]>, GlobalValue<'ctx>)>>,
+    /// The module is for the optimizing pipeline (see [`translate`]): instructions no path
+    /// reaches share a block, and (native code) a test whose two sides return selects the
+    /// verdict. Without it every instruction keeps its block and its branches.
+    optimize: bool,
 }
 
 impl<'ctx, 'm, 'p> Translator<'ctx, 'm, 'p> {
@@ -237,7 +242,7 @@ impl<'ctx, 'm, 'p> Translator<'ctx, 'm, 'p> {
         module: &'m Module<'ctx>,
         program: &'p [Insn],
         flavor: Flavor,
-        share_dead_blocks: bool,
+        optimize: bool,
     ) -> Built<Self> {
         let i8t = context.i8_type();
         let i32t = context.i32_type();
@@ -344,7 +349,7 @@ impl<'ctx, 'm, 'p> Translator<'ctx, 'm, 'p> {
             Flavor::Native => Plan::new(program),
             Flavor::Ebpf(_) => Plan::plain(program),
         };
-        let own_block = |i: usize| !share_dead_blocks || plan.reachable[i];
+        let own_block = |i: usize| !optimize || plan.reachable[i];
         let mut blocks = Vec::with_capacity(program.len());
         for i in 0..program.len() {
             blocks.push(
@@ -380,6 +385,7 @@ impl<'ctx, 'm, 'p> Translator<'ctx, 'm, 'p> {
             packet,
             plan,
             bucket_tables: RefCell::new(Vec::new()),
+            optimize,
         })
     }
 
@@ -628,8 +634,17 @@ impl<'ctx, 'm, 'p> Translator<'ctx, 'm, 'p> {
                 b.build_int_compare(IntPredicate::NE, bits, self.i32t.const_zero(), "set")?
             }
         };
-        let taken = self.block(index + 1 + insn.jt as usize);
-        let not_taken = self.block(index + 1 + insn.jf as usize);
+        let (jt, jf) = (index + 1 + insn.jt as usize, index + 1 + insn.jf as usize);
+        let native = matches!(self.packet, Packet::Native { .. });
+        if self.optimize && native && jt != jf {
+            if let (Some(if_true), Some(if_false)) = (self.returned(jt)?, self.returned(jf)?) {
+                // Both sides return: the verdict as a value, no branch (see `returned`).
+                let verdict = b.build_select(condition, if_true, if_false, "verdict")?;
+                return b.build_return(Some(&verdict)).map(|_| ());
+            }
+        }
+        let taken = self.block(jt);
+        let not_taken = self.block(jf);
         let branch = b.build_conditional_branch(condition, taken, not_taken)?;
         // The program's own layout as a mild prior: the side that continues with the next
         // instruction is the likelier one (libpcap's compiler puts the path that goes on
@@ -643,6 +658,20 @@ impl<'ctx, 'm, 'p> Translator<'ctx, 'm, 'p> {
             (_, 0) => self.set_weights(branch, 1, 2),
             _ => self.set_weights(branch, 1, 4),
         }
+    }
+
+    /// What instruction `target` returns, when it is a return (`ret #k`, `ret a`): a test whose
+    /// two sides both return becomes `ret (select test, one, other)`. The final test of most
+    /// filters is one (`jset #0x2` then `ret #262144` / `ret #0`); as a branch its outcome is
+    /// the packet's verdict, the least predictable branch of a filter, and as a value
+    /// (`setne al; shl eax, 18`) nothing is predicted at all (BENCHMARKS.md).
+    fn returned(&self, target: usize) -> Built<Option<IntValue<'ctx>>> {
+        let insn = &self.program[target];
+        Ok(match insn.code {
+            c if c == op::RET | op::K => Some(self.k(insn)),
+            c if c == op::RET | op::A => Some(self.get(self.a, "a")?),
+            _ => None,
+        })
     }
 
     /// "Is A one of `set.constants`?" for a run of `jeq #k` (see `plan`): constants outside

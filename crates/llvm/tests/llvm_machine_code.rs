@@ -10,7 +10,9 @@
 //!   register (`movzx r8d, cl`): what offsets narrowed by instcombine gave
 //!   (`src/extensions.rs`);
 //! - a packet field the program loads again where two paths meet is loaded once (packet loads
-//!   are `!invariant.load`, which early-cse reuses past a merge).
+//!   are `!invariant.load`, which early-cse reuses past a merge);
+//! - a final test whose two sides return gives the verdict as a value (`sete al; shl eax,
+//!   0x12`), with no branch after the filter's last packet load.
 #![cfg(feature = "llvm")]
 
 use jitkit_llvm::{compile_filter, Options};
@@ -206,4 +208,33 @@ fn a_field_loaded_again_after_a_merge_is_loaded_once() {
         .filter(|i| i.ends_with("byte ptr [rdi+0xE]"))
         .count();
     assert_eq!(header_length_loads, 1, "{label}:\n{listing}");
+}
+
+#[test]
+fn final_tests_select_the_verdict() {
+    let wanted = ["tcp-syn", "icmp or arp", "HTTP GET", "source"];
+    let mut checked = 0;
+    for (label, listing) in listings() {
+        if !wanted.iter().any(|w| label.contains(w)) {
+            continue;
+        }
+        let instructions = instructions(&listing);
+        let last_load = instructions
+            .iter()
+            .rposition(|i| i.contains("ptr [") && i.contains("rdi"))
+            .expect("the filter reads the packet");
+        let after = &instructions[last_load..];
+        assert!(
+            after.iter().all(|i| !i.starts_with('j')),
+            "{label}: a branch after the last packet load:\n{listing}"
+        );
+        assert!(
+            after
+                .iter()
+                .any(|i| i.starts_with("set") || i.starts_with("shl")),
+            "{label}: no verdict computed after the last load:\n{listing}"
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, wanted.len());
 }
