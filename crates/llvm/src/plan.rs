@@ -16,6 +16,17 @@
 //!   run keep their own blocks; when another jump lands inside the run (libpcap's optimizer
 //!   shares chain tails between `src` and `dst` tests), the rest of the run from there is a set
 //!   test of its own.
+//! - **Test chains.** A run of tests that all leave for the same `ret #k` (libpcap's IPv4
+//!   header tests: EtherType, protocol, fragment offset, each rejecting when it fails) and
+//!   otherwise go on to the next test's straight-line run (constant-offset loads, constant
+//!   arithmetic; no other jump lands inside) is decided by one branch: the chain's first test
+//!   also loads the later tests' fields and computes their conditions, and leaves if any of
+//!   them says so. The later tests then always go on (their runs still set A, their loads
+//!   reuse the first ones). Those loads run before the tests that guarded them, so the chain's
+//!   first run checks the captured length for them too: only as many bytes as every accepting
+//!   path from there needs anyway (its *accepting length*: a shorter packet is rejected
+//!   whatever it holds), so no result changes. Each of these tests mispredicts on its own
+//!   when packets of different kinds alternate; one combined test mispredicts once.
 //! - **Reachable instructions.** Only instructions some path reaches get code (the others' blocks
 //!   hold `unreachable`): the members of a set test after its first are reached only from inside
 //!   the test (unless another jump lands on them), and the IR passes would spend time on them.
@@ -40,6 +51,16 @@ pub struct SetTest {
     pub buckets: Buckets,
 }
 
+/// Tests decided by one branch (see the module documentation).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Chain {
+    /// The `ret #k` every test of the chain leaves for.
+    pub exit: usize,
+    /// The tests, the first one (where the chain is decided) included, and for each whether
+    /// it leaves when its condition is true (else when false).
+    pub tests: Vec<(usize, bool)>,
+}
+
 /// The per-instruction decisions (indexes are instruction indexes).
 #[derive(Clone, Debug, Default)]
 pub struct Plan {
@@ -52,6 +73,10 @@ pub struct Plan {
     /// Some path from the first instruction reaches the instruction (set tests taken as one
     /// instruction with two targets).
     pub reachable: Vec<bool>,
+    /// The chain decided at the test, if any.
+    pub chains: Vec<Option<Chain>>,
+    /// A test of a chain after its first: where it always goes (its chain decided it).
+    pub decided: Vec<Option<usize>>,
 }
 
 impl Plan {
@@ -64,6 +89,8 @@ impl Plan {
             covered: vec![false; len],
             sets: vec![None; len],
             reachable: Vec::new(),
+            chains: vec![None; len],
+            decided: vec![None; len],
         };
         plan.find_reachable(program);
         plan
@@ -79,9 +106,10 @@ impl Plan {
                 incoming[target] += 1;
             }
         }
-        plan.hoist_checks(program, &incoming);
+        let run_start = plan.hoist_checks(program, &incoming);
         plan.find_sets(program, &incoming);
         plan.find_reachable(program);
+        plan.find_chains(program, &incoming, &run_start);
         plan
     }
 
@@ -103,9 +131,11 @@ impl Plan {
         self.reachable = reachable;
     }
 
-    fn hoist_checks(&mut self, program: &[Insn], incoming: &[u32]) {
+    /// Returns where each instruction's straight-line run starts.
+    fn hoist_checks(&mut self, program: &[Insn], incoming: &[u32]) -> Vec<usize> {
         let len = program.len();
         let is_target = |i: usize| incoming[i] > 0;
+        let mut run_start = vec![0; len];
         let mut start = 0;
         while start < len {
             let mut end = start;
@@ -124,7 +154,60 @@ impl Plan {
                 }
             }
             self.hoisted_check[start] = need;
+            run_start[start..=end].fill(start);
             start = end + 1;
+        }
+        run_start
+    }
+
+    fn find_chains(&mut self, program: &[Insn], incoming: &[u32], run_start: &[usize]) {
+        let accepting = accepting_lengths(program);
+        for (head, &start) in run_start.iter().enumerate() {
+            if !self.reachable[head] || self.decided[head].is_some() {
+                continue;
+            }
+            let Some((exit, leaves_on_true, mut stay)) = chain_test(program, head) else {
+                continue;
+            };
+            if self.sets[head].is_some() {
+                continue;
+            }
+            let mut tests = vec![(head, leaves_on_true)];
+            let mut need = self.hoisted_check[start];
+            // The next run: entered only from the previous test, straight-line, speculable,
+            // its loads within the head's accepting length, ending in a test leaving for `exit`.
+            while incoming[stay] == 1 && stay > head {
+                let Some(end) = (stay..program.len()).find(|&i| program[i].class() == op::JMP)
+                else {
+                    break;
+                };
+                let body = &program[stay..end];
+                if !body.iter().all(speculable) || (stay + 1..=end).any(|i| incoming[i] > 0) {
+                    break;
+                }
+                let run_need = body.iter().filter_map(constant_load_end).max().unwrap_or(0);
+                if run_need.max(need) > accepting[start] && run_need > need {
+                    break;
+                }
+                match chain_test(program, end) {
+                    Some((e, on_true, next)) if e == exit && self.sets[end].is_none() => {
+                        need = need.max(run_need);
+                        tests.push((end, on_true));
+                        stay = next;
+                    }
+                    _ => break,
+                }
+            }
+            if tests.len() < 2 {
+                continue;
+            }
+            self.hoisted_check[start] = need;
+            for &(test, on_true) in &tests[1..] {
+                let insn = &program[test];
+                let next = test + 1 + usize::from(if on_true { insn.jf } else { insn.jt });
+                self.decided[test] = Some(next);
+            }
+            self.chains[head] = Some(Chain { exit, tests });
         }
     }
 
@@ -176,6 +259,77 @@ fn jump_targets(index: usize, insn: &Insn) -> Vec<usize> {
     } else {
         vec![next + usize::from(insn.jt), next + usize::from(insn.jf)]
     }
+}
+
+/// For a conditional jump on A against a constant with one side a `ret #k` and the other not:
+/// (that return, whether the jump goes there when true, the other side).
+fn chain_test(program: &[Insn], index: usize) -> Option<(usize, bool, usize)> {
+    let insn = &program[index];
+    if insn.class() != op::JMP || insn.code == op::JMP | op::JA || insn.code & op::X != 0 {
+        return None;
+    }
+    let (jt, jf) = (
+        index + 1 + usize::from(insn.jt),
+        index + 1 + usize::from(insn.jf),
+    );
+    let is_ret_k = |i: usize| program[i].code == op::RET | op::K;
+    match (is_ret_k(jt), is_ret_k(jf)) {
+        (true, false) => Some((jt, true, jf)),
+        (false, true) => Some((jf, false, jt)),
+        _ => None,
+    }
+}
+
+/// Whether the chain's first test can do `insn` ahead of time: loads at a constant offset,
+/// constants, and arithmetic on A that cannot fail (no division; shifts by a constant).
+fn speculable(insn: &Insn) -> bool {
+    use op::*;
+    let code = insn.code;
+    code == LD | W | ABS
+        || code == LD | H | ABS
+        || code == LD | B | ABS
+        || code == LD | W | IMM
+        || code == ALU | NEG
+        || (code & 0x07 == ALU && code & X == 0 && ![DIV, MOD].contains(&(code & 0xf0)))
+}
+
+/// For each instruction, its accepting length: the fewest captured bytes with which some path
+/// from it returns non-zero (`u64::MAX` when every path returns 0). A path needs every byte its
+/// loads read, and a load at `k` or at `X + k` of `size` bytes at least `k + size` of them (X
+/// is unsigned). Jumps go forward only, so one backward sweep computes it.
+fn accepting_lengths(program: &[Insn]) -> Vec<u64> {
+    let mut accepting = vec![u64::MAX; program.len()];
+    for index in (0..program.len()).rev() {
+        let insn = &program[index];
+        accepting[index] = match insn.class() {
+            op::RET if insn.code == op::RET | op::K && insn.k == 0 => u64::MAX,
+            op::RET => 0,
+            op::JMP => jump_targets(index, insn)
+                .into_iter()
+                .map(|target| accepting[target])
+                .min()
+                .unwrap_or(u64::MAX),
+            _ => {
+                let next = accepting[index + 1];
+                match load_end_at_least(insn) {
+                    Some(bytes) if next != u64::MAX => next.max(bytes),
+                    _ => next,
+                }
+            }
+        };
+    }
+    accepting
+}
+
+/// `k + size` for a packet load at `k` or `X + k`: the fewest bytes it can succeed with.
+fn load_end_at_least(insn: &Insn) -> Option<u64> {
+    let size = match insn.code {
+        c if c == op::LD | op::W | op::IND => 4,
+        c if c == op::LD | op::H | op::IND => 2,
+        c if c == op::LD | op::B | op::IND => 1,
+        _ => return constant_load_end(insn),
+    };
+    Some(u64::from(insn.k) + size)
 }
 
 /// `k + size` for a load at a constant offset (`ld/ldh/ldb [k]`, `ldx 4*([k]&0xf)`).
@@ -230,6 +384,80 @@ mod tests {
         ];
         let plan = Plan::new(&program);
         assert_eq!(plan.hoisted_check, [9, 0, 0, 21, 0, 42, 0]);
+    }
+
+    /// libpcap's `ip and tcp[tcpflags] & tcp-syn != 0`.
+    fn syn_program() -> Vec<Insn> {
+        vec![
+            Insn::stmt(LD | H | ABS, 12),
+            Insn::jump(JMP | JEQ | K, 0x800, 0, 8),
+            Insn::stmt(LD | B | ABS, 23),
+            Insn::jump(JMP | JEQ | K, 6, 0, 6),
+            Insn::stmt(LD | H | ABS, 20),
+            Insn::jump(JMP | JSET | K, 0x1fff, 4, 0),
+            Insn::stmt(LDX | B | MSH, 14),
+            Insn::stmt(LD | B | IND, 27),
+            Insn::jump(JMP | JSET | K, 2, 0, 1),
+            Insn::stmt(RET | K, 262144),
+            Insn::stmt(RET | K, 0),
+        ]
+    }
+
+    #[test]
+    fn tests_leaving_for_one_return_become_a_chain() {
+        let plan = Plan::new(&syn_program());
+        // EtherType (leaves when not IPv4), protocol (when not TCP), fragment (when set).
+        assert_eq!(
+            plan.chains[1],
+            Some(Chain {
+                exit: 10,
+                tests: vec![(1, false), (3, false), (5, true)],
+            })
+        );
+        assert!(plan
+            .chains
+            .iter()
+            .enumerate()
+            .all(|(i, c)| (i == 1) == c.is_some()));
+        let mut decided = vec![None; 11];
+        decided[3] = Some(4);
+        decided[5] = Some(6);
+        assert_eq!(plan.decided, decided);
+        // The first run checks the bytes of the later tests' loads too ([23] and [20]): every
+        // accepting path needs 28 ([x + 27]).
+        assert_eq!(plan.hoisted_check[0], 24);
+    }
+
+    #[test]
+    fn chains_stop_where_speculation_or_the_length_would_change_a_result() {
+        type Change = fn(&mut Vec<Insn>);
+        let cases: &[(&str, Change)] = &[
+            ("a jump into the protocol test's run", |p| {
+                // A new first test jumps to the protocol test (everything moves down by one).
+                p.insert(0, Insn::jump(JMP | JEQ | K, 0x86dd, 3, 0));
+            }),
+            ("a division in the fragment test's run", |p| {
+                p.insert(5, Insn::stmt(ALU | DIV | K, 3));
+                p[1].jf += 1;
+                p[3].jf += 1;
+            }),
+            ("a load past what an accepting path needs", |p| {
+                // The protocol test's load moves to [100], and the exit accepts: a packet
+                // leaving at the EtherType test needs only 14 bytes.
+                p[2] = Insn::stmt(LD | B | ABS, 100);
+                p[10] = Insn::stmt(RET | K, 1);
+            }),
+        ];
+        for (what, change) in cases {
+            let mut program = syn_program();
+            change(&mut program);
+            let plan = Plan::new(&program);
+            assert!(
+                plan.chains.iter().flatten().all(|c| c.tests.len() < 3),
+                "{what}: {:?}",
+                plan.chains
+            );
+        }
     }
 
     #[test]

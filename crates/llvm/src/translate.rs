@@ -31,7 +31,7 @@ use inkwell::{AddressSpace, IntPredicate};
 use jitkit_bpf::cbpf::{op, Insn};
 
 use crate::buckets::LANES;
-use crate::plan::{Plan, SetTest};
+use crate::plan::{Chain, Plan, SetTest};
 use crate::{Error, PacketAccess};
 
 /// The name of the generated function, in both flavors.
@@ -522,12 +522,18 @@ impl<'ctx, 'm, 'p> Translator<'ctx, 'm, 'p> {
     }
 
     fn alu(&self, index: usize, insn: &Insn) -> Built<()> {
+        let a = self.get(self.a, "a")?;
+        let result = self.alu_value(index, insn, a)?;
+        self.set(self.a, result)
+    }
+
+    /// What the ALU instruction makes of `a`. Only division and modulo (by a zero) branch; the
+    /// other operations stay in the current block.
+    fn alu_value(&self, index: usize, insn: &Insn, a: IntValue<'ctx>) -> Built<IntValue<'ctx>> {
         use op::*;
         let b = &self.builder;
-        let a = self.get(self.a, "a")?;
         if insn.code == ALU | NEG {
-            let r = b.build_int_neg(a, "neg")?;
-            return self.set(self.a, r);
+            return b.build_int_neg(a, "neg");
         }
         let (operand, constant) = if insn.code & X != 0 {
             (self.get(self.x, "x")?, None)
@@ -606,7 +612,7 @@ impl<'ctx, 'm, 'p> Translator<'ctx, 'm, 'p> {
                 }
             }
         };
-        self.set(self.a, result)
+        Ok(result)
     }
 
     fn jump(&self, index: usize, insn: &Insn) -> Built<()> {
@@ -616,24 +622,18 @@ impl<'ctx, 'm, 'p> Translator<'ctx, 'm, 'p> {
             let target = index + 1 + insn.k as usize;
             return b.build_unconditional_branch(self.block(target)).map(|_| ());
         }
+        if let Some(next) = self.plan.decided[index] {
+            // Its chain's first test decided it (see `chain`).
+            return b.build_unconditional_branch(self.block(next)).map(|_| ());
+        }
         let a = self.get(self.a, "a")?;
         if let Some(set) = &self.plan.sets[index] {
             return self.set_test(index, a, set);
         }
-        let operand = if insn.code & X != 0 {
-            self.get(self.x, "x")?
-        } else {
-            self.k(insn)
-        };
-        let condition = match insn.code & 0xf0 {
-            JEQ => b.build_int_compare(IntPredicate::EQ, a, operand, "eq")?,
-            JGT => b.build_int_compare(IntPredicate::UGT, a, operand, "gt")?,
-            JGE => b.build_int_compare(IntPredicate::UGE, a, operand, "ge")?,
-            _ => {
-                let bits = b.build_and(a, operand, "bits")?;
-                b.build_int_compare(IntPredicate::NE, bits, self.i32t.const_zero(), "set")?
-            }
-        };
+        let condition = self.condition(insn, a)?;
+        if let Some(chain) = &self.plan.chains[index] {
+            return self.chain(chain, condition, a);
+        }
         let (jt, jf) = (index + 1 + insn.jt as usize, index + 1 + insn.jf as usize);
         let native = matches!(self.packet, Packet::Native { .. });
         if self.optimize && native && jt != jf {
@@ -657,6 +657,87 @@ impl<'ctx, 'm, 'p> Translator<'ctx, 'm, 'p> {
             (0, _) => self.set_weights(branch, 2, 1),
             (_, 0) => self.set_weights(branch, 1, 2),
             _ => self.set_weights(branch, 1, 4),
+        }
+    }
+
+    /// The condition of the conditional jump `insn` on `a`.
+    fn condition(&self, insn: &Insn, a: IntValue<'ctx>) -> Built<IntValue<'ctx>> {
+        use op::*;
+        let b = &self.builder;
+        let operand = if insn.code & X != 0 {
+            self.get(self.x, "x")?
+        } else {
+            self.k(insn)
+        };
+        match insn.code & 0xf0 {
+            JEQ => b.build_int_compare(IntPredicate::EQ, a, operand, "eq"),
+            JGT => b.build_int_compare(IntPredicate::UGT, a, operand, "gt"),
+            JGE => b.build_int_compare(IntPredicate::UGE, a, operand, "ge"),
+            _ => {
+                let bits = b.build_and(a, operand, "bits")?;
+                b.build_int_compare(IntPredicate::NE, bits, self.i32t.const_zero(), "set")
+            }
+        }
+    }
+
+    /// The first test of a chain (see `plan`): its own condition (`first`, on `a`) and the
+    /// later tests' conditions, each on the A its run computes from the one before (their
+    /// loads are covered by this run's check), or-ed into one branch to the chain's exit. The
+    /// branch is marked unpredictable: instruction selection would otherwise split the `or`
+    /// back into a branch per test.
+    fn chain(&self, chain: &Chain, first: IntValue<'ctx>, a: IntValue<'ctx>) -> Built<()> {
+        let b = &self.builder;
+        let leaves = |condition: IntValue<'ctx>, on_true: bool| -> Built<IntValue<'ctx>> {
+            if on_true {
+                Ok(condition)
+            } else {
+                b.build_not(condition, "stays")
+            }
+        };
+        let (head, on_true) = chain.tests[0];
+        let stay_of = |test: usize, on_true: bool| {
+            let insn = &self.program[test];
+            test + 1 + usize::from(if on_true { insn.jf } else { insn.jt })
+        };
+        let mut leave = leaves(first, on_true)?;
+        let mut a = a;
+        let mut previous = (head, on_true);
+        for &(test, on_true) in &chain.tests[1..] {
+            for index in stay_of(previous.0, previous.1)..test {
+                a = self.speculate(index, a)?;
+            }
+            let condition = self.condition(&self.program[test], a)?;
+            let this = leaves(condition, on_true)?;
+            leave = b.build_or(leave, this, "leaves")?;
+            previous = (test, on_true);
+        }
+        let branch = b.build_conditional_branch(
+            leave,
+            self.block(chain.exit),
+            self.block(stay_of(head, on_true)),
+        )?;
+        let unpredictable = self.context.metadata_node(&[]);
+        branch
+            .set_metadata(unpredictable, self.context.get_kind_id("unpredictable"))
+            .map_err(|_| BuilderError::AlignmentError("!unpredictable is a metadata node"))
+    }
+
+    /// What instruction `index` of a chain's later run (see `plan::speculable`) makes of `a`,
+    /// computed ahead of time in the chain's first block.
+    fn speculate(&self, index: usize, a: IntValue<'ctx>) -> Built<IntValue<'ctx>> {
+        use op::*;
+        let insn = &self.program[index];
+        match insn.class() {
+            LD if insn.code & 0xe0 == IMM => Ok(self.k(insn)),
+            LD => {
+                let size = match insn.code & 0x18 {
+                    W => 4,
+                    H => 2,
+                    _ => 1,
+                };
+                self.load_packet(index, None, insn.k, size)
+            }
+            _ => self.alu_value(index, insn, a),
         }
     }
 

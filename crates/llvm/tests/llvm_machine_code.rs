@@ -12,7 +12,9 @@
 //! - a packet field the program loads again where two paths meet is loaded once (packet loads
 //!   are `!invariant.load`, which early-cse reuses past a merge);
 //! - a final test whose two sides return gives the verdict as a value (`sete al; shl eax,
-//!   0x12`), with no branch after the filter's last packet load.
+//!   0x12`), with no branch after the filter's last packet load;
+//! - the IPv4 header tests that all reject (EtherType, protocol, fragment offset) are one
+//!   branch after one length check (`src/plan.rs`, test chains).
 #![cfg(feature = "llvm")]
 
 use jitkit_llvm::{compile_filter, Options};
@@ -234,6 +236,30 @@ fn final_tests_select_the_verdict() {
                 .any(|i| i.starts_with("set") || i.starts_with("shl")),
             "{label}: no verdict computed after the last load:\n{listing}"
         );
+        checked += 1;
+    }
+    assert_eq!(checked, wanted.len());
+}
+
+#[test]
+fn ipv4_header_tests_are_one_branch() {
+    let wanted = ["tcp-syn", "HTTP GET", "source"];
+    let mut checked = 0;
+    for (label, listing) in listings() {
+        if !wanted.iter().any(|w| label.contains(w)) {
+            continue;
+        }
+        let instructions = instructions(&listing);
+        // Up to `ldx 4*([14]&0xf)`, the load of the IPv4 header length.
+        let header_length = instructions
+            .iter()
+            .position(|i| i.ends_with("byte ptr [rdi+0xE]"))
+            .expect("the filter reads the IPv4 header length");
+        let branches = instructions[..header_length]
+            .iter()
+            .filter(|i| i.starts_with('j') && !i.starts_with("jmp"))
+            .count();
+        assert_eq!(branches, 2, "{label}:\n{listing}");
         checked += 1;
     }
     assert_eq!(checked, wanted.len());
