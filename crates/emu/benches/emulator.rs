@@ -1,14 +1,16 @@
 //! Emulated (translator and interpreter) vs native vs qemu-x86_64 on the source document's
-//! benchmark (recursive fib, static gcc -O2), on busybox sha256sum of a large file, and on a
-//! CPU-bound pthread program (`tests/programs/thread_compute.c`). Each program runs as a child
+//! benchmark (recursive fib, static gcc -O2), on busybox sha256sum of a large file, on a
+//! CPU-bound pthread program (`tests/programs/thread_compute.c`) and on a lock-heavy one
+//! (`tests/programs/thread_lock.c`: mutex, lock xadd/cmpxchg/add/inc..., xchg spin lock). Each program runs as a child
 //! process (the emulated one is this binary re-executed in emulator mode); CPU time (user+sys,
 //! from wait4) is reported next to wall time because the machine is shared and wall time is
 //! noisy.
 //!
 //! `cargo bench -p jitkit-emu --bench emulator` (fib(35), 16 MB, 4 threads x 50,000);
 //! `JITKIT_BENCH_FIB=40 JITKIT_BENCH_MB=64` for the figures in BENCHMARKS.md;
-//! `JITKIT_BENCH_ONLY=threads` (or `fib`, `sha256`, comma-separated) runs a subset;
-//! `JITKIT_BENCH_THREADS`, `JITKIT_BENCH_PER_THREAD` size the threaded workload.
+//! `JITKIT_BENCH_ONLY=threads` (or `fib`, `sha256`, `locks`, comma-separated) runs a subset;
+//! `JITKIT_BENCH_THREADS`, `JITKIT_BENCH_PER_THREAD` size the threaded workload,
+//! `JITKIT_BENCH_LOCK_ITERS` the lock-heavy one (iterations per thread, same thread count).
 
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -157,7 +159,8 @@ fn main() {
     let reps: usize = env_or("JITKIT_BENCH_REPS", 3);
     let threads: u32 = env_or("JITKIT_BENCH_THREADS", 4);
     let per_thread: u64 = env_or("JITKIT_BENCH_PER_THREAD", 50_000);
-    // A comma-separated subset of fib,sha256,threads (all by default).
+    let lock_iters: u64 = env_or("JITKIT_BENCH_LOCK_ITERS", 50_000);
+    // A comma-separated subset of fib,sha256,threads,locks (all by default).
     let only = std::env::var("JITKIT_BENCH_ONLY").unwrap_or_default();
     let wanted = |w: &str| only.is_empty() || only.split(',').any(|o| o == w);
     let dir: PathBuf =
@@ -206,6 +209,24 @@ fn main() {
         print(
             &format!(
                 "thread_compute {threads} {per_thread} ({threads} threads), gcc -static -O2 \
+                 -pthread, median of {reps}"
+            ),
+            &rows,
+        );
+    }
+    if wanted("locks") {
+        // Lock-heavy pthreads: natively the threads contend for the counters' cache lines;
+        // the emulator runs them one at a time. The program checks its own totals.
+        let exe = build_c("thread_lock", &dir);
+        let rows = bench(
+            &exe,
+            &[&threads.to_string(), &lock_iters.to_string()],
+            "total exact",
+            reps,
+        );
+        print(
+            &format!(
+                "thread_lock {threads} {lock_iters} ({threads} threads), gcc -static -O2 \
                  -pthread, median of {reps}"
             ),
             &rows,

@@ -55,6 +55,10 @@ pub struct Insn {
     pub rep: u8,
     /// Condition code (jcc, setcc, cmovcc), 0..15 in the opcode's encoding.
     pub cc: u8,
+    /// A read-modify-write of memory that must be atomic: a LOCK prefix, or `xchg` with a
+    /// memory operand (locked without the prefix). Guest threads take turns, so this matters
+    /// only for memory shared with other processes (`interp::atomic` does it with host atomics).
+    pub lock: bool,
     pub code: Code,
     pub mnemonic: Mnemonic,
     /// False when the handler is `interp::illegal` (not implemented or invalid).
@@ -251,6 +255,8 @@ pub fn digest(ins: &Instruction) -> Insn {
         len: ins.len() as u8,
         rep,
         cc,
+        lock: ins.has_lock_prefix()
+            || (ins.mnemonic() == Mnemonic::Xchg && (op[0] == Opnd::Mem || op[1] == Opnd::Mem)),
         code: ins.code(),
         mnemonic: ins.mnemonic(),
         implemented: false,

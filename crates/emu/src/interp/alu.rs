@@ -111,7 +111,8 @@ pub fn sbb(m: &mut Machine, i: &Insn) -> Step {
     wr(m, i, 0, r)
 }
 
-fn keep_cf(m: &mut Machine) {
+/// Moves CF into `Flags::bits` before inc/dec record their lazy flags (they keep CF).
+pub fn keep_cf(m: &mut Machine) {
     let f = &mut m.cpu.flags;
     let cf = f.cf();
     f.bits = (f.bits & !CF) | u64::from(cf);

@@ -1,6 +1,8 @@
 //! The interpreter: one handler per instruction (chosen at decode time by [`handler_for`]), one
 //! file per area of the instruction set, Blink-style:
 //! - `alu`: moves, add/sub/logic, inc/dec/neg/not, compare, exchange, bit tests, setcc/cmovcc
+//! - `atomic`: locked read-modify-writes of memory and `xchg`/`xadd`/`cmpxchg`/`inc`/`dec` of
+//!   memory (host atomics for memory shared with other processes; a fault changes nothing)
 //! - `shift`: shifts and rotates, double shifts
 //! - `muldiv`: mul/imul/div/idiv
 //! - `string`: movs/stos/lods/cmps/scas with rep prefixes
@@ -11,6 +13,7 @@
 //! - `misc`: cpuid, rdtsc, syscall, fences and no-ops, faults (ud2, hlt, int3)
 
 pub mod alu;
+pub mod atomic;
 pub mod control;
 pub mod fast;
 pub mod misc;
@@ -125,11 +128,45 @@ pub fn pop(m: &mut Machine) -> Result<u64, Stop> {
     Ok(v)
 }
 
+/// The `atomic` handler of a read-modify-write with a memory destination: locked forms, and the
+/// exchanges and inc/dec whether locked or not.
+fn memory_rmw_handler(ins: &Instruction, i: &Insn) -> Option<Handler> {
+    use alu::{ADD, AND, OR, SUB, XOR};
+    if i.op[0] != Opnd::Mem || !matches!(i.size[0], 1 | 2 | 4 | 8) {
+        return None;
+    }
+    let plain = matches!(
+        i.op[1],
+        Opnd::None | Opnd::Gpr(_) | Opnd::GprHi(_) | Opnd::Imm(_)
+    );
+    if !plain || i.op[2] != Opnd::None {
+        return None;
+    }
+    Some(match ins.mnemonic() {
+        M::Inc => atomic::inc_dec::<1>,
+        M::Dec => atomic::inc_dec::<-1>,
+        M::Xadd => atomic::xadd,
+        M::Cmpxchg => atomic::cmpxchg,
+        M::Xchg => atomic::xchg,
+        M::Add if i.lock => atomic::binop::<ADD>,
+        M::Sub if i.lock => atomic::binop::<SUB>,
+        M::And if i.lock => atomic::binop::<AND>,
+        M::Or if i.lock => atomic::binop::<OR>,
+        M::Xor if i.lock => atomic::binop::<XOR>,
+        M::Neg if i.lock => atomic::neg,
+        M::Not if i.lock => atomic::not,
+        _ => return None,
+    })
+}
+
 /// Picks the handler for a decoded instruction; `None` for anything not implemented (which
 /// runs as `illegal`: SIGILL with the address, bytes and mnemonic reported by the machine).
 pub fn handler_for(ins: &Instruction, i: &Insn) -> Option<Handler> {
     use alu::*;
     if let Some(h) = fast::handler_for(ins, i) {
+        return Some(h);
+    }
+    if let Some(h) = memory_rmw_handler(ins, i) {
         return Some(h);
     }
     if let Some(family) = cond_family(ins.mnemonic()) {

@@ -68,6 +68,47 @@ impl HostRegion {
         unsafe { std::ptr::write_unaligned(self.base.add(off).cast::<[u8; N]>(), v) }
     }
 
+    /// Replaces the `size` (1, 2, 4 or 8) bytes at `off`, which must be aligned to `size`, with
+    /// `f(old)` (zero-extended values) in one host atomic read-modify-write (a compare-and-swap
+    /// loop: `lock cmpxchg`), so another process sharing the page (`MAP_SHARED`) never sees or
+    /// loses a half-done update. Returns the old value.
+    pub fn atomic_update(&mut self, off: u64, size: u8, mut f: impl FnMut(u64) -> u64) -> u64 {
+        use std::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, AtomicU8, Ordering::SeqCst};
+        let off = self.check(off, usize::from(size));
+        assert!(
+            matches!(size, 1 | 2 | 4 | 8) && off.is_multiple_of(usize::from(size)),
+            "atomic access of {size} bytes at {off:#x}"
+        );
+        // The reservation is page aligned, so `base + off` is aligned to `size` too.
+        let p = self.base.wrapping_add(off);
+        // SAFETY (each arm): `check` proved [off, off+size) lies inside the live mapping and
+        // `p` is aligned to `size` (asserted above); `&mut self` means no Rust reference into
+        // these bytes is alive, so only atomic accesses touch them while the atomic exists (other
+        // processes sharing the page are outside Rust's model; the hardware RMW is atomic).
+        match size {
+            1 => {
+                let a = unsafe { AtomicU8::from_ptr(p) };
+                let r = a.fetch_update(SeqCst, SeqCst, |v| Some(f(u64::from(v)) as u8));
+                u64::from(r.unwrap_or_else(|v| v))
+            }
+            2 => {
+                let a = unsafe { AtomicU16::from_ptr(p.cast()) };
+                let r = a.fetch_update(SeqCst, SeqCst, |v| Some(f(u64::from(v)) as u16));
+                u64::from(r.unwrap_or_else(|v| v))
+            }
+            4 => {
+                let a = unsafe { AtomicU32::from_ptr(p.cast()) };
+                let r = a.fetch_update(SeqCst, SeqCst, |v| Some(f(u64::from(v)) as u32));
+                u64::from(r.unwrap_or_else(|v| v))
+            }
+            _ => {
+                let a = unsafe { AtomicU64::from_ptr(p.cast()) };
+                a.fetch_update(SeqCst, SeqCst, |v| Some(f(v)))
+                    .unwrap_or_else(|v| v)
+            }
+        }
+    }
+
     pub fn slice(&self, off: u64, n: usize) -> &[u8] {
         let off = self.check(off, n);
         // SAFETY: in bounds (checked); the mapping lives as long as `self`.

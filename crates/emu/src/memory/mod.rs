@@ -259,6 +259,33 @@ impl Memory {
         }
     }
 
+    /// A read-modify-write of the `size` bytes at `addr`: they become `f(old)`; returns `old`.
+    /// Faults (read or write permission, on either page) happen before anything changes. When
+    /// the access is aligned to `size` in a readable and writable page without decoded code
+    /// (what translated code checks before its own `lock`ed instruction) it is one host atomic
+    /// operation, so a `MAP_SHARED` page never loses an update made by another process at the
+    /// same moment; otherwise (misaligned, a page of decoded code) it is a read and a write.
+    pub fn atomic_update(
+        &mut self,
+        addr: u64,
+        size: u8,
+        mut f: impl FnMut(u64) -> u64,
+    ) -> MemResult<u64> {
+        let aligned = addr.is_multiple_of(u64::from(size));
+        let fast = match size {
+            1 => self.fast_ok::<1>(addr, R | W, CODE),
+            2 => self.fast_ok::<2>(addr, R | W, CODE),
+            4 => self.fast_ok::<4>(addr, R | W, CODE),
+            _ => self.fast_ok::<8>(addr, R | W, CODE),
+        };
+        if aligned && fast {
+            return Ok(self.host.atomic_update(addr, size, f));
+        }
+        let old = self.read_sized(addr, size)?;
+        self.write_sized(addr, size, f(old))?;
+        Ok(old)
+    }
+
     #[cold]
     fn store_slow(&mut self, addr: u64, v: &[u8]) -> MemResult<()> {
         if !self.range_ok(addr, v.len() as u64, W) {

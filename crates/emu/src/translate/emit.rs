@@ -38,6 +38,8 @@ pub struct Layout {
     pub flags_dst: i32,
     pub flags_src: i32,
     pub flags_res: i32,
+    /// `Flags::bits` (where inc/dec keep CF).
+    pub flags_bits: i32,
     /// `Flags::lazy`, immediately followed by `Flags::size` (one 16-bit store sets both).
     pub flags_lazy: i32,
     /// From `r12` (the context).
@@ -139,6 +141,46 @@ impl AluKind {
     }
 }
 
+/// The read-modify-writes of memory run inline by one host instruction on the guest's memory
+/// (`lock`ed when the guest's is): the interpreter's `atomic` handlers, which use host atomics for
+/// locked instructions, do the same update.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum RmwOp {
+    /// `lock add/sub/and/or/xor [mem], reg/imm`.
+    Alu(AluKind),
+    Inc,
+    Dec,
+    /// `xadd [mem], reg`.
+    Xadd,
+    /// `cmpxchg [mem], reg`.
+    Cmpxchg,
+    /// `xchg [mem], reg`.
+    Xchg,
+}
+
+impl RmwOp {
+    fn of(i: &Insn) -> Option<RmwOp> {
+        let [o0, o1, o2] = i.op;
+        let s0 = i.size[0];
+        if o0 != Opnd::Mem || o2 != Opnd::None || !matches!(s0, 1 | 2 | 4 | 8) {
+            return None;
+        }
+        let reg_src = matches!(o1, Opnd::Gpr(_)) && i.size[1] == s0;
+        let src = reg_src || matches!(o1, Opnd::Imm(_));
+        Some(match i.mnemonic {
+            M::Inc if o1 == Opnd::None => RmwOp::Inc,
+            M::Dec if o1 == Opnd::None => RmwOp::Dec,
+            M::Xadd if reg_src => RmwOp::Xadd,
+            M::Cmpxchg if reg_src => RmwOp::Cmpxchg,
+            M::Xchg if reg_src => RmwOp::Xchg,
+            M::Add | M::Sub | M::And | M::Or | M::Xor if i.lock && src => {
+                RmwOp::Alu(AluKind::of(i.mnemonic)?)
+            }
+            _ => return None,
+        })
+    }
+}
+
 /// How one guest instruction is translated.
 #[derive(Clone, Copy, Debug)]
 enum Plan {
@@ -153,6 +195,9 @@ enum Plan {
     Alu(AluKind),
     /// add/sub/and/or/xor with a memory destination (load, operate, store).
     AluToMem(AluKind),
+    /// A read-modify-write of memory the CPU may make atomic: `lock add/sub/and/or/xor`,
+    /// `inc`/`dec`, `xadd`, `cmpxchg`, `xchg` (see [`RmwOp`]).
+    Rmw(RmwOp),
     /// not, neg, inc, dec, bswap of a register.
     Unary(M),
     /// shl/shr/sar/rol/ror of a register by an immediate or CL.
@@ -185,6 +230,9 @@ fn plan(i: &Insn) -> Plan {
     let s0 = i.size[0];
     let sized = matches!(s0, 1 | 2 | 4 | 8);
     let family = cond_family(i.mnemonic);
+    if let Some(op) = RmwOp::of(i) {
+        return Plan::Rmw(op);
+    }
     match i.mnemonic {
         M::Nop | M::Endbr64 | M::Pause | M::Lfence | M::Mfence | M::Sfence => Plan::Nop,
         M::Mov
@@ -283,7 +331,7 @@ fn may_stop(p: Plan, i: &Insn) -> bool {
     match p {
         Plan::Nop | Plan::JmpRel(_) | Plan::Jcc(_) | Plan::Lea => false,
         Plan::Mov | Plan::Movx { .. } | Plan::Alu(_) | Plan::Imul => i.op.contains(&Opnd::Mem),
-        Plan::AluToMem(_) => true,
+        Plan::AluToMem(_) | Plan::Rmw(_) => true,
         Plan::Unary(_) | Plan::Shift(_) | Plan::Setcc | Plan::Cmovcc => false,
         _ => true,
     }
@@ -322,6 +370,12 @@ enum Slow {
         at: Label,
         resume: Label,
         size: u8,
+        insn: usize,
+    },
+    /// The whole instruction through the interpreter's handler.
+    Handler {
+        at: Label,
+        resume: Label,
         insn: usize,
     },
 }
@@ -662,6 +716,14 @@ impl<'a> Emitter<'a> {
     }
 
     fn call_helper(&mut self, k: usize, i: &Insn) {
+        self.run_handler(k, i);
+        self.host_flags = None;
+        self.known_flags = None;
+    }
+
+    /// Calls the interpreter's handler of instruction `k` (leaving through its fault exit
+    /// when the handler stops).
+    fn run_handler(&mut self, k: usize, i: &Insn) {
         self.store_imm64(self.m(self.l.rip, 8), i.next_rip);
         self.a.mov(q(RDI), q(R15));
         self.a.mov(q(RSI), q(R12));
@@ -671,8 +733,6 @@ impl<'a> Emitter<'a> {
         self.a.test(d(RAX), d(RAX));
         let f = self.fault_label(k);
         self.a.jcc(Cond::Ne, f);
-        self.host_flags = None;
-        self.known_flags = None;
     }
 
     fn alu(&mut self, k: usize, i: &Insn, kind: AluKind, flags_live: bool) {
@@ -752,6 +812,219 @@ impl<'a> Emitter<'a> {
         self.host_flags = None;
     }
 
+    /// A read-modify-write of memory ([`RmwOp`]). When the operand is aligned in a readable and
+    /// writable page without decoded code (what `Memory::atomic_update` does atomically), one
+    /// host instruction updates the guest's memory in place, `lock`ed when the guest's is, and
+    /// the flags and registers follow from the old value it returns; so a process sharing the
+    /// page (`MAP_SHARED`) sees an atomic update as it would natively. Anything else (misaligned,
+    /// another page, a fault) runs the interpreter's handler, which leaves everything unchanged
+    /// when it faults.
+    fn rmw(&mut self, k: usize, i: &Insn, op: RmwOp, flags_live: bool) {
+        let size = i.size[0];
+        let slow = self.a.new_label();
+        let resume = self.a.new_label();
+        self.ea(&i.mem, true);
+        if size > 1 {
+            self.a
+                .test(Reg::from_num(RBX, Size::Byte), i64::from(size - 1));
+            self.a.jcc(Cond::Ne, slow);
+        }
+        self.a.mov(q(RAX), q(RBX));
+        self.a.shr(q(RAX), 12);
+        self.a.cmp(q(RAX), (LIMIT / PAGE) as i64);
+        self.a.jcc(Cond::Ae, slow);
+        self.a.movzx(
+            d(RAX),
+            Mem::base_index(q(R13), q(RAX), 1, 0).sized(Size::Byte),
+        );
+        self.a.and(d(RAX), i64::from(R | W | CODE));
+        self.a.cmp(d(RAX), i64::from(R | W));
+        self.a.jcc(Cond::Ne, slow);
+        let mem = Self::host_mem(size);
+        let sized = |n: u8| Reg::from_num(n, size_of(size));
+        let before = self.known_flags;
+        // Whatever the fast path records, the handler records too (same kind and size).
+        let mut recorded = None;
+        match op {
+            RmwOp::Xchg => {
+                let Opnd::Gpr(r) = i.op[1] else { return };
+                self.read_operand(i, 1, RCX, k);
+                self.a.xchg(mem, sized(RCX));
+                self.write_gpr(r, size, RCX);
+                recorded = before;
+            }
+            RmwOp::Xadd => {
+                let Opnd::Gpr(r) = i.op[1] else { return };
+                self.read_operand(i, 1, RCX, k);
+                self.a.mov(q(RDX), q(RCX));
+                self.host_rmw(HostRmw::Xadd, size, RDX, i.lock);
+                // rdx = the old value (zero-extended: rcx was), rax = the sum.
+                self.a.mov(q(RAX), q(RDX));
+                self.a.add(sized(RAX), sized(RCX));
+                if flags_live {
+                    self.store_flags(Lazy::Add, size, RDX, RCX, RAX);
+                    recorded = Some((Lazy::Add, size));
+                }
+                self.write_gpr(r, size, RDX);
+            }
+            RmwOp::Alu(kind) if !flags_live => {
+                self.read_operand(i, 1, RCX, k);
+                self.lock_prefix(i.lock);
+                match kind {
+                    AluKind::Add => self.a.add(mem, sized(RCX)),
+                    AluKind::Sub => self.a.sub(mem, sized(RCX)),
+                    AluKind::And => self.a.and(mem, sized(RCX)),
+                    AluKind::Or => self.a.or(mem, sized(RCX)),
+                    _ => self.a.xor(mem, sized(RCX)),
+                }
+            }
+            RmwOp::Alu(kind @ (AluKind::Add | AluKind::Sub)) => {
+                // xadd of v (add) or -v (sub) returns the old value the flags need.
+                self.read_operand(i, 1, RCX, k);
+                self.a.mov(q(RDX), q(RCX));
+                if kind == AluKind::Sub {
+                    self.a.neg(q(RDX));
+                }
+                self.host_rmw(HostRmw::Xadd, size, RDX, i.lock);
+                self.zero_extend(RDX, size);
+                self.a.mov(q(RAX), q(RDX));
+                if kind == AluKind::Add {
+                    self.a.add(sized(RAX), sized(RCX));
+                } else {
+                    self.a.sub(sized(RAX), sized(RCX));
+                }
+                self.store_flags(kind.lazy(), size, RDX, RCX, RAX);
+                recorded = Some((kind.lazy(), size));
+            }
+            RmwOp::Alu(kind) => {
+                // and/or/xor whose result is read: a compare-and-swap loop (rax = old value,
+                // rdx = new value).
+                self.read_operand(i, 1, RCX, k);
+                match size {
+                    1 | 2 => self.a.movzx(d(RAX), mem),
+                    4 => self.a.mov(d(RAX), mem),
+                    _ => self.a.mov(q(RAX), mem),
+                }
+                let again = self.a.new_label();
+                self.a.bind(again);
+                self.a.mov(q(RDX), q(RAX));
+                match kind {
+                    AluKind::And => self.a.and(sized(RDX), sized(RCX)),
+                    AluKind::Or => self.a.or(sized(RDX), sized(RCX)),
+                    _ => self.a.xor(sized(RDX), sized(RCX)),
+                }
+                self.host_rmw(HostRmw::Cmpxchg, size, RDX, i.lock);
+                self.a.jcc(Cond::Ne, again);
+                self.store_flags(Lazy::Logic, size, RAX, RCX, RDX);
+                recorded = Some((Lazy::Logic, size));
+            }
+            RmwOp::Inc | RmwOp::Dec if !flags_live => {
+                self.lock_prefix(i.lock);
+                if op == RmwOp::Inc {
+                    self.a.inc(mem);
+                } else {
+                    self.a.dec(mem);
+                }
+            }
+            RmwOp::Inc | RmwOp::Dec => {
+                self.keep_cf();
+                let delta = if op == RmwOp::Inc { 1 } else { -1 };
+                self.a.mov(q(RDX), delta);
+                self.host_rmw(HostRmw::Xadd, size, RDX, i.lock);
+                self.zero_extend(RDX, size);
+                self.a.mov(q(RAX), q(RDX));
+                if op == RmwOp::Inc {
+                    self.a.inc(sized(RAX));
+                } else {
+                    self.a.dec(sized(RAX));
+                }
+                self.a.mov(d(RCX), 1);
+                let lazy = if op == RmwOp::Inc {
+                    Lazy::Inc
+                } else {
+                    Lazy::Dec
+                };
+                // Never `known_flags` (conditions on them need the kept CF): the kind word is
+                // always written.
+                self.store_flags(lazy, size, RDX, RCX, RAX);
+            }
+            RmwOp::Cmpxchg => {
+                self.read_operand(i, 1, RCX, k);
+                let acc = crate::cpu::RAX as u8;
+                match size {
+                    1 | 2 => self.a.movzx(d(RAX), self.gpr_mem(acc, size)),
+                    4 => self.a.mov(d(RAX), self.gpr_mem(acc, 4)),
+                    _ => self.a.mov(q(RAX), self.gpr_mem(acc, 8)),
+                }
+                self.a.mov(q(RDX), q(RAX));
+                self.host_rmw(HostRmw::Cmpxchg, size, RCX, i.lock);
+                // rax = the old memory value (the accumulator when equal), rdx = the
+                // accumulator; rcx = acc - old sets the host flags cmpxchg set.
+                self.a.mov(q(RCX), q(RDX));
+                self.a.sub(sized(RCX), sized(RAX));
+                if flags_live {
+                    self.store_flags(Lazy::Sub, size, RDX, RAX, RCX);
+                    recorded = Some((Lazy::Sub, size));
+                }
+                if size == 4 {
+                    // Only a failed compare writes (and so zero-extends) the accumulator.
+                    let equal = self.a.new_label();
+                    self.a.jcc(Cond::E, equal);
+                    self.write_gpr(acc, 4, RAX);
+                    self.a.bind(equal);
+                } else {
+                    // Equal: the value written is the accumulator's own.
+                    self.write_gpr(acc, size, RAX);
+                }
+            }
+        }
+        self.a.bind(resume);
+        self.slow.push(Slow::Handler {
+            at: slow,
+            resume,
+            insn: k,
+        });
+        self.known_flags = recorded;
+        self.host_flags = None;
+    }
+
+    /// A `lock` prefix before the next instruction when `lock` (legacy prefixes may come in any
+    /// order before REX, so it can go before the encoder's own `0x66`).
+    fn lock_prefix(&mut self, lock: bool) {
+        if lock {
+            self.a.bytes_raw(&[0xf0]);
+        }
+    }
+
+    /// `[lock] xadd/cmpxchg [r14+rbx], reg` at `size` (the encoder has neither).
+    fn host_rmw(&mut self, op: HostRmw, size: u8, reg: u8, lock: bool) {
+        self.a.bytes_raw(&host_rmw_bytes(op, size, reg, lock));
+    }
+
+    /// Zero-extends the low `size` bytes of `reg` to 64 bits (8- and 16-bit results of host
+    /// instructions keep the register's upper bits; 32-bit ones clear them).
+    fn zero_extend(&mut self, reg: u8, size: u8) {
+        if size < 4 {
+            self.a.movzx(d(reg), Reg::from_num(reg, size_of(size)));
+        }
+    }
+
+    /// What inc/dec do before recording their lazy flags: the current CF into `Flags::bits`
+    /// (`interp::alu::keep_cf`). May call a helper: only rbx survives.
+    fn keep_cf(&mut self) {
+        let bits = self.m(self.l.flags_bits, 8);
+        match self.known_flags {
+            Some((Lazy::Logic, _)) => self.a.and(bits, !(crate::flags::CF as i64)),
+            _ => {
+                let below = self.condition(2);
+                self.a.setcc(below, Reg::from_num(RAX, Size::Byte));
+                self.a.movzx(d(RAX), Reg::from_num(RAX, Size::Byte));
+                self.a.and(bits, !(crate::flags::CF as i64));
+                self.a.or(bits, q(RAX));
+            }
+        }
+    }
+
     fn insn(&mut self, k: usize, p: Plan, flags_live: bool) {
         let i = self.block.insns[k];
         match p {
@@ -798,6 +1071,7 @@ impl<'a> Emitter<'a> {
             }
             Plan::Alu(kind) => self.alu(k, &i, kind, flags_live),
             Plan::AluToMem(kind) => self.alu_to_mem(k, &i, kind),
+            Plan::Rmw(op) => self.rmw(k, &i, op, flags_live),
             Plan::Unary(mn) => {
                 let Opnd::Gpr(r) = i.op[0] else { return };
                 let size = i.size[0];
@@ -986,6 +1260,12 @@ impl<'a> Emitter<'a> {
                     // mem_read returns the value in rax and a fault flag in rdx.
                     self.call_mem_helper(self.addrs.mem_read, size, q(RDX), insn, resume);
                 }
+                Slow::Handler { at, resume, insn } => {
+                    self.a.bind(at);
+                    let i = self.block.insns[insn];
+                    self.run_handler(insn, &i);
+                    self.a.jmp(resume);
+                }
                 Slow::Store {
                     at,
                     resume,
@@ -1039,6 +1319,38 @@ impl<'a> Emitter<'a> {
         self.a
             .jmp(Mem::base_disp(q(R12), self.l.ctx_exit).sized(Size::Qword));
     }
+}
+
+/// Host read-modify-write instructions the encoder lacks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum HostRmw {
+    /// `xadd r/m, r` (0F C0/C1).
+    Xadd,
+    /// `cmpxchg r/m, r` (0F B0/B1).
+    Cmpxchg,
+}
+
+/// The bytes of `[lock] xadd/cmpxchg [r14+rbx], reg` at operand `size` (`reg` one of rax..rbx,
+/// whose 8-bit forms are the same with or without REX).
+fn host_rmw_bytes(op: HostRmw, size: u8, reg: u8, lock: bool) -> Vec<u8> {
+    debug_assert!(reg < 4);
+    let mut b = Vec::with_capacity(7);
+    if lock {
+        b.push(0xf0);
+    }
+    if size == 2 {
+        b.push(0x66);
+    }
+    // REX.B for the base r14; REX.W for 64 bits.
+    b.push(if size == 8 { 0x49 } else { 0x41 });
+    let opcode = match op {
+        HostRmw::Xadd => 0xc0,
+        HostRmw::Cmpxchg => 0xb0,
+    };
+    b.extend([0x0f, opcode | u8::from(size != 1)]);
+    // ModRM: mod 00, reg, r/m 100 (SIB); SIB: scale 1, index rbx (011), base r14 (110).
+    b.extend([(reg & 7) << 3 | 0b100, 0b00_011_110]);
+    b
 }
 
 /// For a block ending `alu; jcc` (both translated inline), the jcc's two successors
@@ -1162,6 +1474,34 @@ pub fn translate(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The hand-encoded `xadd`/`cmpxchg` decode (iced-x86) as what they are meant to be.
+    #[test]
+    fn host_rmw_encodings_decode_as_intended() {
+        use iced_x86::{Decoder, DecoderOptions, Formatter, IntelFormatter};
+        let cases: &[(HostRmw, u8, u8, bool, &str)] = &[
+            (HostRmw::Xadd, 8, RDX, true, "lock xadd [r14+rbx],rdx"),
+            (HostRmw::Xadd, 4, RCX, false, "xadd [r14+rbx],ecx"),
+            (HostRmw::Xadd, 2, RDX, true, "lock xadd [r14+rbx],dx"),
+            (HostRmw::Xadd, 1, RDX, true, "lock xadd [r14+rbx],dl"),
+            (HostRmw::Cmpxchg, 8, RCX, true, "lock cmpxchg [r14+rbx],rcx"),
+            (HostRmw::Cmpxchg, 4, RDX, true, "lock cmpxchg [r14+rbx],edx"),
+            (HostRmw::Cmpxchg, 2, RCX, false, "cmpxchg [r14+rbx],cx"),
+            (HostRmw::Cmpxchg, 1, RCX, true, "lock cmpxchg [r14+rbx],cl"),
+        ];
+        let mut f = IntelFormatter::new();
+        f.options_mut().set_space_after_operand_separator(false);
+        f.options_mut().set_show_branch_size(false);
+        for &(op, size, reg, lock, want) in cases {
+            let bytes = host_rmw_bytes(op, size, reg, lock);
+            let mut dec = Decoder::new(64, &bytes, DecoderOptions::NONE);
+            let ins = dec.decode();
+            assert_eq!(ins.len(), bytes.len(), "{want}: one instruction");
+            let mut text = String::new();
+            f.format(&ins, &mut text);
+            assert_eq!(text, want);
+        }
+    }
 
     #[test]
     fn host_registers_are_distinct_from_the_context_registers() {

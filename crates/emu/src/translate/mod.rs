@@ -84,6 +84,7 @@ fn layout() -> Layout {
         flags_dst: (flags + offset_of!(Flags, dst)) as i32,
         flags_src: (flags + offset_of!(Flags, src)) as i32,
         flags_res: (flags + offset_of!(Flags, res)) as i32,
+        flags_bits: (flags + offset_of!(Flags, bits)) as i32,
         flags_lazy: (flags + offset_of!(Flags, lazy)) as i32,
         ctx_exit: ctx(offset_of!(JitCtx, exit)),
         ctx_limit: ctx(offset_of!(JitCtx, limit)),

@@ -56,7 +56,7 @@ fn one(a: &mut CodeAssembler, rng: &mut Rng) -> Result<(), IcedError> {
     let m64 = qword_ptr(r12 + disp);
     let m32 = dword_ptr(r12 + disp);
     let m8 = byte_ptr(r12 + disp);
-    match rng.below(56) {
+    match rng.below(70) {
         0 => a.mov(R64[x], R64[y]),
         1 => a.mov(R32[x], R32[y]),
         2 => a.mov(R64[x], value(rng)),
@@ -121,6 +121,97 @@ fn one(a: &mut CodeAssembler, rng: &mut Rng) -> Result<(), IcedError> {
         // Compares with a memory operand that crosses into the second data page.
         48 if rng.below(2) == 0 => a.cmp(qword_ptr(r12 + 0xffd), R64[y]),
         48 => a.cmp(dword_ptr(r12 + 0xffe), imm),
+        // Locked read-modify-writes, xchg with memory, inc/dec/xadd/cmpxchg with memory (locked
+        // or not): aligned (inline), misaligned in a page and across the two data pages (the
+        // handler), into the unmapped page and read-only code (faults that change nothing).
+        56 => a.lock().add(m64, R64[y]),
+        57 => a.lock().sub(m32, imm),
+        58 if rng.below(2) == 0 => a.lock().and(m8, R8[y]),
+        58 => a.lock().and(m64, imm),
+        59 => a.lock().or(word_ptr(r12 + disp), R16[y]),
+        60 if rng.below(2) == 0 => a.lock().xor(m64, imm),
+        60 => a.lock().xor(m32, R32[y]),
+        61 => match rng.below(4) {
+            0 => a.lock().inc(m32),
+            1 => a.inc(m64),
+            2 => a.lock().inc(byte_ptr(r12 + disp + 1)),
+            _ => a.inc(word_ptr(r12 + disp)),
+        },
+        62 => match rng.below(4) {
+            0 => a.lock().dec(m64),
+            1 => a.dec(m32),
+            2 => a.lock().dec(word_ptr(r12 + disp)),
+            _ => a.dec(m8),
+        },
+        63 => match rng.below(4) {
+            0 => a.lock().xadd(m64, R64[y]),
+            1 => a.xadd(m32, R32[y]),
+            2 => a.lock().xadd(word_ptr(r12 + disp), R16[y]),
+            _ => a.lock().xadd(m8, R8[y]),
+        },
+        64 => {
+            // Half the time the accumulator holds the memory value (the exchange happens); for
+            // 32 bits with upper bits set, which only a failed compare clears.
+            let equal = rng.below(2) == 0;
+            match rng.below(4) {
+                0 => {
+                    if equal {
+                        a.mov(rax, m64)?;
+                    }
+                    a.lock().cmpxchg(m64, R64[y])
+                }
+                1 => {
+                    if equal {
+                        a.mov(eax, m32)?;
+                        a.mov(r11, 0xdead_0000_0000u64)?;
+                        a.or(rax, r11)?;
+                    }
+                    a.lock().cmpxchg(m32, R32[y])
+                }
+                2 => {
+                    if equal {
+                        a.mov(ax, word_ptr(r12 + disp))?;
+                    }
+                    a.cmpxchg(word_ptr(r12 + disp), R16[y])
+                }
+                _ => {
+                    if equal {
+                        a.mov(al, m8)?;
+                    }
+                    a.lock().cmpxchg(m8, R8[y])
+                }
+            }
+        }
+        65 => match rng.below(4) {
+            0 => a.xchg(m64, R64[y]),
+            1 => a.xchg(m32, R32[y]),
+            2 => a.xchg(word_ptr(r12 + disp), R16[y]),
+            _ => a.xchg(m8, R8[y]),
+        },
+        66 => match rng.below(4) {
+            0 => a.lock().add(dword_ptr(r12 + 0xffe), R32[y]),
+            1 => a.lock().xadd(qword_ptr(r12 + 0x1ffc), R64[y]),
+            2 => a.lock().cmpxchg(dword_ptr(r12 + 0xffd), R32[y]),
+            _ => a.xchg(qword_ptr(r12 + 0xffa), R64[y]),
+        },
+        67 => match rng.below(3) {
+            0 => a.lock().inc(dword_ptr(r12 + (disp + 1))),
+            1 => a.lock().or(qword_ptr(r12 + (disp + 4)), imm),
+            _ => a.xchg(word_ptr(r12 + (disp + 3)), R16[y]),
+        },
+        68 => match rng.below(4) {
+            0 => a.lock().xadd(qword_ptr(r12 + 0x2000), R64[y]),
+            1 => a.xchg(dword_ptr(r12 + 0x2008), R32[y]),
+            2 => a.lock().dec(qword_ptr(r12 + 0x2000)),
+            _ => a.lock().and(dword_ptr(r12 + 0x2000), R32[y]),
+        },
+        69 => match rng.below(5) {
+            0 => a.lock().add(dword_ptr(0x5000), R32[y]),
+            1 => a.xchg(dword_ptr(0x5000), R32[y]),
+            2 => a.lock().cmpxchg(qword_ptr(0x5000), R64[y]),
+            3 => a.inc(dword_ptr(0x5000)),
+            _ => a.lock().xadd(byte_ptr(0x5000), R8[y]),
+        },
         // A load from the unmapped page after the data: SIGSEGV in mid-block.
         _ if rng.below(4) == 0 => a.mov(R64[x], qword_ptr(r12 + 0x2000)),
         _ => a.seta(R8[x]),
