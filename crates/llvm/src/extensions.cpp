@@ -9,9 +9,9 @@
 //  - does not know that a narrow value made in another block (by 32-bit x86 instructions) is
 //    already zero-extended, so extending it there costs a `movzx r8d, cl`.
 // So this pushes each zero extension to i64 back through the `add nuw`s under it, down to their
-// leaves (an add that does not wrap gives the same sum in any wider type), and places every
+// leaves (an add that does not wrap gives the same sum in any wider type), places every
 // extension of a value made in another block, leaves included, right after the value's
-// definition, where it costs nothing.
+// definition, where it costs nothing, and switches on a narrow value switch on its extension.
 
 #include "llvm-c/Core.h"
 #include "llvm/ADT/DenseMap.h"
@@ -126,6 +126,33 @@ unsigned move_to_definitions(llvm::Function &function) {
   return moving.size();
 }
 
+// Widens every switch on an integer narrower than 32 bits to a switch on its zero extension,
+// made right after the value's definition: the lowered switch compares in several blocks, and
+// a narrow value carried between them is extended again in each (`movzx ecx, cx` between two
+// compares of the EtherType in `vlan and tcp`). Returns how many it widened.
+unsigned widen_switches(llvm::Function &function, llvm::IntegerType *i32) {
+  llvm::SmallVector<llvm::SwitchInst *, 4> narrow;
+  for (llvm::BasicBlock &block : function) {
+    if (auto *switch_ = llvm::dyn_cast<llvm::SwitchInst>(block.getTerminator())) {
+      auto *type = llvm::dyn_cast<llvm::IntegerType>(switch_->getCondition()->getType());
+      if (type != nullptr && type->getBitWidth() < 32 &&
+          llvm::isa<llvm::Instruction>(switch_->getCondition())) {
+        narrow.push_back(switch_);
+      }
+    }
+  }
+  for (llvm::SwitchInst *switch_ : narrow) {
+    auto *value = llvm::cast<llvm::Instruction>(switch_->getCondition());
+    llvm::IRBuilder<> builder(after_definition(value));
+    switch_->setCondition(builder.CreateZExt(value, i32, value->getName() + ".wide"));
+    for (auto case_ : switch_->cases()) {
+      case_.setValue(
+          llvm::ConstantInt::get(i32->getContext(), case_.getCaseValue()->getValue().zext(32)));
+    }
+  }
+  return narrow.size();
+}
+
 } // namespace
 
 extern "C" {
@@ -135,10 +162,12 @@ extern "C" {
 unsigned jitkit_place_extensions(LLVMModuleRef module_ref) {
   llvm::Module *module = llvm::unwrap(module_ref);
   auto *i64 = llvm::Type::getInt64Ty(module->getContext());
+  auto *i32 = llvm::Type::getInt32Ty(module->getContext());
   unsigned changed = 0;
   for (llvm::Function &function : *module) {
     changed += widen_sums(function, i64);
     changed += move_to_definitions(function);
+    changed += widen_switches(function, i32);
   }
   return changed;
 }

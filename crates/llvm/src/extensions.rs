@@ -14,8 +14,10 @@
 //! wrap) pushes every zero extension to i64 back through the `add nuw`s under it, down to their
 //! leaves (`add nuw nsw i64 (zext %hdrlen), 26`: exact, since an add that does not wrap gives
 //! the same sum in any wider type), and moves every extension of a value made in another block,
-//! leaves included, to right after the value's definition. Nothing runs after it that would
-//! narrow the sums again.
+//! leaves included, to right after the value's definition. A switch on a narrow value switches on
+//! its extension instead (lowered, a switch compares in several blocks, and `vlan and tcp`
+//! extended its EtherType again between two compares). Nothing runs after it that would narrow
+//! the sums again.
 
 use inkwell::module::Module;
 use llvm_sys::prelude::LLVMModuleRef;
@@ -86,6 +88,21 @@ mod tests {
              %w = zext i8 %x to i32
              ret i32 %w",
             &["%x = and i8 %b, 60\n  %w = zext i8 %x to i32\n  br label %next"],
+        ),
+        (
+            "a switch on a 16-bit field switches on its extension",
+            "%pw = bitcast i8* %p to i16*
+             %e = load i16, i16* %pw, align 1
+             switch i16 %e, label %no [ i16 129, label %yes
+                                        i16 -22392, label %yes ]
+             yes:
+             ret i32 1
+             no:
+             ret i32 0",
+            &[
+                "%e.wide = zext i16 %e to i32",
+                "switch i32 %e.wide, label %no [\n    i32 129, label %yes\n    i32 43144, label %yes",
+            ],
         ),
     ];
 
