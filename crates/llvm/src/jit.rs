@@ -68,6 +68,15 @@ impl LlvmFilter {
     pub fn machine_code(&self) -> &[u8] {
         self.code.code()
     }
+
+    /// The whole mapped image (code and the constant tables it reads) and the function's offset
+    /// in it, when a copy placed at another address runs the same: the code reaches its
+    /// constants relative to itself (always so for the code this crate generates). For
+    /// benchmarks that measure how much the code's address changes its speed.
+    pub fn relocatable_image(&self) -> Option<(&[u8], usize)> {
+        let image = self.code.relocatable_image()?;
+        Some((image, self.code.entry_offset()))
+    }
 }
 
 impl PacketFilter for LlvmFilter {

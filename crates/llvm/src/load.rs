@@ -34,6 +34,9 @@ pub struct Loaded {
     entry: usize,
     /// The address and size of the section holding it.
     code: (usize, usize),
+    /// Every relocation was PC-relative and no section is writable: the whole mapping, copied
+    /// elsewhere, runs the same.
+    relocatable: bool,
 }
 
 impl Loaded {
@@ -56,6 +59,17 @@ impl Loaded {
         // readable (read+execute or read-only) and never written again while `self` lives; the
         // entry lies inside it (`load` took it from a symbol of that section).
         unsafe { std::slice::from_raw_parts((start + skip) as *const u8, size - skip) }
+    }
+
+    /// The whole mapping (code and the constants it addresses relative to itself), when a copy
+    /// of it placed anywhere else runs the same (see `relocatable`).
+    pub fn relocatable_image(&self) -> Option<&[u8]> {
+        let memory = self.image.memory();
+        // SAFETY: the mapping `image` owns holds `memory.len()` placed bytes from its start, each
+        // section on pages mapped readable (read+execute, read-only or read+write), never
+        // written again while `self` lives.
+        self.relocatable
+            .then(|| unsafe { std::slice::from_raw_parts(memory.as_ptr(), memory.len()) })
     }
 }
 
@@ -149,6 +163,9 @@ pub fn load(bytes: &[u8], function: &str) -> Result<Loaded, Error> {
     if value as usize > size {
         return Err(error(format!("`{function}` lies outside its section")));
     }
+    let relocatable = images.iter().all(|image| {
+        image.prot != Prot::ReadWrite && image.relocs.iter().all(|r| r.kind == RelocKind::Rel32)
+    });
     let image = link(&images, &mut |_| None).map_err(error)?;
     let start = image.section_addr(section);
     let entry = start + value as usize;
@@ -156,6 +173,7 @@ pub fn load(bytes: &[u8], function: &str) -> Result<Loaded, Error> {
         image,
         entry,
         code: (start, size),
+        relocatable,
     })
 }
 
