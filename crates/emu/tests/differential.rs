@@ -440,6 +440,36 @@ fn sext(v: u64, size: u32) -> i64 {
     ((v << sh) as i64) >> sh
 }
 
+/// Instructions that take a LOCK prefix with a memory destination.
+const LOCKABLE: &[M] = &[
+    M::Add,
+    M::Or,
+    M::Adc,
+    M::Sbb,
+    M::And,
+    M::Sub,
+    M::Xor,
+    M::Inc,
+    M::Dec,
+    M::Neg,
+    M::Not,
+    M::Xchg,
+    M::Xadd,
+    M::Cmpxchg,
+    M::Bts,
+    M::Btr,
+    M::Btc,
+];
+
+/// Adds a LOCK prefix, with the memory operand aligned to its size: a locked access across a
+/// cache line is a bus lock, which the kernel may report or slow down.
+fn lock(ins: &mut Instruction) {
+    ins.set_has_lock_prefix(true);
+    let size = ins.memory_size().size().max(1) as u64;
+    let disp = ins.memory_displacement64() & !(size - 1);
+    ins.set_memory_displacement64(disp);
+}
+
 /// Makes inputs legal where the instruction would otherwise fault (division) or reach outside
 /// the buffer (bit-string addressing).
 fn fix_inputs(ins: &Instruction, st: &mut State, buf: &mut [u8]) {
@@ -489,6 +519,16 @@ fn fix_inputs(ins: &Instruction, st: &mut State, buf: &mut [u8]) {
                     st.gpr[2] = (st.gpr[2] & !mask(size)) | hi;
                 }
             }
+        }
+        // Half the time (by a random bit of rbx) the accumulator equals the destination, so
+        // the exchange happens.
+        M::Cmpxchg if st.gpr[3] & 1 == 0 => {
+            let size = match ins.op_kind(0) {
+                OpKind::Register => ins.op_register(0).size() as u32,
+                _ => ins.memory_size().size() as u32,
+            };
+            let d = operand_value(ins, 0, st, buf);
+            st.gpr[0] = (st.gpr[0] & !mask(size)) | d;
         }
         M::Bt | M::Bts | M::Btr | M::Btc
             if ins.op_kind(0) == OpKind::Memory && ins.op_kind(1) == OpKind::Register =>
@@ -590,9 +630,15 @@ fn instructions_match_the_host_cpu() {
         let mut tried_form = false;
         let mut form_failures = 0;
         for _ in 0..encodings_per_form {
-            let Some(ins) = instantiate(code, &mut rng) else {
+            let Some(mut ins) = instantiate(code, &mut rng) else {
                 break;
             };
+            if LOCKABLE.contains(&code.mnemonic())
+                && ins.op_kind(0) == OpKind::Memory
+                && rng.below(2) == 0
+            {
+                lock(&mut ins);
+            }
             let mut enc = Encoder::new(64);
             let Ok(len) = enc.encode(&ins, CODE_ADDR) else {
                 continue;

@@ -2,7 +2,9 @@
 //! with each engine: stdout and exit status must be identical. Guest threads share the
 //! emulator's one host thread and are preempted after a time slice, so the programs that wait
 //! by spinning end only if preemption works; under the translator, most of their instructions
-//! must have run as translated code (threads do not fall back to the interpreter).
+//! must have run as translated code (threads do not fall back to the interpreter). Two
+//! programs check atomic instructions: threads contending for locks and counters, and two
+//! processes (fork) updating `MAP_SHARED` memory at the same moment on two host cores.
 
 mod common;
 
@@ -66,6 +68,21 @@ const CASES: &[Case] = &[
         program: "thread_fork",
         args: &[],
         min_translated: 0.95,
+        trace: false,
+    },
+    // Mutex, lock xadd/cmpxchg/add/sub/inc/dec/and/or/xor and an xchg spin lock, four threads.
+    Case {
+        program: "thread_lock",
+        args: &["4", "5000"],
+        min_translated: 0.95,
+        trace: false,
+    },
+    // Two processes, really in parallel: lost updates unless locked instructions on shared
+    // pages are host atomics (interpreter and translator alike).
+    Case {
+        program: "fork_atomic",
+        args: &["50000"],
+        min_translated: 0.9,
         trace: false,
     },
     // execve from a thread while two others compute.
