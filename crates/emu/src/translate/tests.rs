@@ -392,3 +392,17 @@ fn a_store_into_decoded_code_ends_the_chain_at_the_block_end() {
     assert!(m.mem.code_written);
     assert_eq!(m.mem.read_u8(0x7800), Ok(0x90));
 }
+
+#[test]
+fn a_locked_update_of_decoded_code_ends_the_chain_at_the_block_end() {
+    // `lock inc dword [0x7800]; jmp self` on the block's own page: the inline path refuses a page
+    // holding decoded code, the handler does the update and the chain ends at the block's exit.
+    let (mut jit, mut m, entry) = self_loop(|a| a.lock().inc(dword_ptr(0x7800)).expect("inc"));
+    m.mem.code_written = false;
+    let before = m.mem.read_u32(0x7800).expect("read");
+    let exit = jit.run_for(&mut m, entry, 1_000_000);
+    assert!(matches!(exit, Exit::Continue(Some(_))));
+    assert_eq!(jit.take_instructions(), 2, "one pass through the block");
+    assert!(m.mem.code_written);
+    assert_eq!(m.mem.read_u32(0x7800), Ok(before.wrapping_add(1)));
+}
