@@ -7,9 +7,9 @@
 //! respect to them; what a host atomic adds is memory shared with other processes
 //! (`MAP_SHARED`, across fork), where a forked child runs at the same time on another core.
 //! [`crate::memory::Memory::atomic_update`] does a locked instruction's update as one host
-//! atomic operation when the operand is aligned in a writable page without decoded code (the
-//! case translated code handles inline with the host's own `lock`ed instruction) and as a read
-//! and a write otherwise.
+//! atomic operation when the operand is aligned in such a shared page, and as a read and a write
+//! otherwise (translated code does private pages inline and calls these handlers for shared
+//! ones).
 //!
 //! As on the CPU, a fault (the read or the write) leaves registers, flags and memory unchanged:
 //! the flags and registers are written only after the memory update succeeded.

@@ -20,6 +20,9 @@ pub const X: u8 = 4;
 pub const CODE: u8 = 8;
 /// The page is mapped (possibly with no access rights, like PROT_NONE).
 pub const MAPPED: u8 = 16;
+/// The page is a host `MAP_SHARED` mapping: another process may read and write it at any moment
+/// (so locked instructions on it must be host atomics).
+pub const SHARED: u8 = 32;
 
 /// An access the guest's mappings do not allow.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -86,7 +89,7 @@ impl Memory {
         self.detach_shared(addr, len);
         self.host
             .map_shared(addr, len as usize, fd, file_off, writable)?;
-        let had_code = self.set_perms(addr, len, prot | MAPPED);
+        let had_code = self.set_perms(addr, len, prot | MAPPED | SHARED);
         self.code_written |= had_code;
         self.shared.push(SharedRange {
             start: addr,
@@ -193,7 +196,14 @@ impl Memory {
         if !self.range_ok(addr, len, MAPPED) {
             return false;
         }
-        let had_code = self.set_perms(addr, len, prot | MAPPED);
+        // A shared page stays shared.
+        let first = (addr / PAGE) as usize;
+        let last = (addr + len).div_ceil(PAGE) as usize;
+        let mut had_code = false;
+        for e in &mut self.perms[first..last] {
+            had_code |= *e & CODE != 0;
+            *e = prot | MAPPED | (*e & SHARED);
+        }
         self.code_written |= had_code;
         true
     }
@@ -259,12 +269,13 @@ impl Memory {
         }
     }
 
-    /// A read-modify-write of the `size` bytes at `addr`: they become `f(old)`; returns `old`.
-    /// Faults (read or write permission, on either page) happen before anything changes. When
-    /// the access is aligned to `size` in a readable and writable page without decoded code
-    /// (what translated code checks before its own `lock`ed instruction) it is one host atomic
-    /// operation, so a `MAP_SHARED` page never loses an update made by another process at the
-    /// same moment; otherwise (misaligned, a page of decoded code) it is a read and a write.
+    /// A locked read-modify-write of the `size` bytes at `addr`: they become `f(old)`; returns
+    /// `old`. Faults (read or write permission, on either page) happen before anything changes.
+    /// On a page shared with other processes (`SHARED`), when the access is aligned to `size`
+    /// in a readable and writable page without decoded code, it is one host atomic operation, so
+    /// an update another process makes at the same moment is not lost. Private memory needs no
+    /// host atomic (guest threads take turns on one host thread): a read and a write, as for a
+    /// misaligned operand.
     pub fn atomic_update(
         &mut self,
         addr: u64,
@@ -272,13 +283,15 @@ impl Memory {
         mut f: impl FnMut(u64) -> u64,
     ) -> MemResult<u64> {
         let aligned = addr.is_multiple_of(u64::from(size));
-        let fast = match size {
-            1 => self.fast_ok::<1>(addr, R | W, CODE),
-            2 => self.fast_ok::<2>(addr, R | W, CODE),
-            4 => self.fast_ok::<4>(addr, R | W, CODE),
-            _ => self.fast_ok::<8>(addr, R | W, CODE),
-        };
-        if aligned && fast {
+        let need = R | W | SHARED;
+        let atomic = aligned
+            && match size {
+                1 => self.fast_ok::<1>(addr, need, CODE),
+                2 => self.fast_ok::<2>(addr, need, CODE),
+                4 => self.fast_ok::<4>(addr, need, CODE),
+                _ => self.fast_ok::<8>(addr, need, CODE),
+            };
+        if atomic {
             return Ok(self.host.atomic_update(addr, size, f));
         }
         let old = self.read_sized(addr, size)?;

@@ -24,7 +24,7 @@ use jitkit_x86::{Assembler, Cond, Label, Mem, Reg, Size};
 
 use crate::decode::{cond_family, Block, CondFamily, Insn, MemOperand, Opnd, NO_REG};
 use crate::flags::Lazy;
-use crate::memory::{CODE, LIMIT, PAGE, R, W};
+use crate::memory::{CODE, LIMIT, PAGE, R, SHARED, W};
 use iced_x86::Mnemonic as M;
 
 /// Byte offsets the generated code uses (computed with `offset_of!`, see `runtime.rs`).
@@ -141,9 +141,8 @@ impl AluKind {
     }
 }
 
-/// The read-modify-writes of memory run inline by one host instruction on the guest's memory
-/// (`lock`ed when the guest's is): the interpreter's `atomic` handlers, which use host atomics for
-/// locked instructions, do the same update.
+/// The read-modify-writes of memory that the CPU may do atomically (`lock`, `xchg`), run inline
+/// on private memory (see `Emitter::rmw`); the interpreter's `atomic` handlers do the same update.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum RmwOp {
     /// `lock add/sub/and/or/xor [mem], reg/imm`.
@@ -812,158 +811,97 @@ impl<'a> Emitter<'a> {
         self.host_flags = None;
     }
 
-    /// A read-modify-write of memory ([`RmwOp`]). When the operand is aligned in a readable and
-    /// writable page without decoded code (what `Memory::atomic_update` does atomically), one
-    /// host instruction updates the guest's memory in place, `lock`ed when the guest's is, and
-    /// the flags and registers follow from the old value it returns; so a process sharing the
-    /// page (`MAP_SHARED`) sees an atomic update as it would natively. Anything else (misaligned,
-    /// another page, a fault) runs the interpreter's handler, which leaves everything unchanged
-    /// when it faults.
+    /// A read-modify-write of memory ([`RmwOp`]) inline when the operand lies in one private
+    /// page that is readable and writable and holds no decoded code: a load, the operation and a
+    /// store on the host address. No host `lock` is needed there: guest threads take turns on
+    /// this one host thread, and no other process sees private memory. Everything else runs the
+    /// interpreter's handler: a page shared with other processes (`MAP_SHARED`, where the
+    /// handler does a locked instruction's update as one host atomic operation), another page,
+    /// a fault (which then changes nothing), decoded code.
     fn rmw(&mut self, k: usize, i: &Insn, op: RmwOp, flags_live: bool) {
         let size = i.size[0];
         let slow = self.a.new_label();
         let resume = self.a.new_label();
         self.ea(&i.mem, true);
-        if size > 1 {
-            self.a
-                .test(Reg::from_num(RBX, Size::Byte), i64::from(size - 1));
-            self.a.jcc(Cond::Ne, slow);
-        }
-        self.a.mov(q(RAX), q(RBX));
-        self.a.shr(q(RAX), 12);
-        self.a.cmp(q(RAX), (LIMIT / PAGE) as i64);
-        self.a.jcc(Cond::Ae, slow);
+        self.page_checks(size, slow);
         self.a.movzx(
             d(RAX),
             Mem::base_index(q(R13), q(RAX), 1, 0).sized(Size::Byte),
         );
-        self.a.and(d(RAX), i64::from(R | W | CODE));
+        self.a.and(d(RAX), i64::from(R | W | CODE | SHARED));
         self.a.cmp(d(RAX), i64::from(R | W));
         self.a.jcc(Cond::Ne, slow);
+        if matches!(op, RmwOp::Inc | RmwOp::Dec) && flags_live {
+            // Before anything else: it may call a helper (only rbx survives).
+            self.keep_cf();
+        }
         let mem = Self::host_mem(size);
         let sized = |n: u8| Reg::from_num(n, size_of(size));
-        let before = self.known_flags;
-        // Whatever the fast path records, the handler records too (same kind and size).
-        let mut recorded = None;
-        match op {
-            RmwOp::Xchg => {
-                let Opnd::Gpr(r) = i.op[1] else { return };
-                self.read_operand(i, 1, RCX, k);
-                self.a.xchg(mem, sized(RCX));
-                self.write_gpr(r, size, RCX);
-                recorded = before;
-            }
-            RmwOp::Xadd => {
-                let Opnd::Gpr(r) = i.op[1] else { return };
-                self.read_operand(i, 1, RCX, k);
-                self.a.mov(q(RDX), q(RCX));
-                self.host_rmw(HostRmw::Xadd, size, RDX, i.lock);
-                // rdx = the old value (zero-extended: rcx was), rax = the sum.
-                self.a.mov(q(RAX), q(RDX));
-                self.a.add(sized(RAX), sized(RCX));
-                if flags_live {
-                    self.store_flags(Lazy::Add, size, RDX, RCX, RAX);
-                    recorded = Some((Lazy::Add, size));
-                }
-                self.write_gpr(r, size, RDX);
-            }
-            RmwOp::Alu(kind) if !flags_live => {
-                self.read_operand(i, 1, RCX, k);
-                self.lock_prefix(i.lock);
-                match kind {
-                    AluKind::Add => self.a.add(mem, sized(RCX)),
-                    AluKind::Sub => self.a.sub(mem, sized(RCX)),
-                    AluKind::And => self.a.and(mem, sized(RCX)),
-                    AluKind::Or => self.a.or(mem, sized(RCX)),
-                    _ => self.a.xor(mem, sized(RCX)),
-                }
-            }
-            RmwOp::Alu(kind @ (AluKind::Add | AluKind::Sub)) => {
-                // xadd of v (add) or -v (sub) returns the old value the flags need.
-                self.read_operand(i, 1, RCX, k);
-                self.a.mov(q(RDX), q(RCX));
-                if kind == AluKind::Sub {
-                    self.a.neg(q(RDX));
-                }
-                self.host_rmw(HostRmw::Xadd, size, RDX, i.lock);
-                self.zero_extend(RDX, size);
-                self.a.mov(q(RAX), q(RDX));
-                if kind == AluKind::Add {
-                    self.a.add(sized(RAX), sized(RCX));
-                } else {
-                    self.a.sub(sized(RAX), sized(RCX));
-                }
-                self.store_flags(kind.lazy(), size, RDX, RCX, RAX);
-                recorded = Some((kind.lazy(), size));
-            }
+        // rcx = the source operand, rax = the old value, rdx = the new one (all zero-extended).
+        if !matches!(op, RmwOp::Inc | RmwOp::Dec) {
+            self.read_operand(i, 1, RCX, k);
+        }
+        match size {
+            1 | 2 => self.a.movzx(d(RAX), mem),
+            4 => self.a.mov(d(RAX), mem),
+            _ => self.a.mov(q(RAX), mem),
+        }
+        self.a.mov(q(RDX), q(RAX));
+        let lazy = match op {
             RmwOp::Alu(kind) => {
-                // and/or/xor whose result is read: a compare-and-swap loop (rax = old value,
-                // rdx = new value).
-                self.read_operand(i, 1, RCX, k);
-                match size {
-                    1 | 2 => self.a.movzx(d(RAX), mem),
-                    4 => self.a.mov(d(RAX), mem),
-                    _ => self.a.mov(q(RAX), mem),
-                }
-                let again = self.a.new_label();
-                self.a.bind(again);
-                self.a.mov(q(RDX), q(RAX));
                 match kind {
+                    AluKind::Add => self.a.add(sized(RDX), sized(RCX)),
+                    AluKind::Sub => self.a.sub(sized(RDX), sized(RCX)),
                     AluKind::And => self.a.and(sized(RDX), sized(RCX)),
                     AluKind::Or => self.a.or(sized(RDX), sized(RCX)),
                     _ => self.a.xor(sized(RDX), sized(RCX)),
                 }
-                self.host_rmw(HostRmw::Cmpxchg, size, RDX, i.lock);
-                self.a.jcc(Cond::Ne, again);
-                self.store_flags(Lazy::Logic, size, RAX, RCX, RDX);
-                recorded = Some((Lazy::Logic, size));
+                Some(kind.lazy())
             }
-            RmwOp::Inc | RmwOp::Dec if !flags_live => {
-                self.lock_prefix(i.lock);
-                if op == RmwOp::Inc {
-                    self.a.inc(mem);
-                } else {
-                    self.a.dec(mem);
-                }
+            RmwOp::Xadd => {
+                self.a.add(sized(RDX), sized(RCX));
+                Some(Lazy::Add)
             }
-            RmwOp::Inc | RmwOp::Dec => {
-                self.keep_cf();
-                let delta = if op == RmwOp::Inc { 1 } else { -1 };
-                self.a.mov(q(RDX), delta);
-                self.host_rmw(HostRmw::Xadd, size, RDX, i.lock);
-                self.zero_extend(RDX, size);
-                self.a.mov(q(RAX), q(RDX));
-                if op == RmwOp::Inc {
-                    self.a.inc(sized(RAX));
-                } else {
-                    self.a.dec(sized(RAX));
-                }
-                self.a.mov(d(RCX), 1);
-                let lazy = if op == RmwOp::Inc {
-                    Lazy::Inc
-                } else {
-                    Lazy::Dec
-                };
-                // Never `known_flags` (conditions on them need the kept CF): the kind word is
-                // always written.
-                self.store_flags(lazy, size, RDX, RCX, RAX);
+            RmwOp::Inc => {
+                self.a.inc(sized(RDX));
+                Some(Lazy::Inc)
+            }
+            RmwOp::Dec => {
+                self.a.dec(sized(RDX));
+                Some(Lazy::Dec)
+            }
+            RmwOp::Xchg => {
+                self.a.mov(q(RDX), q(RCX));
+                None
             }
             RmwOp::Cmpxchg => {
-                self.read_operand(i, 1, RCX, k);
+                // Flags of acc - old; equal: the source is stored, else the old value again.
                 let acc = crate::cpu::RAX as u8;
                 match size {
-                    1 | 2 => self.a.movzx(d(RAX), self.gpr_mem(acc, size)),
-                    4 => self.a.mov(d(RAX), self.gpr_mem(acc, 4)),
-                    _ => self.a.mov(q(RAX), self.gpr_mem(acc, 8)),
+                    1 | 2 => self.a.movzx(d(R8), self.gpr_mem(acc, size)),
+                    4 => self.a.mov(d(R8), self.gpr_mem(acc, 4)),
+                    _ => self.a.mov(q(R8), self.gpr_mem(acc, 8)),
                 }
-                self.a.mov(q(RDX), q(RAX));
-                self.host_rmw(HostRmw::Cmpxchg, size, RCX, i.lock);
-                // rax = the old memory value (the accumulator when equal), rdx = the
-                // accumulator; rcx = acc - old sets the host flags cmpxchg set.
-                self.a.mov(q(RCX), q(RDX));
+                self.a.cmp(sized(R8), sized(RAX));
+                self.a.cmovcc(Cond::E, q(RDX), q(RCX));
+                None
+            }
+        };
+        self.a.mov(mem, sized(RDX));
+        let mut recorded = None;
+        match op {
+            RmwOp::Xchg => {
+                let Opnd::Gpr(r) = i.op[1] else { return };
+                self.write_gpr(r, size, RAX);
+                recorded = self.known_flags;
+            }
+            RmwOp::Cmpxchg => {
+                let acc = crate::cpu::RAX as u8;
+                // rcx = acc - old, with the host flags of the compare.
+                self.a.mov(q(RCX), q(R8));
                 self.a.sub(sized(RCX), sized(RAX));
                 if flags_live {
-                    self.store_flags(Lazy::Sub, size, RDX, RAX, RCX);
+                    self.store_flags(Lazy::Sub, size, R8, RAX, RCX);
                     recorded = Some((Lazy::Sub, size));
                 }
                 if size == 4 {
@@ -977,7 +915,27 @@ impl<'a> Emitter<'a> {
                     self.write_gpr(acc, size, RAX);
                 }
             }
+            RmwOp::Inc | RmwOp::Dec => {
+                if flags_live {
+                    self.a.mov(d(RCX), 1);
+                    // Never `known_flags` (conditions on them need the kept CF): the kind
+                    // word is always written.
+                    self.known_flags = None;
+                    self.store_flags(lazy.unwrap_or(Lazy::Inc), size, RAX, RCX, RDX);
+                }
+            }
+            _ => {
+                if flags_live {
+                    let lazy = lazy.unwrap_or(Lazy::Add);
+                    self.store_flags(lazy, size, RAX, RCX, RDX);
+                    recorded = Some((lazy, size));
+                }
+                if let (RmwOp::Xadd, Opnd::Gpr(r)) = (op, i.op[1]) {
+                    self.write_gpr(r, size, RAX);
+                }
+            }
         }
+        // Whatever the inline path records, the handler records too (same kind and size).
         self.a.bind(resume);
         self.slow.push(Slow::Handler {
             at: slow,
@@ -986,27 +944,6 @@ impl<'a> Emitter<'a> {
         });
         self.known_flags = recorded;
         self.host_flags = None;
-    }
-
-    /// A `lock` prefix before the next instruction when `lock` (legacy prefixes may come in any
-    /// order before REX, so it can go before the encoder's own `0x66`).
-    fn lock_prefix(&mut self, lock: bool) {
-        if lock {
-            self.a.bytes_raw(&[0xf0]);
-        }
-    }
-
-    /// `[lock] xadd/cmpxchg [r14+rbx], reg` at `size` (the encoder has neither).
-    fn host_rmw(&mut self, op: HostRmw, size: u8, reg: u8, lock: bool) {
-        self.a.bytes_raw(&host_rmw_bytes(op, size, reg, lock));
-    }
-
-    /// Zero-extends the low `size` bytes of `reg` to 64 bits (8- and 16-bit results of host
-    /// instructions keep the register's upper bits; 32-bit ones clear them).
-    fn zero_extend(&mut self, reg: u8, size: u8) {
-        if size < 4 {
-            self.a.movzx(d(reg), Reg::from_num(reg, size_of(size)));
-        }
     }
 
     /// What inc/dec do before recording their lazy flags: the current CF into `Flags::bits`
@@ -1321,38 +1258,6 @@ impl<'a> Emitter<'a> {
     }
 }
 
-/// Host read-modify-write instructions the encoder lacks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum HostRmw {
-    /// `xadd r/m, r` (0F C0/C1).
-    Xadd,
-    /// `cmpxchg r/m, r` (0F B0/B1).
-    Cmpxchg,
-}
-
-/// The bytes of `[lock] xadd/cmpxchg [r14+rbx], reg` at operand `size` (`reg` one of rax..rbx,
-/// whose 8-bit forms are the same with or without REX).
-fn host_rmw_bytes(op: HostRmw, size: u8, reg: u8, lock: bool) -> Vec<u8> {
-    debug_assert!(reg < 4);
-    let mut b = Vec::with_capacity(7);
-    if lock {
-        b.push(0xf0);
-    }
-    if size == 2 {
-        b.push(0x66);
-    }
-    // REX.B for the base r14; REX.W for 64 bits.
-    b.push(if size == 8 { 0x49 } else { 0x41 });
-    let opcode = match op {
-        HostRmw::Xadd => 0xc0,
-        HostRmw::Cmpxchg => 0xb0,
-    };
-    b.extend([0x0f, opcode | u8::from(size != 1)]);
-    // ModRM: mod 00, reg, r/m 100 (SIB); SIB: scale 1, index rbx (011), base r14 (110).
-    b.extend([(reg & 7) << 3 | 0b100, 0b00_011_110]);
-    b
-}
-
 /// For a block ending `alu; jcc` (both translated inline), the jcc's two successors
 /// (fall-through, target).
 pub fn alu_jcc_tail(block: &Block) -> Option<(u64, u64)> {
@@ -1474,34 +1379,6 @@ pub fn translate(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The hand-encoded `xadd`/`cmpxchg` decode (iced-x86) as what they are meant to be.
-    #[test]
-    fn host_rmw_encodings_decode_as_intended() {
-        use iced_x86::{Decoder, DecoderOptions, Formatter, IntelFormatter};
-        let cases: &[(HostRmw, u8, u8, bool, &str)] = &[
-            (HostRmw::Xadd, 8, RDX, true, "lock xadd [r14+rbx],rdx"),
-            (HostRmw::Xadd, 4, RCX, false, "xadd [r14+rbx],ecx"),
-            (HostRmw::Xadd, 2, RDX, true, "lock xadd [r14+rbx],dx"),
-            (HostRmw::Xadd, 1, RDX, true, "lock xadd [r14+rbx],dl"),
-            (HostRmw::Cmpxchg, 8, RCX, true, "lock cmpxchg [r14+rbx],rcx"),
-            (HostRmw::Cmpxchg, 4, RDX, true, "lock cmpxchg [r14+rbx],edx"),
-            (HostRmw::Cmpxchg, 2, RCX, false, "cmpxchg [r14+rbx],cx"),
-            (HostRmw::Cmpxchg, 1, RCX, true, "lock cmpxchg [r14+rbx],cl"),
-        ];
-        let mut f = IntelFormatter::new();
-        f.options_mut().set_space_after_operand_separator(false);
-        f.options_mut().set_show_branch_size(false);
-        for &(op, size, reg, lock, want) in cases {
-            let bytes = host_rmw_bytes(op, size, reg, lock);
-            let mut dec = Decoder::new(64, &bytes, DecoderOptions::NONE);
-            let ins = dec.decode();
-            assert_eq!(ins.len(), bytes.len(), "{want}: one instruction");
-            let mut text = String::new();
-            f.format(&ins, &mut text);
-            assert_eq!(text, want);
-        }
-    }
 
     #[test]
     fn host_registers_are_distinct_from_the_context_registers() {

@@ -339,7 +339,11 @@ fn random_blocks_match_the_interpreter() {
 /// A block that jumps to itself, translated and linked to itself, as the dispatcher would.
 /// Returns the jit, the machine and the block's entry.
 fn self_loop(body: impl FnOnce(&mut CodeAssembler)) -> (Jit, Machine, u64) {
-    let mut m = machine();
+    self_loop_in(machine(), body)
+}
+
+/// [`self_loop`] in a given machine.
+fn self_loop_in(mut m: Machine, body: impl FnOnce(&mut CodeAssembler)) -> (Jit, Machine, u64) {
     m.mem.map(0x7000, 0x1000, R | W | X);
     let mut a = CodeAssembler::new(64).expect("assembler");
     body(&mut a);
@@ -405,4 +409,69 @@ fn a_locked_update_of_decoded_code_ends_the_chain_at_the_block_end() {
     assert_eq!(jit.take_instructions(), 2, "one pass through the block");
     assert!(m.mem.code_written);
     assert_eq!(m.mem.read_u32(0x7800), Ok(before.wrapping_add(1)));
+}
+
+#[test]
+fn locked_updates_of_a_shared_page_are_host_atomic() {
+    // A page of a file mapped MAP_SHARED into the guest and, in another Memory, into a host
+    // thread that increments the same word with host atomics all the while. The guest's
+    // `lock add qword [0x8000], 1`, translated and then interpreted, must lose none of the
+    // thread's updates nor its own: the translator leaves shared pages to the handler, which
+    // uses a host atomic there (a plain add inline would lose some).
+    use std::os::fd::AsRawFd;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
+    use std::sync::Arc;
+    const SHARED_AT: u64 = 0x8000;
+    const ITERATIONS: u64 = 300_000;
+    let path = std::env::temp_dir().join(format!("jitkit-emu-shared-{}", std::process::id()));
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&path)
+        .expect("scratch file");
+    let _ = std::fs::remove_file(&path);
+    file.set_len(0x1000).expect("size");
+    let fd = file.as_raw_fd();
+    let mut m = machine();
+    m.mem
+        .map_shared(SHARED_AT, 0x1000, R | W, fd, 0, true)
+        .expect("map shared");
+    let stop = Arc::new(AtomicBool::new(false));
+    let theirs = Arc::new(AtomicU64::new(0));
+    let other = {
+        let (stop, theirs) = (stop.clone(), theirs.clone());
+        std::thread::spawn(move || {
+            let mut mem = crate::memory::Memory::new().expect("memory");
+            mem.map_shared(SHARED_AT, 0x1000, R | W, fd, 0, true)
+                .expect("map shared");
+            while !stop.load(SeqCst) {
+                mem.atomic_update(SHARED_AT, 8, |v| v + 1).expect("update");
+                theirs.fetch_add(1, SeqCst);
+            }
+        })
+    };
+    while theirs.load(SeqCst) == 0 {
+        std::hint::spin_loop();
+    }
+    let (mut jit, mut m, entry) = self_loop_in(m, |a| {
+        a.lock().add(qword_ptr(SHARED_AT), 1).expect("add");
+    });
+    // Translated: two instructions per pass (self_loop_in ran one pass already).
+    let mut ours = 1;
+    while ours < ITERATIONS {
+        jit.run_for(&mut m, entry, 2 * (ITERATIONS - ours));
+        ours += jit.take_instructions() / 2;
+    }
+    // Interpreted: the same instruction's handler.
+    let block = decode_block(&mut m.mem, 0x7000).expect("decode");
+    for _ in 0..ITERATIONS {
+        (block.insns[0].handler)(&mut m, &block.insns[0]).expect("lock add");
+    }
+    ours += ITERATIONS;
+    stop.store(true, SeqCst);
+    other.join().expect("thread");
+    let total = m.mem.read_u64(SHARED_AT).expect("read");
+    assert_eq!(total, ours + theirs.load(SeqCst), "updates were lost");
 }
