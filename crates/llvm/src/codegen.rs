@@ -22,6 +22,7 @@ extern "C" {
     fn jitkit_codegen_create(
         machine: LLVMTargetMachineRef,
         tail_merge: bool,
+        lean: bool,
     ) -> *mut std::ffi::c_void;
     fn jitkit_codegen_run(
         handle: *mut std::ffi::c_void,
@@ -30,6 +31,16 @@ extern "C" {
         len: *mut usize,
     );
     fn jitkit_codegen_dispose(handle: *mut std::ffi::c_void);
+    fn jitkit_machine_use_fast_isel(machine: LLVMTargetMachineRef);
+}
+
+/// Makes `machine` select instructions with FastISel (falling back to the selection DAG for
+/// what FastISel cannot select) at its own optimization level; see `pipeline`.
+pub fn use_fast_isel(machine: &TargetMachine) {
+    // SAFETY: `machine` is a live target machine; the function sets one of its options, which
+    // code generation reads when it runs (no pipeline of this machine is running: machines
+    // are per thread and this is called when the thread creates it).
+    unsafe { jitkit_machine_use_fast_isel(machine.as_mut_ptr()) }
 }
 
 /// The object-file pass pipeline of one target machine, reused for every module.
@@ -45,11 +56,12 @@ pub struct Codegen {
 
 impl Codegen {
     /// Builds the pipeline that writes ELF objects for `machine`; without `tail_merge`, code
-    /// generation does not merge identical block tails (see `codegen.cpp`).
-    pub fn new(machine: Rc<TargetMachine>, tail_merge: bool) -> Result<Self, Error> {
+    /// generation does not merge identical block tails; `lean` leaves out the passes that
+    /// find nothing to do in a native filter (see `codegen.cpp` for both).
+    pub fn new(machine: Rc<TargetMachine>, tail_merge: bool, lean: bool) -> Result<Self, Error> {
         // SAFETY: `machine` is a live target machine, kept alive by the returned struct for as
         // long as the pipeline; the function returns null or a pipeline this struct then owns.
-        let handle = unsafe { jitkit_codegen_create(machine.as_mut_ptr(), tail_merge) };
+        let handle = unsafe { jitkit_codegen_create(machine.as_mut_ptr(), tail_merge, lean) };
         if handle.is_null() {
             return Err(Error::CodeGen(
                 "the target machine cannot write object files".into(),
@@ -125,8 +137,8 @@ mod tests {
 
     /// The objects written for `program` by: the C API (a pass pipeline built for this module
     /// alone by `addPassesToEmitFile`), a pipeline of ours built for this module alone with tail
-    /// merging on, the same with tail merging as the thread's pipeline has it, and the thread's
-    /// reused pipeline.
+    /// merging on and every pass, the same with tail merging and passes as the thread's pipeline
+    /// has them, and the thread's reused pipeline.
     fn objects(program: &[Insn], flavor: Flavor, optimize: bool) -> [Vec<u8>; 4] {
         let codegen = pipeline::codegen(flavor, optimize).unwrap();
         let mut codegen = codegen.borrow_mut();
@@ -151,14 +163,15 @@ mod tests {
             .unwrap()
             .as_slice()
             .to_vec();
-        let alone = |tail_merge| {
+        let alone = |tail_merge, lean| {
             let context = Context::create();
-            let mut fresh = Codegen::new(machine.clone(), tail_merge).unwrap();
+            let mut fresh = Codegen::new(machine.clone(), tail_merge, lean).unwrap();
             let module = build(&context, program, &machine, flavor, optimize);
             fresh.emit(&module).to_vec()
         };
-        let merging = alone(true);
-        let as_configured = alone(flavor != Flavor::Native);
+        let merging = alone(true, false);
+        let native = flavor == Flavor::Native;
+        let as_configured = alone(!native, native && optimize);
         let context = Context::create();
         let module = build(&context, program, &machine, flavor, optimize);
         let reused = codegen.emit(&module).to_vec();
@@ -188,5 +201,32 @@ mod tests {
         }
         // Tail merging off changes some native object (else the switch is not reaching LLVM).
         assert!(native_differs);
+    }
+
+    /// The lean pipeline (`codegen.cpp`'s kLeanSkipped left out) writes the objects of the
+    /// pipeline with every pass, byte for byte, for every Ethernet expression of the shared list:
+    /// the passes it leaves out do nothing for filters.
+    #[test]
+    fn lean_pipeline_writes_the_same_code() {
+        let machine = pipeline::target_machine(Flavor::Native, true).unwrap();
+        let mut full = Codegen::new(machine.clone(), false, false).unwrap();
+        let mut lean = Codegen::new(machine.clone(), false, true).unwrap();
+        for expression in jitkit_testkit::filter_expressions::ETHERNET {
+            let program = jitkit_testkit::libpcap::from_raw(
+                &jitkit_testkit::libpcap::compile(expression, 1, 262144, true).unwrap(),
+            );
+            // A module each: code generation's IR passes change the module they run on.
+            let object = |codegen: &mut Codegen| {
+                let context = Context::create();
+                let module =
+                    translate::translate(&context, &program, Flavor::Native, true).unwrap();
+                pipeline::finish(&module, &machine, Flavor::Native, true).unwrap();
+                codegen.emit(&module).to_vec()
+            };
+            assert!(
+                object(&mut lean) == object(&mut full),
+                "lean code differs for {expression}"
+            );
+        }
     }
 }

@@ -41,6 +41,8 @@ pub mod elf;
 #[cfg(feature = "llvm")]
 mod extensions;
 #[cfg(feature = "llvm")]
+mod fast_isel_forms;
+#[cfg(feature = "llvm")]
 mod jit;
 #[cfg(feature = "llvm")]
 mod load;

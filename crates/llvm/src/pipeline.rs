@@ -10,9 +10,21 @@
 //!   as long for machine code within 1% of the same size on our expression list. After it,
 //!   `extensions` puts zero extensions where instruction selection folds them (packet offsets
 //!   summed in 64 bits again where instcombine narrowed them, extensions next to the values
-//!   they extend), and `register_compares` keeps packet fields
-//!   that branches test against constants in registers (x86 instruction selection would fold
-//!   them into compares that do not fuse with their branch).
+//!   they extend), `register_compares` keeps packet fields that branches test against
+//!   constants in registers (instruction selection would fold them into compares that do not
+//!   fuse with their branch), and `fast_isel_forms` writes test chains and set tests in the
+//!   form the fast instruction selector handles.
+//!
+//! Native code generation at -O2 selects instructions with FastISel, falling back to the
+//! selection DAG per block or call for what FastISel does not select (switches, vectors,
+//! calls); the machine passes after it (register allocation, block placement, peephole, ...)
+//! are -O2's. The selection DAG alone was a third of a compile (it builds, combines and
+//! legalizes a DAG per block), and on filter-shaped IR, written by the rewrites above in the
+//! forms FastISel handles, both select the same instructions up to register choice and order:
+//! the code of the 146 expressions of `filter_expressions::ETHERNET` is 3% larger, it runs as
+//! fast (BENCHMARKS.md, "LLVM"), and a compile takes 20-26% fewer instructions. The codegen
+//! pipeline also leaves out the passes that find nothing to do in a filter (`codegen.cpp`,
+//! "lean", 9% of a compile).
 //! - eBPF: LLVM's `default<O2>` (what `opt -O2` and clang run), because the BPF target hooks
 //!   its own IR passes into that pipeline, the ones that keep code acceptable to the kernel
 //!   verifier (no speculation past packet bounds checks).
@@ -30,8 +42,10 @@ use inkwell::targets::{
 };
 use inkwell::OptimizationLevel;
 
+use crate::codegen;
 use crate::codegen::Codegen;
 use crate::extensions;
+use crate::fast_isel_forms;
 use crate::register_compares;
 use crate::translate::Flavor;
 use crate::Error;
@@ -112,12 +126,14 @@ pub fn codegen(flavor: Flavor, optimize: bool) -> Result<Rc<RefCell<Codegen>>, E
     }) {
         return Ok(codegen);
     }
-    // Native code keeps block tails apart (see `codegen.cpp`); the BPF backend gets LLVM's
-    // default pipeline.
-    let tail_merge = flavor != Flavor::Native;
+    // Native code keeps block tails apart and, optimized, leaves out the passes that find
+    // nothing to do in a filter (see `codegen.cpp`); the BPF backend gets LLVM's default
+    // pipeline.
+    let native = flavor == Flavor::Native;
     let codegen = Rc::new(RefCell::new(Codegen::new(
         target_machine(flavor, optimize)?,
-        tail_merge,
+        !native,
+        native && optimize,
     )?));
     CODEGENS.with(|c| c.borrow_mut().push((key, codegen.clone())));
     Ok(codegen)
@@ -143,6 +159,10 @@ pub fn target_machine(flavor: Flavor, optimize: bool) -> Result<Rc<TargetMachine
         OptimizationLevel::None
     };
     let machine = Rc::new(create_target_machine(flavor, level)?);
+    if flavor == Flavor::Native && key.1 {
+        // See the module documentation. (At -O0 LLVM selects with FastISel anyway.)
+        codegen::use_fast_isel(&machine);
+    }
     MACHINES.with(|m| m.borrow_mut().push((key, machine.clone())));
     Ok(machine)
 }
@@ -178,7 +198,7 @@ fn create_target_machine(flavor: Flavor, level: OptimizationLevel) -> Result<Tar
 }
 
 /// Verifies `module`, optimizes it at -O2 when asked (the flavor's pipeline, then for native
-/// code `extensions` and `register_compares`), and verifies it again.
+/// code `extensions`, `register_compares` and `fast_isel_forms`), and verifies it again.
 pub fn finish(
     module: &Module<'_>,
     machine: &TargetMachine,
@@ -200,6 +220,8 @@ pub fn finish(
             extensions::apply(module);
             register_compares::apply(module)
                 .map_err(|e| Error::Optimize(format!("register compares: {e}")))?;
+            fast_isel_forms::apply(module)
+                .map_err(|e| Error::Optimize(format!("fast instruction selector forms: {e}")))?;
         }
         module.verify().map_err(|e| Error::Verify(e.to_string()))?;
     }

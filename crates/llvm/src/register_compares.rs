@@ -10,19 +10,25 @@
 //! on the filters whose hot path holds two or three such compares (BENCHMARKS.md).
 //!
 //! So this rewrite gives every integer load that only a branch's test against a constant uses (a
-//! compare, directly or through an `and` with a constant) a 32-bit copy made by an empty inline
-//! `asm` (`"=r,0"`: the value in a register, no instruction emitted). Instruction selection
-//! cannot look through it: the load stays a load (`movzbl`/`movzwl`/`movl`), and the compare,
-//! done in 32 bits against the extended constant, is `cmp reg, imm` (or `test reg, imm`) that
-//! fuses with its branch. It runs after the IR passes (they would otherwise lose the folds
-//! that put the byte swap into the constant) and only for native code.
+//! compare, directly or through an `and` with a constant) a 32-bit copy made by `freeze` (a
+//! no-op on a loaded value, which is never undefined). The fast instruction selector that
+//! native code uses (see `pipeline`) folds a load only into the instruction right after it, and
+//! selects the `freeze` as a register copy: the load stays a load (`movzbl`/`movzwl`/`movl`),
+//! and the compare, done in 32 bits against the extended constant, is `cmp reg, imm` (or `test
+//! reg, imm`) that fuses with its branch; the peephole pass after it does not fold through the
+//! copy either. (A 32-bit field is compared in 64 bits, see `rewrite_load`.) (The selection DAG can look through a `freeze` of a load; an empty inline `asm`
+//! stopped it too, but FastISel hands every inline `asm` to the DAG, ~0.2 M instructions of
+//! compile time per filter.) It runs after the IR passes (they would otherwise lose the folds
+//! that put the byte swap into the constant, and drop the `freeze`) and only for native code.
+
+use std::ffi::CStr;
 
 use inkwell::builder::{Builder, BuilderError};
 use inkwell::context::ContextRef;
 use inkwell::module::Module;
 use inkwell::types::{AnyTypeEnum, IntType};
 use inkwell::values::{
-    AnyValue, AnyValueEnum, BasicValue, BasicValueEnum, CallableValue, InstructionOpcode,
+    AnyValue, AnyValueEnum, AsValueRef, BasicValue, BasicValueEnum, InstructionOpcode,
     InstructionValue, IntValue,
 };
 use inkwell::IntPredicate;
@@ -168,8 +174,15 @@ fn is_signed(predicate: IntPredicate) -> bool {
     )
 }
 
-/// `constant` (of the load's width) as an i32: sign- or zero-extended.
-fn widen<'ctx>(i32t: IntType<'ctx>, constant: IntValue<'ctx>, signed: bool) -> IntValue<'ctx> {
+fn is_unsigned_order(predicate: IntPredicate) -> bool {
+    matches!(
+        predicate,
+        IntPredicate::UGT | IntPredicate::UGE | IntPredicate::ULT | IntPredicate::ULE
+    )
+}
+
+/// `constant` (of the load's width) as a constant of `wide`: sign- or zero-extended.
+fn widen<'ctx>(wide: IntType<'ctx>, constant: IntValue<'ctx>, signed: bool) -> IntValue<'ctx> {
     let bits = constant.get_type().get_bit_width();
     let value = constant.get_zero_extended_constant().unwrap_or(0);
     let value = if signed && bits < 64 && value >> (bits - 1) & 1 == 1 {
@@ -177,18 +190,42 @@ fn widen<'ctx>(i32t: IntType<'ctx>, constant: IntValue<'ctx>, signed: bool) -> I
     } else {
         value
     };
-    i32t.const_int(value & 0xffff_ffff, false)
+    let wide_bits = wide.get_bit_width();
+    let mask = if wide_bits >= 64 {
+        u64::MAX
+    } else {
+        (1 << wide_bits) - 1
+    };
+    wide.const_int(value & mask, false)
 }
 
 /// Replaces, in the two-operand `instruction`, the operand that is not a constant by `value` and
-/// the constant by its 32-bit extension.
+/// the constant by its extension to `value`'s width.
 fn retarget<'ctx>(instruction: InstructionValue<'ctx>, value: IntValue<'ctx>, signed: bool) {
-    let i32t = value.get_type();
+    let wide = value.get_type();
     for index in 0..2 {
         match constant_operand(instruction, index) {
-            Some(k) => instruction.set_operand(index, widen(i32t, k, signed)),
+            Some(k) => instruction.set_operand(index, widen(wide, k, signed)),
             None => instruction.set_operand(index, value),
         };
+    }
+}
+
+/// `freeze value`: inkwell has no builder method for it.
+fn build_freeze<'ctx>(
+    builder: &Builder<'ctx>,
+    value: IntValue<'ctx>,
+    name: &CStr,
+) -> IntValue<'ctx> {
+    // SAFETY: `builder` is positioned in a block of the module `value` belongs to, `value` is a
+    // live integer value, `name` is a NUL-terminated string LLVM copies; `freeze` yields a value
+    // of its operand's type, so the result is an integer value of that context.
+    unsafe {
+        IntValue::new(llvm_sys::core::LLVMBuildFreeze(
+            builder.as_mut_ptr(),
+            value.as_value_ref(),
+            name.as_ptr(),
+        ))
     }
 }
 
@@ -202,7 +239,7 @@ fn rewrite_load<'ctx>(
     };
     // Instruction selection folds a load only into its single user: a load used more than once
     // (a field tested twice, a switch, whose lowering compares in several blocks) already stays
-    // in a register, and an inline asm costs ~0.1 M instructions of compile time.
+    // in a register.
     let load_users = users(load);
     let [user] = load_users.as_slice() else {
         return Ok(());
@@ -210,41 +247,48 @@ fn rewrite_load<'ctx>(
     let Some(test) = classify(load, *user) else {
         return Ok(());
     };
-    let i32t = context.i32_type();
-    let narrow = loaded_type.get_bit_width() < 32;
-    let signed = match test {
-        Test::Compare(compare) => narrow && compare.get_icmp_predicate().is_some_and(is_signed),
-        Test::Mask(_) => false,
+    let predicate = match test {
+        Test::Compare(compare) => compare.get_icmp_predicate(),
+        Test::Mask(_) => None,
     };
-    // The register copy, zero- or sign-extended to 32 bits, right after the load.
-    // int_type_of checked that the load yields an integer.
+    // The width of the copy and how it extends the field. A byte or 16-bit field becomes 32
+    // bits. A 32-bit field becomes 64 bits: its `freeze` is selected as a copy of the load's own
+    // register, which the peephole pass would fold into the compare again, while a load that
+    // extends (`movslq`, like `movzbl`/`movzwl` for the narrow fields) folds into nothing. Sign
+    // extension keeps equality, signed order and mask tests (`(x & m) == c` exactly when
+    // `(sext x & sext m) == sext c`) and makes every constant a sign-extended 32-bit immediate;
+    // unsigned order needs zero extension, whose constants from 2^31 up need a register: those
+    // compares are left alone.
+    let (wide_type, signed) = if loaded_type.get_bit_width() < 32 {
+        let signed = predicate.is_some_and(is_signed);
+        (context.i32_type(), signed)
+    } else if predicate.is_some_and(is_unsigned_order) {
+        let Test::Compare(compare) = test else {
+            unreachable!("only compares have an order");
+        };
+        let constant = (0..2)
+            .find_map(|index| constant_operand(compare, index))
+            .and_then(|k| k.get_zero_extended_constant());
+        if constant.is_none_or(|k| k >= 1 << 31) {
+            return Ok(());
+        }
+        (context.i64_type(), false)
+    } else {
+        (context.i64_type(), true)
+    };
+    // The register copy, extended, right after the load. int_type_of checked that the load
+    // yields an integer.
     let loaded = load.as_any_value_enum().into_int_value();
     let after_load = load
         .get_next_instruction()
         .expect("a load is not the last instruction of its block");
     builder.position_before(&after_load);
-    let wide = match (narrow, signed) {
-        (false, _) => loaded,
-        (true, false) => builder.build_int_z_extend(loaded, i32t, "field")?,
-        (true, true) => builder.build_int_s_extend(loaded, i32t, "field.s")?,
+    let wide = if signed {
+        builder.build_int_s_extend(loaded, wide_type, "field.s")?
+    } else {
+        builder.build_int_z_extend(loaded, wide_type, "field")?
     };
-    let asm = context.create_inline_asm(
-        i32t.fn_type(&[i32t.into()], false),
-        String::new(),
-        "=r,0".to_string(),
-        false,
-        false,
-        None,
-        false,
-    );
-    let callable = CallableValue::try_from(asm)
-        .map_err(|_| BuilderError::ValueTypeMismatch("inline asm is callable"))?;
-    let copy = builder
-        .build_call(callable, &[wide.into()], "in_register")?
-        .try_as_basic_value()
-        .left()
-        .ok_or(BuilderError::ValueTypeMismatch("the copy returns a value"))?
-        .into_int_value();
+    let copy = build_freeze(builder, wide, c"in_register");
     match test {
         Test::Compare(compare) => retarget(compare, copy, signed),
         Test::Mask(mask) => {
@@ -252,9 +296,9 @@ fn rewrite_load<'ctx>(
                 .find_map(|index| constant_operand(mask, index))
                 .expect("classified with a constant operand");
             builder.position_before(&mask);
-            let masked = builder.build_and(copy, widen(i32t, bits, false), "masked")?;
+            let masked = builder.build_and(copy, widen(wide_type, bits, signed), "masked")?;
             for compare in users(mask) {
-                retarget(compare, masked, false);
+                retarget(compare, masked, signed);
             }
             mask.erase_from_basic_block();
         }
@@ -276,7 +320,7 @@ mod tests {
              br i1 %eq, label %yes, label %no",
             &[
                 "%field = zext i16 %raw to i32",
-                "%in_register = call i32 asm \"\", \"=r,0\"(i32 %field)",
+                "%in_register = freeze i32 %field",
                 "%eq = icmp eq i32 %in_register, 56710",
             ],
         ),
@@ -314,13 +358,35 @@ mod tests {
             ],
         ),
         (
-            "a 32-bit field needs no extension",
+            "a 32-bit field is compared in 64 bits, sign-extended",
             "%raw = load i32, i32* %pv, align 1
-             %eq = icmp ne i32 %raw, 542393671
+             %eq = icmp ne i32 %raw, -1062731519
              br i1 %eq, label %yes, label %no",
             &[
-                "%in_register = call i32 asm \"\", \"=r,0\"(i32 %raw)",
-                "%eq = icmp ne i32 %in_register, 542393671",
+                "%field.s = sext i32 %raw to i64",
+                "%in_register = freeze i64 %field.s",
+                "%eq = icmp ne i64 %in_register, -1062731519",
+            ],
+        ),
+        (
+            "a 32-bit field in unsigned order is zero-extended",
+            "%raw = load i32, i32* %pv, align 1
+             %gt = icmp ugt i32 %raw, 1500
+             br i1 %gt, label %yes, label %no",
+            &[
+                "%field = zext i32 %raw to i64",
+                "%gt = icmp ugt i64 %in_register, 1500",
+            ],
+        ),
+        (
+            "a 32-bit mask: sign-extended mask and constant",
+            "%raw = load i32, i32* %pv, align 1
+             %bits = and i32 %raw, -65536
+             %is = icmp eq i32 %bits, -1073741824
+             br i1 %is, label %yes, label %no",
+            &[
+                "%masked = and i64 %in_register, -65536",
+                "%is = icmp eq i64 %masked, -1073741824",
             ],
         ),
     ];
@@ -340,6 +406,9 @@ mod tests {
         "%raw = load i32, i32* %pv, align 1
          %eq = icmp eq i32 %raw, %v
          br i1 %eq, label %yes, label %no",
+        "%raw = load i32, i32* %pv, align 1
+         %gt = icmp ugt i32 %raw, -2
+         br i1 %gt, label %yes, label %no",
         "%raw = load i16, i16* %pw, align 1
          %eq = icmp eq i16 %raw, 8
          %gt = icmp ugt i16 %raw, 9
@@ -388,7 +457,7 @@ mod tests {
     fn other_loads_are_left_alone() {
         for body in UNCHANGED {
             let text = rewritten(&function(body));
-            assert!(!text.contains("asm"), "{text}");
+            assert!(!text.contains("freeze"), "{text}");
         }
     }
 }
