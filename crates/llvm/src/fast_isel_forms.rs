@@ -1,10 +1,12 @@
-//! Two IR shapes rewritten into the form the fast instruction selector handles well (native
-//! code, after the IR passes and `register_compares`).
+//! IR shapes rewritten into the form the fast instruction selector handles well (native code,
+//! after the IR passes: [`narrow_masked_loads`] before `register_compares`, [`apply`] after).
 //!
 //! Native filters are selected by FastISel (see `pipeline`): it turns each IR instruction into
 //! machine instructions on its own, and hands what it cannot select (a `switch`, vector
-//! operations, calls) to the selection DAG, one block or one call at a time. Three shapes the
-//! IR passes leave are poor for it, and they are rewritten here, where no IR pass runs after:
+//! operations, calls) to the selection DAG, one block or one call at a time. It does not do the
+//! DAG's combines, so shapes the IR passes leave that the DAG would have cleaned up are
+//! rewritten here, where no IR pass runs after: loads that masks narrow (see
+//! [`narrow_masked_loads`]), and in [`apply`]:
 //!
 //! - **Narrow compares.** A byte or 16-bit value compared with a constant (a field tested more
 //!   than once, which `register_compares` leaves alone) is compared at its own width by
@@ -34,10 +36,11 @@ use inkwell::builder::{Builder, BuilderError};
 use inkwell::context::ContextRef;
 use inkwell::intrinsics::Intrinsic;
 use inkwell::module::Module;
+use inkwell::types::IntType;
 use inkwell::types::{AnyTypeEnum, BasicTypeEnum};
 use inkwell::values::{
-    AnyValueEnum, AsValueRef, BasicValueEnum, InstructionOpcode, InstructionValue, IntValue,
-    VectorValue,
+    AnyValueEnum, AsValueRef, BasicValue, BasicValueEnum, InstructionOpcode, InstructionValue,
+    IntValue, VectorValue,
 };
 use inkwell::IntPredicate;
 
@@ -79,6 +82,116 @@ pub fn apply(module: &Module<'_>) -> Result<(), BuilderError> {
             }
         }
     }
+    Ok(())
+}
+
+/// Loads of which only masks with constants use the low 8 or 16 bits, narrowed to those bytes
+/// (native code, after the IR passes, before `register_compares`).
+///
+/// `(ip[12:4] & 0xffff0000) == 0xc0a80000` (`net 192.168.0.0/16`) loads 32 bits of which the
+/// mask, after the byte swap went into the constants, keeps the first two bytes: `movl`, `and
+/// $0xffff`, `cmp`. The selection DAG narrows such a load to the bytes the masks keep; FastISel
+/// does not. On a little-endian machine the low bytes of a value are its first bytes in
+/// memory, so a narrower load at the same address reads them, and reads nothing the wide load
+/// did not (its bounds check covers it): `movzwl`, `cmp`.
+pub fn narrow_masked_loads(module: &Module<'_>) -> Result<(), BuilderError> {
+    let context = module.get_context();
+    let builder = context.create_builder();
+    let invariant = context.get_kind_id("invariant.load");
+    for function in module.get_functions() {
+        let mut loads = Vec::new();
+        for block in function.get_basic_blocks() {
+            let mut next = block.get_first_instruction();
+            while let Some(instruction) = next {
+                next = instruction.get_next_instruction();
+                if instruction.get_opcode() == InstructionOpcode::Load {
+                    loads.push(instruction);
+                }
+            }
+        }
+        for load in loads {
+            narrow_load(&context, &builder, invariant, load)?;
+        }
+    }
+    Ok(())
+}
+
+/// The constant mask of `and`, if it is `and value, k`.
+fn mask_of(and: InstructionValue<'_>) -> Option<u64> {
+    if and.get_opcode() != InstructionOpcode::And {
+        return None;
+    }
+    (0..2).find_map(|index| {
+        operand_value(and, index)
+            .filter(|v| v.is_const())
+            .and_then(|v| v.get_zero_extended_constant())
+    })
+}
+
+fn narrow_load<'ctx>(
+    context: &ContextRef<'ctx>,
+    builder: &Builder<'ctx>,
+    invariant: u32,
+    load: InstructionValue<'ctx>,
+) -> Result<(), BuilderError> {
+    let AnyTypeEnum::IntType(wide) = load.get_type() else {
+        return Ok(());
+    };
+    let masks = users(load);
+    let mut kept = 0u64;
+    for and in &masks {
+        match mask_of(*and) {
+            Some(mask) => kept |= mask,
+            None => return Ok(()),
+        }
+    }
+    let narrow: IntType<'ctx> = match (wide.get_bit_width(), kept) {
+        (_, 0) => return Ok(()),
+        (16 | 32, k) if k <= 0xff => context.i8_type(),
+        (32, k) if k <= 0xffff => context.i16_type(),
+        _ => return Ok(()),
+    };
+    let Some(BasicValueEnum::PointerValue(address)) = load.get_operand(0).and_then(|o| o.left())
+    else {
+        return Ok(());
+    };
+    builder.position_before(&load);
+    let narrow_address = builder.build_pointer_cast(
+        address,
+        narrow.ptr_type(inkwell::AddressSpace::default()),
+        "narrow.p",
+    )?;
+    let loaded = builder.build_load(narrow_address, "narrow")?;
+    let loaded_instruction = loaded
+        .as_instruction_value()
+        .ok_or(BuilderError::ValueTypeMismatch("a load is an instruction"))?;
+    loaded_instruction
+        .set_alignment(1)
+        .map_err(|_| BuilderError::AlignmentError("alignment 1"))?;
+    if let Some(metadata) = load.get_metadata(invariant) {
+        loaded_instruction
+            .set_metadata(metadata, invariant)
+            .map_err(|_| BuilderError::ValueTypeMismatch("metadata"))?;
+    }
+    let extended = builder.build_int_z_extend(loaded.into_int_value(), wide, "narrow.wide")?;
+    let all_ones = (1u64 << narrow.get_bit_width()) - 1;
+    for and in masks {
+        if mask_of(and) == Some(all_ones) {
+            // The extension already clears the other bits.
+            let extended_instruction = extended
+                .as_instruction()
+                .expect("an extension of a load is an instruction");
+            and.replace_all_uses_with(&extended_instruction);
+            and.erase_from_basic_block();
+        } else {
+            for index in 0..2 {
+                if !operand_value(and, index).is_some_and(|v| v.is_const()) {
+                    and.set_operand(index, extended);
+                }
+            }
+        }
+    }
+    load.erase_from_basic_block();
     Ok(())
 }
 
@@ -437,6 +550,90 @@ mod tests {
                 text.matches(" = zext").count() + text.matches(" = sext").count(),
                 1
             );
+        }
+    }
+
+    /// (body of `g(i8* %p)` before, lines after `narrow_masked_loads`, text no longer there).
+    const MASKED_LOADS: &[(&str, &[&str], &[&str])] = &[
+        (
+            "%pv = bitcast i8* %p to i32*
+             %raw = load i32, i32* %pv, align 1, !invariant.load !0
+             %net = and i32 %raw, 65535
+             %is = icmp eq i32 %net, 43200
+             br i1 %is, label %yes, label %no",
+            &[
+                "%narrow = load i16, i16* %narrow.p, align 1, !invariant.load !0",
+                "%narrow.wide = zext i16 %narrow to i32",
+                "%is = icmp eq i32 %narrow.wide, 43200",
+            ],
+            &["load i32", "and i32"],
+        ),
+        (
+            "%pv = bitcast i8* %p to i32*
+             %raw = load i32, i32* %pv, align 1
+             %low = and i32 %raw, 15
+             %mid = and i32 %raw, 240
+             %x = or i32 %low, %mid
+             %is = icmp eq i32 %x, 0
+             br i1 %is, label %yes, label %no",
+            &[
+                "%narrow = load i8, i8* %narrow.p, align 1",
+                "%low = and i32 %narrow.wide, 15",
+                "%mid = and i32 %narrow.wide, 240",
+            ],
+            &["load i32"],
+        ),
+    ];
+
+    /// Left as loads of their width: a mask beyond 16 bits, a use that is not a mask.
+    const WHOLE_LOADS: &[&str] = &[
+        "%pv = bitcast i8* %p to i32*
+         %raw = load i32, i32* %pv, align 1
+         %m = and i32 %raw, 131071
+         %is = icmp eq i32 %m, 0
+         br i1 %is, label %yes, label %no",
+        "%pv = bitcast i8* %p to i32*
+         %raw = load i32, i32* %pv, align 1
+         %m = and i32 %raw, 255
+         %is = icmp eq i32 %raw, %m
+         br i1 %is, label %yes, label %no",
+    ];
+
+    fn loads_narrowed(body: &str) -> String {
+        let ir = format!(
+            "define i32 @g(i8* %p) {{
+             entry:
+               {body}
+             yes:
+               ret i32 1
+             no:
+               ret i32 0
+             }}
+             !0 = !{{}}"
+        );
+        let context = Context::create();
+        let buffer = MemoryBuffer::create_from_memory_range_copy(ir.as_bytes(), "t");
+        let module = context.create_module_from_ir(buffer).unwrap();
+        super::narrow_masked_loads(&module).unwrap();
+        module.verify().unwrap();
+        module.print_to_string().to_string()
+    }
+
+    #[test]
+    fn masked_loads_load_only_the_bytes_the_masks_keep() {
+        for (body, present, gone) in MASKED_LOADS {
+            let text = loads_narrowed(body);
+            for line in *present {
+                assert!(text.contains(line), "no `{line}` in\n{text}");
+            }
+            for fragment in *gone {
+                assert!(!text.contains(fragment), "`{fragment}` left in\n{text}");
+            }
+        }
+        for body in WHOLE_LOADS {
+            let text = loads_narrowed(body);
+            assert!(text.contains("load i32"), "{text}");
+            assert!(!text.contains("narrow"), "{text}");
         }
     }
 

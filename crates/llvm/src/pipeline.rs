@@ -218,6 +218,8 @@ pub fn finish(
             .map_err(|e| Error::Optimize(e.to_string()))?;
         if flavor == Flavor::Native {
             extensions::apply(module);
+            fast_isel_forms::narrow_masked_loads(module)
+                .map_err(|e| Error::Optimize(format!("narrowing masked loads: {e}")))?;
             register_compares::apply(module)
                 .map_err(|e| Error::Optimize(format!("register compares: {e}")))?;
             fast_isel_forms::apply(module)
