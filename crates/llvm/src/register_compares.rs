@@ -10,16 +10,19 @@
 //! on the filters whose hot path holds two or three such compares (BENCHMARKS.md).
 //!
 //! So this rewrite gives every integer load that only a branch's test against a constant uses (a
-//! compare, directly or through an `and` with a constant) a 32-bit copy made by `freeze` (a
-//! no-op on a loaded value, which is never undefined). The fast instruction selector that
-//! native code uses (see `pipeline`) folds a load only into the instruction right after it, and
-//! selects the `freeze` as a register copy: the load stays a load (`movzbl`/`movzwl`/`movl`),
-//! and the compare, done in 32 bits against the extended constant, is `cmp reg, imm` (or `test
-//! reg, imm`) that fuses with its branch; the peephole pass after it does not fold through the
-//! copy either. (A 32-bit field is compared in 64 bits, see `rewrite_load`.) (The selection DAG can look through a `freeze` of a load; an empty inline `asm`
-//! stopped it too, but FastISel hands every inline `asm` to the DAG, ~0.2 M instructions of
-//! compile time per filter.) It runs after the IR passes (they would otherwise lose the folds
-//! that put the byte swap into the constant, and drop the `freeze`) and only for native code.
+//! compare, directly or through an `and` with a constant) an extended copy made by `freeze` (a
+//! no-op on a loaded value, which is never undefined), and the test compares the copy against
+//! the extended constant: `cmp reg, imm` (or `test reg, imm`), which fuses with its branch.
+//! A byte or 16-bit field is zero- or sign-extended to 32 bits: the fast instruction selector
+//! that native code uses (see `pipeline`) folds the load into the extension (`movzbl`,
+//! `movzwl`), which no later pass folds into anything. A 32-bit field is extended to 64 bits
+//! (`movslq`, or a zero extension for unsigned order, see `rewrite_load`): the `freeze` of a
+//! plain 32-bit load would be selected as the load's own register, which FastISel and then the
+//! peephole pass fold into the compare again. (An empty inline `asm` stopped the selection DAG
+//! as well, which can look through a `freeze`, but FastISel hands every inline `asm` to the DAG,
+//! ~0.2 M instructions of compile time per filter.) It runs after the IR passes (they would
+//! otherwise lose the folds that put the byte swap into the constant, and drop the `freeze`)
+//! and only for native code.
 
 use std::ffi::CStr;
 
