@@ -36,9 +36,6 @@ pub fn apply(module: &Module<'_>) -> u32 {
 
 #[cfg(test)]
 mod tests {
-    use inkwell::context::Context;
-    use inkwell::memory_buffer::MemoryBuffer;
-
     /// (what, function body, lines the rewritten function holds): `f(i8* %p, i64 %len)`.
     const CASES: &[(&str, &str, &[&str])] = &[
         (
@@ -121,12 +118,7 @@ mod tests {
 
     fn rewritten(body: &str) -> (u32, String) {
         let ir = format!("define i32 @f(i8* %p, i64 %len) {{\nentry:\n{body}\n}}");
-        let context = Context::create();
-        let buffer = MemoryBuffer::create_from_memory_range_copy(ir.as_bytes(), "t");
-        let module = context.create_module_from_ir(buffer).unwrap();
-        let count = super::apply(&module);
-        module.verify().unwrap();
-        (count, module.print_to_string().to_string())
+        crate::rewrite_tests::rewritten(&ir, super::apply)
     }
 
     #[test]

@@ -39,42 +39,33 @@ use inkwell::module::Module;
 use inkwell::types::IntType;
 use inkwell::types::{AnyTypeEnum, BasicTypeEnum};
 use inkwell::values::{
-    AnyValueEnum, AsValueRef, BasicValue, BasicValueEnum, InstructionOpcode, InstructionValue,
-    IntValue, VectorValue,
+    AsValueRef, BasicValue, BasicValueEnum, InstructionOpcode, InstructionValue, IntValue,
+    VectorValue,
 };
 use inkwell::IntPredicate;
+
+use crate::ir_walk::{constant_operand, instructions, int_operand, users};
 
 /// Rewrites the three shapes in every function of `module` (see the module documentation).
 pub fn apply(module: &Module<'_>) -> Result<(), BuilderError> {
     let context = module.get_context();
     let builder = context.create_builder();
     for function in module.get_functions() {
-        let mut narrow = Vec::new();
-        for block in function.get_basic_blocks() {
-            let mut next = block.get_first_instruction();
-            while let Some(instruction) = next {
-                next = instruction.get_next_instruction();
-                if let Some(compare) = narrow_compare(instruction) {
-                    narrow.push(compare);
-                }
-            }
-        }
+        let narrow: Vec<_> = instructions(function)
+            .into_iter()
+            .filter_map(narrow_compare)
+            .collect();
         let mut extensions = HashMap::new();
         for compare in narrow {
             widen_compare(&context, &builder, compare, &mut extensions)?;
         }
+        let lane_masks = instructions(function)
+            .into_iter()
+            .filter(|i| is_lane_mask(*i));
+        for mask in lane_masks {
+            rewrite_lane_mask(module, &context, &builder, mask)?;
+        }
         for block in function.get_basic_blocks() {
-            let mut lane_masks = Vec::new();
-            let mut next = block.get_first_instruction();
-            while let Some(instruction) = next {
-                next = instruction.get_next_instruction();
-                if is_lane_mask(instruction) {
-                    lane_masks.push(instruction);
-                }
-            }
-            for mask in lane_masks {
-                rewrite_lane_mask(module, &context, &builder, mask)?;
-            }
             if let Some(branch) = block.get_terminator() {
                 if branch.get_opcode() == InstructionOpcode::Br && branch.get_num_operands() == 3 {
                     rewrite_chain(&builder, branch)?;
@@ -99,16 +90,9 @@ pub fn narrow_masked_loads(module: &Module<'_>) -> Result<(), BuilderError> {
     let builder = context.create_builder();
     let invariant = context.get_kind_id("invariant.load");
     for function in module.get_functions() {
-        let mut loads = Vec::new();
-        for block in function.get_basic_blocks() {
-            let mut next = block.get_first_instruction();
-            while let Some(instruction) = next {
-                next = instruction.get_next_instruction();
-                if instruction.get_opcode() == InstructionOpcode::Load {
-                    loads.push(instruction);
-                }
-            }
-        }
+        let loads = instructions(function)
+            .into_iter()
+            .filter(|i| i.get_opcode() == InstructionOpcode::Load);
         for load in loads {
             narrow_load(&context, &builder, invariant, load)?;
         }
@@ -121,11 +105,7 @@ fn mask_of(and: InstructionValue<'_>) -> Option<u64> {
     if and.get_opcode() != InstructionOpcode::And {
         return None;
     }
-    (0..2).find_map(|index| {
-        operand_value(and, index)
-            .filter(|v| v.is_const())
-            .and_then(|v| v.get_zero_extended_constant())
-    })
+    (0..2).find_map(|index| constant_operand(and, index)?.get_zero_extended_constant())
 }
 
 fn narrow_load<'ctx>(
@@ -185,7 +165,7 @@ fn narrow_load<'ctx>(
             and.erase_from_basic_block();
         } else {
             for index in 0..2 {
-                if !operand_value(and, index).is_some_and(|v| v.is_const()) {
+                if !int_operand(and, index).is_some_and(|v| v.is_const()) {
                     and.set_operand(index, extended);
                 }
             }
@@ -207,10 +187,7 @@ fn narrow_compare(instruction: InstructionValue<'_>) -> Option<NarrowCompare<'_>
     if instruction.get_opcode() != InstructionOpcode::ICmp {
         return None;
     }
-    let (first, second) = (
-        operand_value(instruction, 0)?,
-        operand_value(instruction, 1)?,
-    );
+    let (first, second) = (int_operand(instruction, 0)?, int_operand(instruction, 1)?);
     if !matches!(first.get_type().get_bit_width(), 8 | 16) {
         return None;
     }
@@ -240,8 +217,8 @@ fn widen_compare<'ctx>(
 ) -> Result<(), BuilderError> {
     let compare = narrow.compare;
     let (Some(value), Some(constant)) = (
-        operand_value(compare, narrow.value),
-        operand_value(compare, narrow.constant),
+        int_operand(compare, narrow.value),
+        int_operand(compare, narrow.constant),
     ) else {
         return Ok(());
     };
@@ -294,30 +271,6 @@ fn widen_compare<'ctx>(
     Ok(())
 }
 
-fn operand_value<'ctx>(instruction: InstructionValue<'ctx>, index: u32) -> Option<IntValue<'ctx>> {
-    match instruction.get_operand(index)?.left()? {
-        BasicValueEnum::IntValue(v) => Some(v),
-        _ => None,
-    }
-}
-
-fn users(instruction: InstructionValue<'_>) -> Vec<InstructionValue<'_>> {
-    let mut users = Vec::new();
-    let mut next = instruction.get_first_use();
-    while let Some(use_) = next {
-        let user = match use_.get_user() {
-            AnyValueEnum::IntValue(v) => v.as_instruction(),
-            AnyValueEnum::InstructionValue(i) => Some(i),
-            _ => None,
-        };
-        if let Some(user) = user {
-            users.push(user);
-        }
-        next = use_.get_next_use();
-    }
-    users
-}
-
 fn single_use(instruction: InstructionValue<'_>) -> bool {
     instruction
         .get_first_use()
@@ -339,13 +292,13 @@ fn chain_leaves<'ctx>(
         InstructionOpcode::Or => {
             tree.push(condition);
             for index in 0..2 {
-                let operand = operand_value(condition, index)?.as_instruction()?;
+                let operand = int_operand(condition, index)?.as_instruction()?;
                 chain_leaves(operand, branch, leaves, tree)?;
             }
             Some(())
         }
         InstructionOpcode::ICmp if condition.get_icmp_predicate() == Some(IntPredicate::NE) => {
-            let (x, k) = (operand_value(condition, 0)?, operand_value(condition, 1)?);
+            let (x, k) = (int_operand(condition, 0)?, int_operand(condition, 1)?);
             let (x, k) = if k.is_const() { (x, k) } else { (k, x) };
             if !k.is_const() || x.is_const() || x.get_type().get_bit_width() != 32 {
                 return None;
@@ -363,7 +316,7 @@ fn rewrite_chain<'ctx>(
     builder: &Builder<'ctx>,
     branch: InstructionValue<'ctx>,
 ) -> Result<(), BuilderError> {
-    let Some(condition) = operand_value(branch, 0).and_then(|c| c.as_instruction()) else {
+    let Some(condition) = int_operand(branch, 0).and_then(|c| c.as_instruction()) else {
         return Ok(());
     };
     if condition.get_opcode() != InstructionOpcode::Or {
@@ -422,7 +375,7 @@ fn is_lane_mask(instruction: InstructionValue<'_>) -> bool {
                     Some(IntPredicate::EQ | IntPredicate::NE)
                 )
                 && (0..2).any(|index| {
-                    operand_value(*user, index)
+                    int_operand(*user, index)
                         .is_some_and(|v| v.is_const() && v.get_zero_extended_constant() == Some(0))
                 })
         })
@@ -458,7 +411,7 @@ fn rewrite_lane_mask<'ctx>(
         .into_int_value();
     for compare in users(mask) {
         for index in 0..2 {
-            let zero_here = operand_value(compare, index)
+            let zero_here = int_operand(compare, index)
                 .is_some_and(|v| v.is_const() && v.get_zero_extended_constant() == Some(0));
             if zero_here {
                 compare.set_operand(index, i32t.const_zero());
@@ -473,9 +426,6 @@ fn rewrite_lane_mask<'ctx>(
 
 #[cfg(test)]
 mod tests {
-    use inkwell::context::Context;
-    use inkwell::memory_buffer::MemoryBuffer;
-
     /// (what, body of `f(i32 %a, i32 %b, i32 %c, i64 %n, <4 x i32> %l, <4 x i32> %m)` before,
     /// lines after the rewrite, text no longer there).
     const CASES: &[(&str, &str, &[&str], &[&str])] = &[
@@ -553,7 +503,7 @@ mod tests {
         }
     }
 
-    /// (body of `g(i8* %p)` before, lines after `narrow_masked_loads`, text no longer there).
+    /// (body of `f(i8* %p)` before, lines after `narrow_masked_loads`, text no longer there).
     const MASKED_LOADS: &[(&str, &[&str], &[&str])] = &[
         (
             "%pv = bitcast i8* %p to i32*
@@ -600,23 +550,8 @@ mod tests {
     ];
 
     fn loads_narrowed(body: &str) -> String {
-        let ir = format!(
-            "define i32 @g(i8* %p) {{
-             entry:
-               {body}
-             yes:
-               ret i32 1
-             no:
-               ret i32 0
-             }}
-             !0 = !{{}}"
-        );
-        let context = Context::create();
-        let buffer = MemoryBuffer::create_from_memory_range_copy(ir.as_bytes(), "t");
-        let module = context.create_module_from_ir(buffer).unwrap();
-        super::narrow_masked_loads(&module).unwrap();
-        module.verify().unwrap();
-        module.print_to_string().to_string()
+        let ir = crate::rewrite_tests::function("i8* %p", body, "!0 = !{}");
+        crate::rewrite_tests::rewritten(&ir, |module| super::narrow_masked_loads(module).unwrap()).1
     }
 
     #[test]
@@ -663,25 +598,15 @@ mod tests {
     ];
 
     fn function(body: &str) -> String {
-        format!(
-            "define i32 @f(i32 %a, i32 %b, i32 %c, i64 %n, <4 x i32> %l, <4 x i32> %m) {{
-             entry:
-               {body}
-             yes:
-               ret i32 1
-             no:
-               ret i32 0
-             }}"
+        crate::rewrite_tests::function(
+            "i32 %a, i32 %b, i32 %c, i64 %n, <4 x i32> %l, <4 x i32> %m",
+            body,
+            "",
         )
     }
 
     fn rewritten(ir: &str) -> String {
-        let context = Context::create();
-        let buffer = MemoryBuffer::create_from_memory_range_copy(ir.as_bytes(), "t");
-        let module = context.create_module_from_ir(buffer).unwrap();
-        super::apply(&module).unwrap();
-        module.verify().unwrap();
-        module.print_to_string().to_string()
+        crate::rewrite_tests::rewritten(ir, |module| super::apply(module).unwrap()).1
     }
 
     #[test]
@@ -705,13 +630,7 @@ mod tests {
         for body in UNCHANGED {
             let ir = function(body);
             let after = rewritten(&ir);
-            let context = Context::create();
-            let buffer = MemoryBuffer::create_from_memory_range_copy(ir.as_bytes(), "t");
-            let untouched = context
-                .create_module_from_ir(buffer)
-                .unwrap()
-                .print_to_string()
-                .to_string();
+            let (_, untouched) = crate::rewrite_tests::rewritten(&ir, |_| ());
             assert_eq!(after, untouched, "{body}");
         }
     }

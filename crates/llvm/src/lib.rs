@@ -43,6 +43,8 @@ mod extensions;
 #[cfg(feature = "llvm")]
 mod fast_isel_forms;
 #[cfg(feature = "llvm")]
+mod ir_walk;
+#[cfg(feature = "llvm")]
 mod jit;
 #[cfg(feature = "llvm")]
 mod load;
@@ -52,6 +54,8 @@ mod pipeline;
 mod plan;
 #[cfg(feature = "llvm")]
 mod register_compares;
+#[cfg(all(test, feature = "llvm"))]
+mod rewrite_tests;
 #[cfg(feature = "llvm")]
 mod translate;
 

@@ -31,26 +31,20 @@ use inkwell::context::ContextRef;
 use inkwell::module::Module;
 use inkwell::types::{AnyTypeEnum, IntType};
 use inkwell::values::{
-    AnyValue, AnyValueEnum, AsValueRef, BasicValue, BasicValueEnum, InstructionOpcode,
-    InstructionValue, IntValue,
+    AnyValue, AsValueRef, BasicValue, InstructionOpcode, InstructionValue, IntValue,
 };
 use inkwell::IntPredicate;
+
+use crate::ir_walk::{constant_operand, instructions, users};
 
 /// Rewrites every function of `module` (see the module documentation).
 pub fn apply(module: &Module<'_>) -> Result<(), BuilderError> {
     let context = module.get_context();
     let builder = context.create_builder();
     for function in module.get_functions() {
-        let mut loads = Vec::new();
-        for block in function.get_basic_blocks() {
-            let mut next = block.get_first_instruction();
-            while let Some(instruction) = next {
-                next = instruction.get_next_instruction();
-                if instruction.get_opcode() == InstructionOpcode::Load {
-                    loads.push(instruction);
-                }
-            }
-        }
+        let loads = instructions(function)
+            .into_iter()
+            .filter(|i| i.get_opcode() == InstructionOpcode::Load);
         for load in loads {
             rewrite_load(&context, &builder, load)?;
         }
@@ -69,41 +63,6 @@ enum Test<'ctx> {
 fn int_type_of(instruction: InstructionValue<'_>) -> Option<IntType<'_>> {
     match instruction.get_type() {
         AnyTypeEnum::IntType(t) if matches!(t.get_bit_width(), 8 | 16 | 32) => Some(t),
-        _ => None,
-    }
-}
-
-fn users(instruction: InstructionValue<'_>) -> Vec<InstructionValue<'_>> {
-    let mut users = Vec::new();
-    let mut next = instruction.get_first_use();
-    while let Some(use_) = next {
-        if let Some(user) = as_instruction(use_.get_user()) {
-            users.push(user);
-        }
-        next = use_.get_next_use();
-    }
-    users.dedup();
-    users
-}
-
-/// The instruction behind a user (every user of an instruction is one).
-fn as_instruction(value: AnyValueEnum<'_>) -> Option<InstructionValue<'_>> {
-    match value {
-        AnyValueEnum::IntValue(v) => v.as_instruction(),
-        AnyValueEnum::InstructionValue(i) => Some(i),
-        AnyValueEnum::PointerValue(v) => v.as_instruction(),
-        AnyValueEnum::VectorValue(v) => v.as_instruction(),
-        _ => None,
-    }
-}
-
-/// The operand `index` of `instruction` as an integer constant, if it is one.
-fn constant_operand<'ctx>(
-    instruction: InstructionValue<'ctx>,
-    index: u32,
-) -> Option<IntValue<'ctx>> {
-    match instruction.get_operand(index)?.left()? {
-        BasicValueEnum::IntValue(v) if v.is_const() => Some(v),
         _ => None,
     }
 }
@@ -311,9 +270,6 @@ fn rewrite_load<'ctx>(
 
 #[cfg(test)]
 mod tests {
-    use inkwell::context::Context;
-    use inkwell::memory_buffer::MemoryBuffer;
-
     /// The body of `f(i8* %p, i32 %v)` before and after the rewrite (the lines that change).
     const CASES: &[(&str, &str, &[&str])] = &[
         (
@@ -423,27 +379,16 @@ mod tests {
     ];
 
     fn function(body: &str) -> String {
-        format!(
-            "define i32 @f(i8* %p, i32 %v) {{
-             entry:
-               %pw = bitcast i8* %p to i16*
-               %pv = bitcast i8* %p to i32*
-               {body}
-             yes:
-               ret i32 1
-             no:
-               ret i32 0
-             }}"
-        )
+        let body = format!(
+            "%pw = bitcast i8* %p to i16*
+             %pv = bitcast i8* %p to i32*
+             {body}"
+        );
+        crate::rewrite_tests::function("i8* %p, i32 %v", &body, "")
     }
 
     fn rewritten(ir: &str) -> String {
-        let context = Context::create();
-        let buffer = MemoryBuffer::create_from_memory_range_copy(ir.as_bytes(), "t");
-        let module = context.create_module_from_ir(buffer).unwrap();
-        super::apply(&module).unwrap();
-        module.verify().unwrap();
-        module.print_to_string().to_string()
+        crate::rewrite_tests::rewritten(ir, |module| super::apply(module).unwrap()).1
     }
 
     #[test]
