@@ -200,11 +200,10 @@ mod tests {
         buffer.as_slice().to_vec()
     }
 
-    #[test]
-    fn places_code_and_constants_and_finds_the_function() {
-        // A switch dense enough for a lookup table: the code reads a constant section through a
-        // PC-relative relocation.
-        let object = object_of(|context, module| {
+    /// A function `f(i32) -> i32` whose switch is dense enough for a lookup table: the code reads
+    /// a constant section through a PC-relative relocation. f(k) = 7k + 1000 for k < 8, else 99.
+    fn switch_object() -> Vec<u8> {
+        object_of(|context, module| {
             let i32t = context.i32_type();
             let f = module.add_function("f", i32t.fn_type(&[i32t.into()], false), None);
             let b = context.create_builder();
@@ -224,8 +223,12 @@ mod tests {
             b.position_at_end(entry);
             let x = f.get_first_param().unwrap().into_int_value();
             b.build_switch(x, default, &cases).unwrap();
-        });
-        let loaded = load(&object, "f").unwrap();
+        })
+    }
+
+    #[test]
+    fn places_code_and_constants_and_finds_the_function() {
+        let loaded = load(&switch_object(), "f").unwrap();
         type F = extern "C" fn(u32) -> u32;
         // SAFETY: "f" is the function defined above, (i32) -> i32, compiled for this machine.
         let f = unsafe { loaded.image().memory().function::<F>(loaded.entry_offset()) }
@@ -235,6 +238,33 @@ mod tests {
             assert_eq!(f(k), k * 7 + 1000);
         }
         assert_eq!(f(8), 99);
+    }
+
+    #[test]
+    fn a_relocatable_image_runs_the_same_at_another_address() {
+        let loaded = load(&switch_object(), "f").unwrap();
+        let image = loaded
+            .relocatable_image()
+            .expect("code and constants reach each other PC-relative")
+            .to_vec();
+        let entry = loaded.entry_offset();
+        // Unmapped: a copy that still reached into the original would fault.
+        drop(loaded);
+        type F = extern "C" fn(u32) -> u32;
+        // Copies at offsets that move the code relative to pages and cache lines; the padding is
+        // int3, so a jump into it traps instead of running on.
+        for offset in [0usize, 16, 48, 4096 + 32] {
+            let mut bytes = vec![0xcc; offset];
+            bytes.extend_from_slice(&image);
+            let copy = jitkit_x86::ExecutableMemory::new(&bytes).unwrap();
+            // SAFETY: the copy holds the whole image at `offset`, so `offset + entry` is the
+            // function "f", (i32) -> i32, whose references are all PC-relative inside the image.
+            let f = unsafe { copy.function::<F>(offset + entry) }.unwrap().get();
+            for k in 0..10 {
+                let expected = if k < 8 { k * 7 + 1000 } else { 99 };
+                assert_eq!(f(k), expected, "copy at {offset}, f({k})");
+            }
+        }
     }
 
     #[test]
