@@ -196,41 +196,32 @@ fn main() {
         );
     }
 
-    if wanted("threads") {
-        // CPU-bound pthreads: natively they use every core; the emulator runs guest threads
-        // one at a time on one host thread, so wall time is the figure to compare.
-        let exe = build_c("thread_compute", &dir);
+    // Pthread programs `PROGRAM THREADS PER_THREAD`, which check their own totals: natively the
+    // threads use every core; the emulator runs guest threads one at a time on one host thread,
+    // so wall time is the figure to compare.
+    let threaded = |program: &str, per_thread: u64, expected: &str| {
+        let exe = build_c(program, &dir);
         let rows = bench(
             &exe,
             &[&threads.to_string(), &per_thread.to_string()],
-            "total ",
+            expected,
             reps,
         );
         print(
             &format!(
-                "thread_compute {threads} {per_thread} ({threads} threads), gcc -static -O2 \
-                 -pthread, median of {reps}"
+                "{program} {threads} {per_thread} ({threads} threads), gcc -static -O2 -pthread, \
+                 median of {reps}"
             ),
             &rows,
         );
+    };
+    if wanted("threads") {
+        // CPU-bound.
+        threaded("thread_compute", per_thread, "total ");
     }
     if wanted("locks") {
-        // Lock-heavy pthreads: natively the threads contend for the counters' cache lines;
-        // the emulator runs them one at a time. The program checks its own totals.
-        let exe = build_c("thread_lock", &dir);
-        let rows = bench(
-            &exe,
-            &[&threads.to_string(), &lock_iters.to_string()],
-            "total exact",
-            reps,
-        );
-        print(
-            &format!(
-                "thread_lock {threads} {lock_iters} ({threads} threads), gcc -static -O2 \
-                 -pthread, median of {reps}"
-            ),
-            &rows,
-        );
+        // Lock-heavy: natively the threads contend for the counters' cache lines.
+        threaded("thread_lock", lock_iters, "total exact");
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -21,18 +21,14 @@ use crate::decode::Insn;
 use crate::flags::{mask, Lazy};
 use crate::machine::{Machine, Stop};
 
-/// Memory operand 0 becomes `f(old)`, atomically when the instruction is locked; returns `old`.
-/// Nothing changes when the access faults.
+/// Memory operand 0 becomes `f(old)`; returns `old`. Nothing changes when the access faults.
+/// Unlocked forms go the same way (`Memory::atomic_update` is a plain read and write except on
+/// shared pages, where an update that is atomic though the guest did not ask for it is one the
+/// CPU may also make).
 #[inline(always)]
-fn update_mem(m: &mut Machine, i: &Insn, mut f: impl FnMut(u64) -> u64) -> Result<u64, Stop> {
+fn update_mem(m: &mut Machine, i: &Insn, f: impl FnMut(u64) -> u64) -> Result<u64, Stop> {
     let a = ea(m, i);
-    let s = i.size[0];
-    if i.lock {
-        return Ok(m.mem.atomic_update(a, s, f)?);
-    }
-    let old = m.mem.read_sized(a, s)?;
-    m.mem.write_sized(a, s, f(old))?;
-    Ok(old)
+    Ok(m.mem.atomic_update(a, i.size[0], f)?)
 }
 
 /// `lock add/sub/and/or/xor [mem], reg/imm`.

@@ -89,7 +89,7 @@ impl Memory {
         self.detach_shared(addr, len);
         self.host
             .map_shared(addr, len as usize, fd, file_off, writable)?;
-        let had_code = self.set_perms(addr, len, prot | MAPPED | SHARED);
+        let had_code = self.set_perms(addr, len, prot | MAPPED | SHARED, 0);
         self.code_written |= had_code;
         self.shared.push(SharedRange {
             start: addr,
@@ -180,12 +180,12 @@ impl Memory {
         debug_assert!(addr.is_multiple_of(PAGE) && len.is_multiple_of(PAGE) && addr + len <= LIMIT);
         self.detach_shared(addr, len);
         self.host.discard(addr, len as usize);
-        let had_code = self.set_perms(addr, len, prot | MAPPED);
+        let had_code = self.set_perms(addr, len, prot | MAPPED, 0);
         self.code_written |= had_code;
     }
 
     pub fn unmap(&mut self, addr: u64, len: u64) {
-        let had_code = self.set_perms(addr, len, 0);
+        let had_code = self.set_perms(addr, len, 0, 0);
         self.code_written |= had_code;
         self.detach_shared(addr, len);
         self.host.discard(addr, len as usize);
@@ -197,24 +197,20 @@ impl Memory {
             return false;
         }
         // A shared page stays shared.
-        let first = (addr / PAGE) as usize;
-        let last = (addr + len).div_ceil(PAGE) as usize;
-        let mut had_code = false;
-        for e in &mut self.perms[first..last] {
-            had_code |= *e & CODE != 0;
-            *e = prot | MAPPED | (*e & SHARED);
-        }
+        let had_code = self.set_perms(addr, len, prot | MAPPED, SHARED);
         self.code_written |= had_code;
         true
     }
 
-    fn set_perms(&mut self, addr: u64, len: u64, p: u8) -> bool {
+    /// Sets the permission byte of every page of `[addr, addr+len)` to `p` plus the bits of
+    /// `keep` it had; returns whether any of them held decoded code.
+    fn set_perms(&mut self, addr: u64, len: u64, p: u8, keep: u8) -> bool {
         let first = (addr / PAGE) as usize;
         let last = (addr + len).div_ceil(PAGE) as usize;
         let mut had_code = false;
         for e in &mut self.perms[first..last] {
             had_code |= *e & CODE != 0;
-            *e = p;
+            *e = p | (*e & keep);
         }
         had_code
     }

@@ -516,6 +516,27 @@ impl<'a> Emitter<'a> {
         Mem::base_index(q(R14), q(RBX), 1, 0).sized(size_of(size))
     }
 
+    /// `reg` = the `size` bytes at `src`, zero-extended to 64 bits.
+    fn load_zero_extended(&mut self, reg: u8, src: Mem, size: u8) {
+        match size {
+            1 | 2 => self.a.movzx(d(reg), src),
+            4 => self.a.mov(d(reg), src),
+            _ => self.a.mov(q(reg), src),
+        }
+    }
+
+    /// Jumps to `slow` unless the permission byte of page rax (see `page_checks`) has every bit
+    /// of `want` and none of `refuse` (clobbers rax).
+    fn require_page(&mut self, want: u8, refuse: u8, slow: Label) {
+        self.a.movzx(
+            d(RAX),
+            Mem::base_index(q(R13), q(RAX), 1, 0).sized(Size::Byte),
+        );
+        self.a.and(d(RAX), i64::from(want | refuse));
+        self.a.cmp(d(RAX), i64::from(want));
+        self.a.jcc(Cond::Ne, slow);
+    }
+
     /// The slow path of a guest access: calls `helper(machine, ctx, address in rbx, size, ...)`
     /// (the interpreter's checked access), leaves through instruction `insn`'s fault exit when
     /// `fault` is nonzero afterwards, and continues at `resume` otherwise.
@@ -541,11 +562,7 @@ impl<'a> Emitter<'a> {
             i64::from(R),
         );
         self.a.jcc(Cond::E, slow);
-        match size {
-            1 | 2 => self.a.movzx(d(RAX), Self::host_mem(size)),
-            4 => self.a.mov(d(RAX), Self::host_mem(4)),
-            _ => self.a.mov(q(RAX), Self::host_mem(8)),
-        }
+        self.load_zero_extended(RAX, Self::host_mem(size), size);
         self.a.bind(resume);
         self.slow.push(Slow::Load {
             at: slow,
@@ -562,13 +579,7 @@ impl<'a> Emitter<'a> {
         let slow = self.a.new_label();
         let resume = self.a.new_label();
         self.page_checks(size, slow);
-        self.a.movzx(
-            d(RAX),
-            Mem::base_index(q(R13), q(RAX), 1, 0).sized(Size::Byte),
-        );
-        self.a.and(d(RAX), i64::from(W | CODE));
-        self.a.cmp(d(RAX), i64::from(W));
-        self.a.jcc(Cond::Ne, slow);
+        self.require_page(W, CODE, slow);
         self.a
             .mov(Self::host_mem(size), Reg::from_num(RCX, size_of(size)));
         self.a.bind(resume);
@@ -587,11 +598,7 @@ impl<'a> Emitter<'a> {
     fn read_operand(&mut self, i: &Insn, n: usize, reg: u8, insn: usize) {
         let size = i.size[n];
         match i.op[n] {
-            Opnd::Gpr(r) => match size {
-                1 | 2 => self.a.movzx(d(reg), self.gpr_mem(r, size)),
-                4 => self.a.mov(d(reg), self.gpr_mem(r, 4)),
-                _ => self.a.mov(q(reg), self.gpr_mem(r, 8)),
-            },
+            Opnd::Gpr(r) => self.load_zero_extended(reg, self.gpr_mem(r, size), size),
             Opnd::Imm(v) => self.imm(reg, v & crate::flags::mask(size)),
             Opnd::Mem => {
                 self.ea(&i.mem, true);
@@ -824,13 +831,7 @@ impl<'a> Emitter<'a> {
         let resume = self.a.new_label();
         self.ea(&i.mem, true);
         self.page_checks(size, slow);
-        self.a.movzx(
-            d(RAX),
-            Mem::base_index(q(R13), q(RAX), 1, 0).sized(Size::Byte),
-        );
-        self.a.and(d(RAX), i64::from(R | W | CODE | SHARED));
-        self.a.cmp(d(RAX), i64::from(R | W));
-        self.a.jcc(Cond::Ne, slow);
+        self.require_page(R | W, CODE | SHARED, slow);
         if matches!(op, RmwOp::Inc | RmwOp::Dec) && flags_live {
             // Before anything else: it may call a helper (only rbx survives).
             self.keep_cf();
@@ -841,11 +842,7 @@ impl<'a> Emitter<'a> {
         if !matches!(op, RmwOp::Inc | RmwOp::Dec) {
             self.read_operand(i, 1, RCX, k);
         }
-        match size {
-            1 | 2 => self.a.movzx(d(RAX), mem),
-            4 => self.a.mov(d(RAX), mem),
-            _ => self.a.mov(q(RAX), mem),
-        }
+        self.load_zero_extended(RAX, mem, size);
         self.a.mov(q(RDX), q(RAX));
         let lazy = match op {
             RmwOp::Alu(kind) => {
@@ -877,11 +874,7 @@ impl<'a> Emitter<'a> {
             RmwOp::Cmpxchg => {
                 // Flags of acc - old; equal: the source is stored, else the old value again.
                 let acc = crate::cpu::RAX as u8;
-                match size {
-                    1 | 2 => self.a.movzx(d(R8), self.gpr_mem(acc, size)),
-                    4 => self.a.mov(d(R8), self.gpr_mem(acc, 4)),
-                    _ => self.a.mov(q(R8), self.gpr_mem(acc, 8)),
-                }
+                self.load_zero_extended(R8, self.gpr_mem(acc, size), size);
                 self.a.cmp(sized(R8), sized(RAX));
                 self.a.cmovcc(Cond::E, q(RDX), q(RCX));
                 None
