@@ -85,10 +85,8 @@ fn main() {
             .and_then(|v| v.parse().ok())
             .unwrap_or(300),
     );
-    let packets: Vec<(Vec<u8>, u32)> = jitkit_testkit::corpus_captures()
+    let packets: Vec<(Vec<u8>, u32)> = support::capture::ethernet_packets()
         .into_iter()
-        .filter(|c| c.linktype == "EN10MB")
-        .flat_map(|c| support::capture::read(&c.path))
         .map(|p| (p.data, p.wire_len))
         .collect();
     // What BPF_PROG_TEST_RUN accepts (see tests/llvm_kernel.rs); the kernel sees caplen as len.

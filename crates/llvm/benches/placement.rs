@@ -106,10 +106,8 @@ fn main() {
         .map_or(1, |d| d.as_nanos() as u64);
     let seed = env_number("JITKIT_PLACEMENT_SEED", clock) | 1;
     let mut random = Random(seed);
-    let packets: Vec<(Vec<u8>, u32)> = jitkit_testkit::corpus_captures()
+    let packets: Vec<(Vec<u8>, u32)> = support::capture::ethernet_packets()
         .into_iter()
-        .filter(|c| c.linktype == "EN10MB")
-        .flat_map(|c| support::capture::read(&c.path))
         .map(|p| (p.data, p.wire_len))
         .collect();
     println!(

@@ -26,10 +26,8 @@ fn kernel_may_refuse(packet: &[u8]) -> bool {
 #[test]
 fn kernel_verifier_accepts_and_test_run_matches_libpcap() {
     jitkit_testkit::require_tool("bpftool", "bpftool");
-    let packets: Vec<Vec<u8>> = jitkit_testkit::corpus_captures()
+    let packets: Vec<Vec<u8>> = support::capture::ethernet_packets()
         .into_iter()
-        .filter(|c| c.linktype == "EN10MB")
-        .flat_map(|c| support::capture::read(&c.path))
         .map(|p| p.data)
         .collect();
     let runnable = packets.iter().filter(|p| !kernel_may_refuse(p)).count();

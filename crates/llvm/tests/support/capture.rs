@@ -26,6 +26,16 @@ fn u32_at(b: &[u8], at: usize, big: bool) -> Option<u32> {
     })
 }
 
+/// Every packet of the corpus's Ethernet captures (`EN10MB`), in corpus order: what the
+/// benchmarks time and the kernel test runs.
+pub fn ethernet_packets() -> Vec<Packet> {
+    jitkit_testkit::corpus_captures()
+        .into_iter()
+        .filter(|c| c.linktype == "EN10MB")
+        .flat_map(|c| read(&c.path))
+        .collect()
+}
+
 /// Every packet of a pcap or pcapng file. Truncated trailing records are dropped, as tcpdump
 /// stops at them.
 pub fn read(path: &std::path::Path) -> Vec<Packet> {
