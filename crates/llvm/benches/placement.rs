@@ -71,22 +71,6 @@ mod placed {
     }
 }
 
-/// xorshift64: offsets and pass orders, reproducible from the printed seed.
-struct Random(u64);
-
-impl Random {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
 fn env_number(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
@@ -105,7 +89,8 @@ fn main() {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(1, |d| d.as_nanos() as u64);
     let seed = env_number("JITKIT_PLACEMENT_SEED", clock) | 1;
-    let mut random = Random(seed);
+    // Offsets and pass orders, reproducible from the printed seed.
+    let mut random = jitkit_testkit::rng::Rng::new(seed);
     let packets: Vec<(Vec<u8>, u32)> = support::capture::ethernet_packets()
         .into_iter()
         .map(|p| (p.data, p.wire_len))
@@ -137,7 +122,7 @@ fn main() {
             for (image, entry) in [(jit.bytes(), 0), (llvm_image, llvm_entry)] {
                 // 16-byte steps: where a linker puts functions, and what the constant tables
                 // that SSE compares read in place (the 50-host list's) need.
-                let offset = random.below(4096 / 16) * 16;
+                let offset = random.below(4096 / 16) as usize * 16;
                 // SAFETY: both images are position-independent filter functions with the
                 // (packet, captured length, wire length) signature that read only the packet's
                 // captured bytes: the JIT's assembled code from its entry at 0, and LLVM's
@@ -159,7 +144,7 @@ fn main() {
         let mut order: Vec<usize> = (0..copies.len()).collect();
         for _ in 0..passes {
             for i in (1..order.len()).rev() {
-                order.swap(i, random.below(i + 1));
+                order.swap(i, random.below(i as u64 + 1) as usize);
             }
             for &n in &order {
                 let before = support::thread_cpu_time();

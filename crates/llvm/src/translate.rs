@@ -716,10 +716,17 @@ impl<'ctx, 'm, 'p> Translator<'ctx, 'm, 'p> {
             self.block(chain.exit),
             self.block(stay_of(head, on_true)),
         )?;
-        let unpredictable = self.context.metadata_node(&[]);
-        branch
-            .set_metadata(unpredictable, self.context.get_kind_id("unpredictable"))
-            .map_err(|_| BuilderError::AlignmentError("!unpredictable is a metadata node"))
+        self.mark(branch, "unpredictable")
+    }
+
+    /// Attaches the empty metadata node of `kind` (`!unpredictable`, `!invariant.load`) to
+    /// `instruction`.
+    fn mark(&self, instruction: InstructionValue<'ctx>, kind: &str) -> Built<()> {
+        let node = self.context.metadata_node(&[]);
+        instruction
+            .set_metadata(node, self.context.get_kind_id(kind))
+            // inkwell refuses only a value that is not a metadata node, which `node` is.
+            .map_err(|_| BuilderError::ValueTypeMismatch("a metadata node"))
     }
 
     /// What instruction `index` of a chain's later run (see `plan::speculable`) makes of `a`,
@@ -953,9 +960,7 @@ impl<'ctx, 'm, 'p> Translator<'ctx, 'm, 'p> {
         // 4*([14]&0xf)` once per test of the TCP header, where the paths of two port compares
         // meet), which it does not do for plain loads past a merge.
         if let Some(load) = value.as_instruction_value() {
-            let invariant = self.context.metadata_node(&[]);
-            load.set_metadata(invariant, self.context.get_kind_id("invariant.load"))
-                .map_err(|_| BuilderError::AlignmentError("!invariant.load is a metadata node"))?;
+            self.mark(load, "invariant.load")?;
         }
         Ok(value)
     }
