@@ -39,8 +39,8 @@ use inkwell::module::Module;
 use inkwell::types::IntType;
 use inkwell::types::{AnyTypeEnum, BasicTypeEnum};
 use inkwell::values::{
-    AsValueRef, BasicValue, BasicValueEnum, InstructionOpcode, InstructionValue, IntValue,
-    VectorValue,
+    AnyValue, AsValueRef, BasicValue, BasicValueEnum, InstructionOpcode, InstructionValue,
+    IntValue, VectorValue,
 };
 use inkwell::IntPredicate;
 
@@ -233,27 +233,42 @@ fn widen_compare<'ctx>(
         None => {
             // Right after the value is made (after the block's phis for a phi), so that the
             // extension dominates every compare of it and a load folds into it.
-            match value.as_instruction() {
+            let at = match value.as_instruction() {
                 Some(definition) if definition.get_opcode() == InstructionOpcode::Phi => {
-                    let block = definition.get_parent().expect("a phi is in a block");
-                    let mut first = block.get_first_instruction();
+                    let mut first = definition
+                        .get_parent()
+                        .and_then(|b| b.get_first_instruction());
                     while let Some(i) = first.filter(|i| i.get_opcode() == InstructionOpcode::Phi) {
                         first = i.get_next_instruction();
                     }
-                    builder.position_before(&first.expect("a block ends in a terminator"));
+                    first.expect("a block ends in a terminator")
                 }
-                Some(definition) => builder.position_before(
-                    &definition
-                        .get_next_instruction()
-                        .expect("a value is not its block's terminator"),
-                ),
+                Some(definition) => definition
+                    .get_next_instruction()
+                    .expect("a value is not its block's terminator"),
                 // An argument (none is narrow today): at the compare.
-                None => builder.position_before(&compare),
-            }
-            let extended = if signed {
-                builder.build_int_s_extend(value, i32t, "wide.s")?
+                None => compare,
+            };
+            let opcode = if signed {
+                InstructionOpcode::SExt
             } else {
-                builder.build_int_z_extend(value, i32t, "wide")?
+                InstructionOpcode::ZExt
+            };
+            // `extensions` (see `pipeline`) already put the translation's own extension there.
+            let existing = (at.get_opcode() == opcode
+                && int_operand(at, 0) == Some(value)
+                && matches!(at.get_type(), AnyTypeEnum::IntType(t) if t.get_bit_width() == 32))
+            .then(|| at.as_any_value_enum().into_int_value());
+            let extended = match existing {
+                Some(extended) => extended,
+                None => {
+                    builder.position_before(&at);
+                    if signed {
+                        builder.build_int_s_extend(value, i32t, "wide.s")?
+                    } else {
+                        builder.build_int_z_extend(value, i32t, "wide")?
+                    }
+                }
             };
             extensions.insert(key, extended);
             extended
@@ -486,6 +501,16 @@ mod tests {
                 "%wide.s = sext i8 %h to i32",
                 "%t = icmp slt i32 %wide.s, -3",
             ],
+        ),
+        (
+            // The extension already next to the value (where `extensions` puts it) serves.
+            "%h = trunc i32 %a to i8
+             %v = zext i8 %h to i32
+             %t = icmp ult i8 %h, 32
+             %u = icmp ult i32 %v, %b
+             %both = and i1 %t, %u
+             br i1 %both, label %no, label %yes",
+            &["%v = zext i8 %h to i32", "%t = icmp ult i32 %v, 32"],
         ),
     ];
 
